@@ -1,0 +1,81 @@
+"""The one clock of ntd-monitor, and its time format.
+
+Every "now" in the application comes from `now()`. `--now ISO8601` (or `fix()`) pins it, so
+simulations and the demo can step through days in seconds. Times are stored and printed as
+ISO-8601 UTC strings with a trailing `Z`, to the second (`2026-11-28T18:31:44Z`): that form
+sorts lexically in SQLite indexes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+_fixed: datetime | None = None
+
+
+class TimeFormatError(ValueError):
+    """A time string we cannot read."""
+
+
+def now() -> datetime:
+    """The current time (UTC, aware): the fixed time when one is set."""
+    return _fixed if _fixed is not None else datetime.now(UTC).replace(microsecond=0)
+
+
+def fix(when: datetime | str | None) -> None:
+    """Pin the clock to `when` (None releases it)."""
+    global _fixed
+    _fixed = parse(when) if isinstance(when, str) else (to_utc(when) if when else None)
+
+
+def is_fixed() -> bool:
+    return _fixed is not None
+
+
+def to_utc(when: datetime) -> datetime:
+    if when.tzinfo is None:
+        raise TimeFormatError(f"time without a zone: {when.isoformat()}")
+    return when.astimezone(UTC)
+
+
+def parse(text: str, *, assume_utc: bool = False) -> datetime:
+    """Read an ISO-8601 time. Without a zone it is refused unless `assume_utc`."""
+    raw = text.strip()
+    if not raw:
+        raise TimeFormatError("empty time")
+    candidate = raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw
+    try:
+        when = datetime.fromisoformat(candidate)
+    except ValueError:
+        raise TimeFormatError(f"not an ISO-8601 time: {raw!r}") from None
+    if when.tzinfo is None:
+        if not assume_utc:
+            raise TimeFormatError(f"time without a zone: {raw!r} (add Z or +01:00)")
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
+def iso(when: datetime | None) -> str | None:
+    """`2026-11-28T18:31:44Z` (UTC, seconds), or None."""
+    if when is None:
+        return None
+    return to_utc(when).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_iso() -> str:
+    return iso(now())  # type: ignore[return-value]
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration(text: str | int | float) -> timedelta:
+    """`"30s"`, `"12h"`, `"5d"`, `"2w"` (or a number of seconds) as a timedelta."""
+    if isinstance(text, int | float):
+        return timedelta(seconds=float(text))
+    match = _DURATION.match(text)
+    if not match:
+        raise TimeFormatError(f"not a duration: {text!r} (use e.g. 30s, 12h, 5d)")
+    return timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2)])

@@ -1,0 +1,167 @@
+"""Configuration: the TOML file of DESIGN.md, read into frozen dataclasses with its defaults.
+
+Every key is optional. Unknown sections or keys are refused with a clear message (a typo in a
+deadline must not silently fall back to a default). Durations are strings such as "12h".
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from monitor.clock import TimeFormatError, duration
+
+
+class ConfigError(ValueError):
+    """The configuration file is unreadable or has a bad value."""
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    user_agent: str = "ntd-monitor (+https://example.org/contact)"
+    allow_private_networks: bool = False
+    concurrent_requests: int = 64
+    per_hoster_concurrency: int = 4
+    download_timeout: timedelta = timedelta(seconds=30)
+    max_download_bytes: int = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    after_notice: tuple[timedelta, ...] = tuple(
+        duration(d)
+        for d in ["1h", "2h", "4h", "8h", "12h", "18h", "24h", "36h", "48h", "72h",
+                  "5d", "7d", "14d", "30d"]
+    )
+    while_online: timedelta = timedelta(hours=24)
+    after_takedown: tuple[timedelta, ...] = tuple(duration(d) for d in ["7d", "30d", "90d"])
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    interval: timedelta = timedelta(hours=24)
+    depth: int = 1
+    max_pages: int = 200
+
+
+@dataclass(frozen=True)
+class TakedownConfig:
+    confirm_checks: int = 2
+    confirm_span: timedelta = timedelta(hours=1)
+    unreachable_after: timedelta = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class AsnConfig:
+    nameservers: tuple[str, ...] = ()
+    origin_zone: str = "origin.asn.cymru.com"
+    origin6_zone: str = "origin6.asn.cymru.com"
+    asname_zone: str = "asn.cymru.com"
+    cache_ttl: timedelta = timedelta(hours=24)
+    timeout: timedelta = timedelta(seconds=3)
+    concurrency: int = 32
+
+
+@dataclass(frozen=True)
+class HashesConfig:
+    phash_threshold: int = 10
+    pdq_threshold: int = 31
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    batch_window: timedelta = timedelta(hours=1)
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_user_env: str = ""
+    smtp_password_env: str = ""
+    from_address: str = "alerts@hotline.example"
+    max_attempts: int = 5
+    per_hoster_per_hour: int = 10
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    deadlines_hours: tuple[float, ...] = (1, 12, 24, 48)
+    min_notices_for_rates: int = 10
+
+
+@dataclass(frozen=True)
+class Config:
+    crawl: CrawlConfig = field(default_factory=CrawlConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
+    takedown: TakedownConfig = field(default_factory=TakedownConfig)
+    asn: AsnConfig = field(default_factory=AsnConfig)
+    hashes: HashesConfig = field(default_factory=HashesConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+
+def _coerce(section: str, name: str, default: Any, value: Any) -> Any:
+    where = f"[{section}] {name}"
+    try:
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: expected true or false, got {value!r}")
+            return value
+        if isinstance(default, timedelta):
+            return duration(value)
+        if isinstance(default, tuple):
+            if not isinstance(value, list):
+                raise ConfigError(f"{where}: expected a list, got {value!r}")
+            if name in ("after_notice", "after_takedown"):
+                return tuple(duration(v) for v in value)
+            if name == "deadlines_hours":
+                return tuple(float(v) for v in value)
+            return tuple(str(v) for v in value)
+        if isinstance(default, int) and not isinstance(value, bool):
+            if not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{where}: expected a non-negative integer, got {value!r}")
+            return value
+        if isinstance(default, str):
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}: expected a string, got {value!r}")
+            return value
+    except TimeFormatError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return value
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    config = Config()
+    known = {f.name for f in fields(Config)}
+    for section, values in data.items():
+        if section not in known:
+            raise ConfigError(f"unknown section [{section}] (known: {', '.join(sorted(known))})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        current = getattr(config, section)
+        names = {f.name: getattr(current, f.name) for f in fields(current)}
+        changes = {}
+        for key, value in values.items():
+            if key not in names:
+                raise ConfigError(f"unknown key {key!r} in [{section}]")
+            changes[key] = _coerce(section, key, names[key], value)
+        config = replace(config, **{section: replace(current, **changes)})
+    return config
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read the config file: `path`, else $NTD_CONFIG, else ./ntd-monitor.toml if present."""
+    explicit = path or os.environ.get("NTD_CONFIG")
+    candidate = Path(explicit) if explicit else Path("ntd-monitor.toml")
+    if not candidate.exists():
+        if explicit:
+            raise ConfigError(f"config file not found: {candidate}")
+        return Config()
+    try:
+        data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{candidate}: not valid TOML: {exc}") from None
+    return from_dict(data)

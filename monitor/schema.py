@@ -1,0 +1,251 @@
+"""The database schema as versioned migrations (sqlite-utils' `Migrations`).
+
+Each migration is applied once, in order, inside a transaction, and recorded in
+`_sqlite_migrations`. Never edit an applied migration: add the next one.
+
+Times are ISO-8601 UTC text with `Z` (they sort lexically). Fetched content never has a column:
+only hashes, statuses, addresses and times are stored.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("ntd-monitor")
+
+V1 = """
+CREATE TABLE hosters (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    country TEXT,
+    abuse_email TEXT,
+    webhook_url TEXT,
+    webhook_secret_env TEXT,
+    unmapped INTEGER NOT NULL DEFAULT 0,       -- 1: named after an AS name, not curated
+    created_at TEXT NOT NULL
+);
+CREATE TABLE hoster_networks (
+    id INTEGER PRIMARY KEY,
+    hoster_id INTEGER NOT NULL REFERENCES hosters(id) ON DELETE CASCADE,
+    asn INTEGER,
+    prefix TEXT,                               -- CIDR; NULL: the whole ASN
+    UNIQUE (hoster_id, asn, prefix)
+);
+CREATE INDEX hoster_networks_asn ON hoster_networks(asn);
+
+CREATE TABLE reports (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL DEFAULT 'report' CHECK (kind IN ('report', 'reupload')),
+    url TEXT NOT NULL,
+    url_key TEXT NOT NULL UNIQUE,              -- normalised URL for de-duplication
+    reference TEXT,
+    reported_at TEXT NOT NULL,
+    noticed_at TEXT NOT NULL,                  -- the takedown clock starts here
+    imported_at TEXT NOT NULL,
+    notified_hoster_id INTEGER REFERENCES hosters(id),
+    of_reupload_id INTEGER,                    -- kind 'reupload': the reuploads row it tracks
+    next_check_at TEXT,                        -- NULL: nothing more to check
+    -- The timeline summary (monitor.timeline), rewritten by the single writer after each batch:
+    state TEXT NOT NULL DEFAULT 'unchecked',   -- unchecked|online|down|unconfirmed
+    checks_count INTEGER NOT NULL DEFAULT 0,
+    last_outcome TEXT,
+    last_checked_at TEXT,
+    last_online_at TEXT,                       -- last 'online' before the takedown (or latest)
+    first_down_at TEXT,
+    takedown_at TEXT,                          -- confirmed takedown: the first down observation
+    reappearances INTEGER NOT NULL DEFAULT 0,
+    moves INTEGER NOT NULL DEFAULT 0,          -- changes of serving hoster while online
+    hoster_id INTEGER REFERENCES hosters(id),  -- hoster of the latest attributed check
+    asn INTEGER
+);
+CREATE INDEX reports_due ON reports(next_check_at) WHERE next_check_at IS NOT NULL;
+CREATE INDEX reports_noticed ON reports(noticed_at);
+
+CREATE TABLE report_hashes (
+    id INTEGER PRIMARY KEY,
+    report_id INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+    algorithm TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    origin TEXT NOT NULL CHECK (origin IN ('imported', 'first_check')),
+    quality INTEGER,
+    created_at TEXT NOT NULL,
+    UNIQUE (report_id, algorithm, hash)
+);
+CREATE INDEX report_hashes_hash ON report_hashes(algorithm, hash);
+
+CREATE TABLE crawls (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL DEFAULT 'recheck',
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL DEFAULT 'running',    -- running|finished|interrupted|failed
+    planned INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0,
+    pid INTEGER,
+    stats TEXT                                 -- JSON of monitor/* counters
+);
+
+CREATE TABLE checks (
+    id INTEGER PRIMARY KEY,
+    report_id INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+    crawl_id INTEGER REFERENCES crawls(id),
+    due_at TEXT NOT NULL,                      -- the schedule slot this check fills
+    checked_at TEXT NOT NULL,
+    outcome TEXT NOT NULL
+        CHECK (outcome IN ('online', 'removed', 'dns_gone', 'unreachable', 'blocked')),
+    reason TEXT NOT NULL,
+    http_status INTEGER,
+    final_url TEXT,
+    redirects TEXT,                            -- JSON [[url, status], ...]
+    ip TEXT,
+    asn INTEGER,
+    asns TEXT,                                 -- JSON list when several origins
+    prefix TEXT,
+    hoster_id INTEGER REFERENCES hosters(id),
+    content_type TEXT,
+    size INTEGER,
+    elapsed_ms INTEGER,
+    algorithm TEXT,
+    distance INTEGER,
+    UNIQUE (report_id, due_at)                 -- a slot is recorded once, never twice
+);
+CREATE INDEX checks_report_time ON checks(report_id, checked_at);
+CREATE INDEX checks_hoster ON checks(hoster_id, outcome);
+CREATE INDEX checks_unresolved ON checks(ip) WHERE asn IS NULL AND ip IS NOT NULL;
+
+CREATE TABLE hash_lists (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    source TEXT,
+    allowlist INTEGER NOT NULL DEFAULT 0,      -- 1: known-benign, never matches
+    created_at TEXT NOT NULL
+);
+CREATE TABLE known_hashes (
+    id INTEGER PRIMARY KEY,
+    list_id INTEGER NOT NULL REFERENCES hash_lists(id) ON DELETE CASCADE,
+    algorithm TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    label TEXT,
+    UNIQUE (list_id, algorithm, hash)
+);
+CREATE INDEX known_hashes_hash ON known_hashes(algorithm, hash);
+
+CREATE TABLE reuploads (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL,
+    url_key TEXT NOT NULL,
+    page_url TEXT,
+    of_report_id INTEGER REFERENCES reports(id),
+    of_known_hash_id INTEGER REFERENCES known_hashes(id),
+    algorithm TEXT NOT NULL,
+    distance INTEGER NOT NULL,
+    ip TEXT,
+    asn INTEGER,
+    hoster_id INTEGER REFERENCES hosters(id),
+    first_seen_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    tracked_report_id INTEGER REFERENCES reports(id),  -- its own takedown is measured too
+    UNIQUE (url_key, of_report_id, of_known_hash_id)
+);
+
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    hoster_id INTEGER REFERENCES hosters(id),
+    channel TEXT NOT NULL CHECK (channel IN ('webhook', 'email')),
+    kind TEXT NOT NULL CHECK (kind IN ('reupload', 'reappearance')),
+    subject TEXT NOT NULL,                     -- JSON: what the alert is about (URLs, hashes)
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    sent_at TEXT
+);
+CREATE INDEX alerts_pending ON alerts(state, next_attempt_at);
+
+CREATE TABLE asn_cache (
+    prefix TEXT PRIMARY KEY,                   -- CIDR as announced
+    family INTEGER NOT NULL,                   -- 4 or 6
+    start_key TEXT NOT NULL,                   -- first address, 32 hex digits (sorts)
+    end_key TEXT NOT NULL,                     -- last address, 32 hex digits
+    status TEXT NOT NULL CHECK (status IN ('announced', 'not_announced')),
+    asn INTEGER,
+    asns TEXT,                                 -- JSON list, first is primary
+    country TEXT,
+    registry TEXT,
+    allocated TEXT,
+    fetched_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX asn_cache_range ON asn_cache(start_key, end_key);
+CREATE TABLE asn_names (
+    asn INTEGER PRIMARY KEY,
+    name TEXT,
+    country TEXT,
+    fetched_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+
+CREATE TABLE watch_sources (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL,
+    url_key TEXT NOT NULL UNIQUE,
+    depth INTEGER NOT NULL DEFAULT 1,
+    max_pages INTEGER NOT NULL DEFAULT 200,
+    interval_s INTEGER NOT NULL DEFAULT 86400,
+    added_at TEXT NOT NULL,
+    last_scan_at TEXT,
+    next_scan_at TEXT NOT NULL
+);
+CREATE INDEX watch_due ON watch_sources(next_scan_at);
+"""
+
+V2 = """
+CREATE TABLE placeholders (
+    host TEXT NOT NULL,                        -- what a host serves for a path that never existed
+    algorithm TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    http_status INTEGER,
+    learned_at TEXT NOT NULL,
+    PRIMARY KEY (host, algorithm)
+);
+CREATE INDEX reports_hoster ON reports(notified_hoster_id);
+"""
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements (executescript would COMMIT the migration's transaction)."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    return out
+
+
+def _run(db: Database, script: str) -> None:
+    for statement in _statements(script):
+        db.execute(statement)
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    _run(db, V1)
+
+
+@migrations()
+def m002_placeholders(db: Database) -> None:
+    _run(db, V2)
+
+
+def version(db: Database) -> int:
+    """How many of our migrations the database has."""
+    return len(migrations.applied(db))
+
+
+LATEST = 2

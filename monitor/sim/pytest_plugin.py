@@ -1,0 +1,1 @@
+"""Fixtures of the simulated hoster world (filled in by the Hoster world work)."""
