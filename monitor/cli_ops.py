@@ -1,0 +1,199 @@
+"""The operating commands of `ntd-monitor`: crawl, run, alerts, report, asn, browse, sim,
+worker/ingest and demo. Registered on the one click group of monitor/cli.py; each stays thin.
+"""
+
+from __future__ import annotations
+
+import click
+
+from monitor.listing import FORMAT_OPTION
+
+
+def _not_yet(what: str) -> None:
+    from monitor.cli import NotAvailable
+    raise NotAvailable(f"{what} is not available yet in this version")
+
+
+def register(cli: click.Group) -> None:
+    from monitor.cli import State, pass_state
+
+    @cli.command()
+    @click.option("--limit", type=click.IntRange(min=1), help="At most this many checks.")
+    @click.option("--hoster", help="Only reports attributed to this hoster.")
+    @click.option("--report", "report_ids", type=int, multiple=True, help="Only this report id.")
+    @click.option("--redis", "redis_url", metavar="URL", help="Distributed mode: Redis URL.")
+    @click.option("--enqueue", is_flag=True, help="With --redis: push due checks to workers.")
+    @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+    @pass_state
+    def crawl(state: State, limit, hoster, report_ids, redis_url, enqueue, progress) -> None:
+        """Run every due check (rechecks and watch scans) with a progress bar.
+
+        \b
+        Example:
+          ntd-monitor crawl --limit 500 --hoster "Example Hosting"
+        """
+        _not_yet("crawl")
+
+    @cli.command()
+    @pass_state
+    def run(state: State) -> None:
+        """Keep going unattended: crawl what is due, send alerts, sleep until the next due time.
+
+        Stops cleanly on SIGTERM. See README for a systemd unit and a cron line.
+
+        \b
+        Example:
+          ntd-monitor --db /var/lib/ntd/ntd.db run
+        """
+        _not_yet("run")
+
+    @cli.group()
+    def alerts() -> None:
+        """The alert outbox: deliver re-upload alerts to hosters and show deliveries.
+
+        \b
+        Example:
+          ntd-monitor alerts send --dry-run
+        """
+
+    @alerts.command("send")
+    @click.option("--dry-run", is_flag=True, help="Render the messages without sending.")
+    @pass_state
+    def alerts_send(state: State, dry_run: bool) -> None:
+        """Deliver pending alerts (webhook, email).
+
+        \b
+        Example:
+          ntd-monitor alerts send
+        """
+        _not_yet("alerts send")
+
+    @alerts.command("list")
+    @FORMAT_OPTION
+    @pass_state
+    def alerts_list(state: State, fmt: str) -> None:
+        """Show every alert and its delivery state.
+
+        \b
+        Example:
+          ntd-monitor alerts list --format json
+        """
+        _not_yet("alerts list")
+
+    @cli.command()
+    @click.option("--format", "fmt", type=click.Choice(["html", "json", "csv", "md"]),
+                  default="html", show_default=True)
+    @click.option("--out", type=click.Path(dir_okay=False), help="Output file [default: stdout].")
+    @click.option("--since", metavar="ISO8601", help="Only notices at or after this time.")
+    @click.option("--until", metavar="ISO8601", help="Only notices before this time.")
+    @click.option("--group-by", type=click.Choice(["hoster", "asn", "country", "month"]),
+                  default="hoster", show_default=True)
+    @click.option("--hoster", "hosters", multiple=True, help="Only this hoster (repeatable).")
+    @click.option("--deadline", "deadlines", type=float, multiple=True,
+                  help="An extra deadline in hours (repeatable).")
+    @click.option("--show-urls", is_flag=True, help="Show full URLs (internal use only).")
+    @pass_state
+    def report(state: State, fmt, out, since, until, group_by, hosters, deadlines,
+               show_urls) -> None:
+        """Write the per-hoster availability report.
+
+        \b
+        Example:
+          ntd-monitor report --format html --out report.html --since 2026-01-01T00:00:00Z
+        """
+        _not_yet("report")
+
+    @cli.group()
+    def asn() -> None:
+        """ASN attribution through Team Cymru's DNS interface.
+
+        \b
+        Example:
+          ntd-monitor asn resolve
+        """
+
+    @asn.command("resolve")
+    @click.option("--limit", type=click.IntRange(min=1), help="At most this many checks.")
+    @pass_state
+    def asn_resolve(state: State, limit) -> None:
+        """Fill in ASN, prefix and hoster for checks that lack them.
+
+        \b
+        Example:
+          ntd-monitor asn resolve
+        """
+        _not_yet("asn resolve")
+
+    @cli.command()
+    @click.option("--port", type=int, help="Port for Datasette.")
+    @pass_state
+    def browse(state: State, port) -> None:
+        """Open the database in Datasette with canned queries (optional extra: browse).
+
+        \b
+        Example:
+          ntd-monitor browse --port 8001
+        """
+        _not_yet("browse")
+
+    @cli.group()
+    def sim() -> None:
+        """The simulated hoster world (loopback only), for tests, demos and benchmarks.
+
+        \b
+        Example:
+          ntd-monitor sim serve --scenario monitor/sim/scenarios/tiny.toml
+        """
+
+    @sim.command("serve")
+    @click.option("--scenario", type=click.Path(dir_okay=False), required=True)
+    @click.option("--truth", type=click.Path(dir_okay=False), help="Write ground truth JSON.")
+    def sim_serve(scenario, truth) -> None:
+        """Run the simulated hoster world, its DNS and receivers until Ctrl-C.
+
+        \b
+        Example:
+          ntd-monitor sim serve --scenario monitor/sim/scenarios/tiny.toml
+        """
+        _not_yet("sim serve")
+
+    @cli.command()
+    @click.option("--redis", "redis_url", metavar="URL", required=True)
+    @pass_state
+    def worker(state: State, redis_url) -> None:
+        """Distributed mode: a crawl worker taking requests from Redis.
+
+        \b
+        Example:
+          ntd-monitor worker --redis redis://127.0.0.1:6379/0
+        """
+        _not_yet("worker")
+
+    @cli.command()
+    @click.option("--redis", "redis_url", metavar="URL", required=True)
+    @pass_state
+    def ingest(state: State, redis_url) -> None:
+        """Distributed mode: the single writer of check items into SQLite.
+
+        \b
+        Example:
+          ntd-monitor ingest --redis redis://127.0.0.1:6379/0
+        """
+        _not_yet("ingest")
+
+    @cli.command()
+    @click.option("--days", type=click.IntRange(1, 365), default=30, show_default=True)
+    @click.option("--hosters", "n_hosters", type=click.IntRange(1, 60), default=8,
+                  show_default=True)
+    @click.option("--reports", "n_reports", type=click.IntRange(1, 100000), default=500,
+                  show_default=True)
+    @click.option("--seed", type=int, default=1, show_default=True)
+    @click.option("--out", type=click.Path(file_okay=False), default=".", show_default=True)
+    def demo(days, n_hosters, n_reports, seed, out) -> None:
+        """Simulate a hoster world on loopback, run the whole job over simulated days, report.
+
+        \b
+        Example:
+          ntd-monitor demo --days 30 --hosters 8 --reports 500
+        """
+        _not_yet("demo")

@@ -1,0 +1,147 @@
+"""`import reports`: reported URLs (CSV or JSON Lines) into the store.
+
+Columns: url,reference,reported_at,noticed_at,phash,pdq,sha256 (only url required). Each row is
+validated and normalised (URL cleaned and keyed, times read with their zone, hashes checked);
+bad rows are listed and skipped; all good rows go in one transaction, written in chunks so a
+large file streams in constant memory. Re-importing a file changes nothing: a URL already
+stored (by its normalised key) is left as it is, and its hashes are only added when new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from hashes.formats import HashFormatError, normalize
+from monitor import clock, store
+from monitor.config import Config
+from monitor.importing import ImportResult, read_rows
+from monitor.urls import UrlError, clean, key
+
+COLUMNS = ("url", "reference", "reported_at", "noticed_at", "phash", "pdq", "sha256")
+HASH_COLUMNS = ("phash", "pdq", "sha256")
+CHUNK = 2000
+
+
+class RowInvalid(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    url: str
+    url_key: str
+    reference: str | None
+    reported_at: str
+    noticed_at: str
+    hashes: tuple[tuple[str, str], ...]
+
+
+def _time(value: str, name: str, zone_less: list[int]) -> datetime | None:
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        when = clock.parse(text)
+    except clock.TimeFormatError as exc:
+        if "without a zone" not in str(exc):
+            raise RowInvalid(f"{name}: {exc}") from None
+        zone_less[0] += 1
+        when = clock.parse(text, assume_utc=True)
+    return when
+
+
+def parse_row(values: dict[str, str], imported_at: datetime, zone_less: list[int]) -> ReportRow:
+    try:
+        url = clean(values.get("url", ""))
+    except UrlError as exc:
+        raise RowInvalid(f"url: {exc}") from None
+    reported = _time(values.get("reported_at", ""), "reported_at", zone_less)
+    noticed = _time(values.get("noticed_at", ""), "noticed_at", zone_less)
+    reported = reported or noticed or imported_at
+    noticed = noticed or reported
+    if noticed < reported:
+        raise RowInvalid("noticed_at is before reported_at")
+    found = []
+    for column in HASH_COLUMNS:
+        raw = values.get(column, "").strip()
+        if raw:
+            try:
+                found.append(normalize(column, raw))
+            except HashFormatError as exc:
+                raise RowInvalid(f"{column}: {exc}") from None
+    reference = values.get("reference", "").strip() or None
+    if reference and len(reference) > 200:
+        raise RowInvalid("reference longer than 200 characters")
+    return ReportRow(url, key(url), reference, clock.iso(reported),  # type: ignore[arg-type]
+                     clock.iso(noticed), tuple(found))  # type: ignore[arg-type]
+
+
+def import_reports(db: Database, path: str | Path, config: Config, *,
+                   dry_run: bool = False) -> ImportResult:
+    result = ImportResult(file=str(path), dry_run=dry_run)
+    imported_at = clock.now()
+    first_offset = config.schedule.after_notice[0] if config.schedule.after_notice else None
+    zone_less = [0]
+    seen: set[str] = set()
+    chunk: list[ReportRow] = []
+
+    def flush() -> None:
+        if chunk and not dry_run:
+            _write(db, chunk, imported_at, first_offset, result)
+        elif dry_run:
+            result.added += len(chunk)
+        chunk.clear()
+
+    with store.transaction(db):
+        for row in read_rows(path, COLUMNS, ("url",)):
+            result.read += 1
+            if row.problem:
+                result.error(row.line, row.problem)
+                continue
+            try:
+                parsed = parse_row(row.values, imported_at, zone_less)
+            except RowInvalid as exc:
+                result.error(row.line, str(exc))
+                continue
+            if parsed.url_key in seen and not parsed.hashes:
+                result.unchanged += 1
+                continue
+            seen.add(parsed.url_key)
+            chunk.append(parsed)
+            if len(chunk) >= CHUNK:
+                flush()
+        flush()
+    if zone_less[0]:
+        result.notes.append(f"{zone_less[0]} time(s) had no zone and were read as UTC")
+    return result
+
+
+def _write(db: Database, rows: list[ReportRow], imported_at: datetime, first_offset,
+           result: ImportResult) -> None:
+    conn = db.conn
+    stamp = clock.iso(imported_at)
+    before = conn.total_changes
+    conn.executemany(
+        "INSERT INTO reports (kind, url, url_key, reference, reported_at, noticed_at, "
+        "imported_at, next_check_at) VALUES ('report', ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(url_key) DO NOTHING",
+        [(r.url, r.url_key, r.reference, r.reported_at, r.noticed_at, stamp,
+          clock.iso(clock.parse(r.noticed_at) + first_offset) if first_offset else None)
+         for r in rows])
+    added = conn.total_changes - before
+    result.added += added
+    result.unchanged += len(rows) - added
+    with_hashes = [r for r in rows if r.hashes]
+    if not with_hashes:
+        return
+    ids = dict(conn.execute(
+        f"SELECT url_key, id FROM reports WHERE url_key IN ({','.join('?' * len(with_hashes))})",
+        [r.url_key for r in with_hashes]).fetchall())
+    conn.executemany(
+        "INSERT OR IGNORE INTO report_hashes (report_id, algorithm, hash, origin, created_at) "
+        "VALUES (?, ?, ?, 'imported', ?)",
+        [(ids[r.url_key], algo, value, stamp) for r in with_hashes for algo, value in r.hashes])

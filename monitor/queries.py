@@ -1,0 +1,96 @@
+"""Read-only views for the listing commands: `status` and `schedule`.
+
+Both read the timeline summary that the crawl writer keeps on each report row, so they are
+cheap and never block a running crawl (WAL readers).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from monitor import clock
+
+STATUS_KEYS = ("id", "kind", "url", "reference", "noticed_at", "state", "last_outcome",
+               "last_checked_at", "last_online_at", "first_down_at", "takedown_at",
+               "reappearances", "hoster", "asn")
+
+
+def status_rows(db: Database, *, state: str | None = None, hoster: str | None = None,
+                limit: int | None = None) -> list[dict[str, Any]]:
+    where, params = [], []
+    if state:
+        where.append("r.state = ?")
+        params.append(state)
+    if hoster:
+        where.append("h.name = ?")
+        params.append(hoster)
+    sql = (
+        "SELECT r.id, r.kind, r.url, r.reference, r.noticed_at, r.state, r.last_outcome, "
+        "r.last_checked_at, r.last_online_at, r.first_down_at, r.takedown_at, r.reappearances, "
+        "h.name AS hoster, r.asn, u.of_report_id, u.of_known_hash_id, kl.name AS of_list "
+        "FROM reports r LEFT JOIN hosters h ON h.id = r.hoster_id "
+        "LEFT JOIN reuploads u ON u.id = r.of_reupload_id "
+        "LEFT JOIN known_hashes k ON k.id = u.of_known_hash_id "
+        "LEFT JOIN hash_lists kl ON kl.id = k.list_id"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY r.id" + (f" LIMIT {int(limit)}" if limit else ""))
+    out = []
+    for row in db.query(sql, params):
+        item = {k: row[k] for k in STATUS_KEYS}
+        if row["kind"] == "reupload":
+            if row["of_report_id"] is not None:
+                item["of"] = {"report": row["of_report_id"]}
+            elif row["of_known_hash_id"] is not None:
+                item["of"] = {"list": row["of_list"], "entry": row["of_known_hash_id"]}
+            else:
+                item["of"] = None
+        out.append(item)
+    return out
+
+
+def schedule_rows(db: Database, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Per hoster: checks due now, due in the next 24 h, and the next due time."""
+    at = now or clock.now()
+    now_s, day_s = clock.iso(at), clock.iso(at + timedelta(hours=24))
+    sql = (
+        "SELECT COALESCE(h.name, '(not yet attributed)') AS hoster, "
+        "SUM(r.next_check_at <= :now) AS due_now, "
+        "SUM(r.next_check_at > :now AND r.next_check_at <= :day) AS due_24h, "
+        "MIN(CASE WHEN r.next_check_at > :now THEN r.next_check_at END) AS next_due_at, "
+        "COUNT(*) AS scheduled "
+        "FROM reports r LEFT JOIN hosters h ON h.id = r.hoster_id "
+        "WHERE r.next_check_at IS NOT NULL GROUP BY 1 ORDER BY due_now DESC, hoster")
+    rows = [dict(r) for r in db.query(sql, {"now": now_s, "day": day_s})]
+    watch = db.execute(
+        "SELECT SUM(next_scan_at <= ?), MIN(CASE WHEN next_scan_at > ? THEN next_scan_at END), "
+        "COUNT(*) FROM watch_sources", [now_s, now_s]).fetchone()
+    if watch and watch[2]:
+        rows.append({"hoster": "(watch sources)", "due_now": watch[0] or 0, "due_24h": None,
+                     "next_due_at": watch[1], "scheduled": watch[2]})
+    return rows
+
+
+def hoster_rows(db: Database) -> list[dict[str, Any]]:
+    """Hosters with their networks and volume (reports attributed, checks served)."""
+    sql = (
+        "SELECT h.id, h.name, h.country, h.unmapped, h.abuse_email, "
+        "h.webhook_url IS NOT NULL AS webhook, "
+        "(SELECT group_concat(asn) FROM (SELECT DISTINCT asn FROM hoster_networks n "
+        "  WHERE n.hoster_id = h.id AND asn IS NOT NULL ORDER BY asn)) AS asns, "
+        "(SELECT group_concat(prefix, ' ') FROM hoster_networks n "
+        "  WHERE n.hoster_id = h.id AND prefix IS NOT NULL) AS prefixes, "
+        "(SELECT COUNT(*) FROM reports r WHERE r.hoster_id = h.id) AS reports, "
+        "(SELECT COUNT(*) FROM checks c WHERE c.hoster_id = h.id) AS checks "
+        "FROM hosters h ORDER BY h.unmapped, checks DESC, h.name")
+    rows = []
+    for row in db.query(sql):
+        item = dict(row)
+        item["asns"] = [int(a) for a in item["asns"].split(",")] if item["asns"] else []
+        item["prefixes"] = item["prefixes"].split() if item["prefixes"] else []
+        item["unmapped"] = bool(item["unmapped"])
+        item["webhook"] = bool(item["webhook"])
+        rows.append(item)
+    return rows
