@@ -212,10 +212,18 @@ def hosters_list(state: State, fmt: str) -> None:
     Example:
       ntd-monitor hosters list --format json
     """
-    from monitor.queries import hoster_rows
-    rows = hoster_rows(state.db(readonly=True))
+    from dataclasses import asdict
+
+    from monitor.hosters import hoster_volumes, unmapped_asns
+    db = state.db(readonly=True)
+    rows = [asdict(v) for v in hoster_volumes(db)]
     emit(rows, fmt, ["name", "country", "asns", "prefixes", "unmapped", "reports", "checks",
-                     "abuse_email", "webhook"], title="Hosters", empty="no hosters yet")
+                     "online_checks"], title="Hosters", empty="no hosters yet")
+    if fmt == "table":
+        busiest = [asdict(u) for u in unmapped_asns(db)]
+        if busiest:
+            emit(busiest, fmt, ["asn", "name", "checks"],
+                 title="Unmapped ASNs with the most checks (curate with `hosters import`)")
 
 
 @cli.command()

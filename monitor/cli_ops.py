@@ -32,7 +32,26 @@ def register(cli: click.Group) -> None:
         Example:
           ntd-monitor crawl --limit 500 --hoster "Example Hosting"
         """
-        _not_yet("crawl")
+        if redis_url or enqueue:
+            _not_yet("distributed crawling (--redis)")
+        import asyncio
+
+        from monitor.crawl import run_crawl
+        from monitor.progress import console, crawl_progress, summary_table
+        state.db()  # create/migrate before the crawl opens its own connections
+        with crawl_progress(progress) as update:
+            result = asyncio.run(run_crawl(state.db_arg, state.config, limit=limit,
+                                           hoster=hoster, report_ids=tuple(report_ids),
+                                           on_progress=update, handle_signals=True))
+        rows = {"crawl": result.crawl_id, "checks planned": result.planned,
+                "checks recorded": result.written, "seconds": f"{result.seconds:.1f}",
+                "checks/s": f"{result.rate:.1f}"}
+        rows.update({f"outcome {k}": v for k, v in sorted(result.outcomes.items())})
+        rows["ASN attributed"] = result.asn_resolved
+        console.print(summary_table("Crawl" + (" (interrupted)" if result.interrupted else ""),
+                                    rows))
+        if result.interrupted:
+            raise SystemExit(1)
 
     @cli.command()
     @pass_state
@@ -122,7 +141,16 @@ def register(cli: click.Group) -> None:
         Example:
           ntd-monitor asn resolve
         """
-        _not_yet("asn resolve")
+        from monitor import asn as asn_mod
+        from monitor import clock, summary
+        db = state.db()
+        stats = asn_mod.resolve_pending_sync(db, state.config, limit=limit)
+        if stats.report_ids:
+            summary.refresh(db, stats.report_ids, state.config.takedown,
+                            state.config.schedule, now=clock.now())
+        click.echo(f"{stats.checks} checks without ASN: {stats.resolved} attributed, "
+                   f"{stats.not_announced} not announced, {stats.unresolved} left for later "
+                   f"({stats.queries} DNS queries)")
 
     @cli.command()
     @click.option("--port", type=int, help="Port for Datasette.")

@@ -28,6 +28,9 @@ class CrawlConfig:
     per_hoster_concurrency: int = 4
     download_timeout: timedelta = timedelta(seconds=30)
     max_download_bytes: int = 20 * 1024 * 1024
+    nameservers: tuple[str, ...] = ()   # resolver for crawl targets ("host:port"); empty: system
+    hash_workers: int = 1               # processes hashing fetched bytes (0: in the crawl loop)
+    autothrottle: bool = True           # back off hosters that slow down (off: loopback worlds)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class AsnConfig:
     cache_ttl: timedelta = timedelta(hours=24)
     timeout: timedelta = timedelta(seconds=3)
     concurrency: int = 32
+    routing_table: str = ""            # offline backend: a "prefix asn" file; empty: Cymru DNS
 
 
 @dataclass(frozen=True)

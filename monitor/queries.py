@@ -72,25 +72,3 @@ def schedule_rows(db: Database, *, now: datetime | None = None) -> list[dict[str
                      "next_due_at": watch[1], "scheduled": watch[2]})
     return rows
 
-
-def hoster_rows(db: Database) -> list[dict[str, Any]]:
-    """Hosters with their networks and volume (reports attributed, checks served)."""
-    sql = (
-        "SELECT h.id, h.name, h.country, h.unmapped, h.abuse_email, "
-        "h.webhook_url IS NOT NULL AS webhook, "
-        "(SELECT group_concat(asn) FROM (SELECT DISTINCT asn FROM hoster_networks n "
-        "  WHERE n.hoster_id = h.id AND asn IS NOT NULL ORDER BY asn)) AS asns, "
-        "(SELECT group_concat(prefix, ' ') FROM hoster_networks n "
-        "  WHERE n.hoster_id = h.id AND prefix IS NOT NULL) AS prefixes, "
-        "(SELECT COUNT(*) FROM reports r WHERE r.hoster_id = h.id) AS reports, "
-        "(SELECT COUNT(*) FROM checks c WHERE c.hoster_id = h.id) AS checks "
-        "FROM hosters h ORDER BY h.unmapped, checks DESC, h.name")
-    rows = []
-    for row in db.query(sql):
-        item = dict(row)
-        item["asns"] = [int(a) for a in item["asns"].split(",")] if item["asns"] else []
-        item["prefixes"] = item["prefixes"].split() if item["prefixes"] else []
-        item["unmapped"] = bool(item["unmapped"])
-        item["webhook"] = bool(item["webhook"])
-        rows.append(item)
-    return rows
