@@ -1,0 +1,121 @@
+"""Summary: the store adapter that keeps each report row's timeline columns and next due time.
+
+After a batch of checks is written, the single writer calls `refresh(db, report_ids, ...)`: it
+reads those reports' checks in one query, builds each `Timeline` (monitor.timeline), computes the
+next due slot (monitor.schedule) and rewrites the summary columns of `reports` with one
+`executemany`, inside one transaction. Reading is also offered on its own (`load()`), for the
+status and report views.
+
+`next_check_at` is the slot to fill next: when slots were already missed at `now` it is the
+latest missed one (the crawl collapses them, see monitor.schedule), otherwise the next future
+slot; NULL when the report is done.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from monitor import clock, store
+from monitor.classify import Outcome
+from monitor.config import ScheduleConfig, TakedownConfig
+from monitor.schedule import due_slot, next_check
+from monitor.timeline import Observation, Timeline, build
+
+_OUTCOMES = {o.value: o for o in Outcome}
+_REPORTS = """
+SELECT id, noticed_at FROM reports WHERE id IN (SELECT value FROM json_each(?))
+"""
+_CHECKS = """
+SELECT report_id, checked_at, due_at, outcome, reason, hoster_id, asn FROM checks
+WHERE report_id IN (SELECT value FROM json_each(?))
+ORDER BY report_id, checked_at, id
+"""
+_UPDATE = """
+UPDATE reports SET state = ?, checks_count = ?, last_outcome = ?, last_checked_at = ?,
+    last_online_at = ?, first_down_at = ?, takedown_at = ?, reappearances = ?, moves = ?,
+    hoster_id = ?, asn = ?, notified_hoster_id = COALESCE(notified_hoster_id, ?),
+    next_check_at = ?
+WHERE id = ?
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTimeline:
+    """One report as read from the store: its notice time, timeline and latest filled slot."""
+
+    report_id: int
+    noticed_at: datetime
+    timeline: Timeline
+    last_due_at: datetime | None
+
+
+def load(db: Database, report_ids: Iterable[int],
+         takedown: TakedownConfig) -> dict[int, ReportTimeline]:
+    """Timelines of the given reports (unknown ids are left out), two queries in all."""
+    return _load(db, report_ids, takedown, {})
+
+
+def _load(db: Database, report_ids: Iterable[int], takedown: TakedownConfig,
+          texts: dict[datetime, str]) -> dict[int, ReportTimeline]:
+    """`load()`, also remembering the canonical text of every time read (in `texts`), so
+    writing a time back that came from a check needs no formatting."""
+    ids = json.dumps(sorted({int(i) for i in report_ids}))
+    conn = db.conn
+    noticed = {rid: clock.parse(at) for rid, at in conn.execute(_REPORTS, (ids,))}
+    observed: dict[int, list[Observation]] = {rid: [] for rid in noticed}
+    last_due: dict[int, str] = {}
+    outcomes = _OUTCOMES
+    parse = clock.parse
+    for rid, checked_at, due, outcome, reason, hoster_id, asn in conn.execute(_CHECKS, (ids,)):
+        when = parse(checked_at)
+        if len(checked_at) == 20 and checked_at[-1] == "Z":
+            texts[when] = checked_at
+        observed[rid].append(Observation(when, outcomes[outcome], reason, hoster_id, asn))
+        if due > last_due.get(rid, ""):
+            last_due[rid] = due
+    return {
+        rid: ReportTimeline(rid, noticed[rid], build(noticed[rid], observed[rid], takedown),
+                            parse(last_due[rid]) if rid in last_due else None)
+        for rid in noticed
+    }
+
+
+def due_at(item: ReportTimeline, schedule: ScheduleConfig, *, now: datetime) -> datetime | None:
+    """The report's `next_check_at` as of `now` (see the module docstring)."""
+    missed = due_slot(item.noticed_at, item.timeline, schedule,
+                      last_due_at=item.last_due_at, now=now)
+    if missed is not None:
+        return missed
+    return next_check(item.noticed_at, item.timeline, schedule, last_due_at=item.last_due_at)
+
+
+def _row(item: ReportTimeline, schedule: ScheduleConfig, now: datetime,
+         texts: dict[datetime, str]) -> tuple:
+    def iso(when: datetime | None) -> str | None:
+        return None if when is None else (texts.get(when) or clock.iso(when))
+
+    t = item.timeline
+    return (
+        t.state.value, t.checks_count, t.last_outcome.value if t.last_outcome else None,
+        iso(t.last_checked_at), iso(t.last_online_at), iso(t.first_down_at),
+        iso(t.takedown_at), t.reappearances, t.moves, t.hoster_id, t.asn,
+        t.first_hoster_id, clock.iso(due_at(item, schedule, now=now)), item.report_id,
+    )
+
+
+def refresh(db: Database, report_ids: Iterable[int], takedown: TakedownConfig,
+            schedule: ScheduleConfig, *, now: datetime) -> None:
+    """Rewrite the summary columns and `next_check_at` of these reports from their checks."""
+    ids = list(report_ids)
+    if not ids:
+        return
+    with store.transaction(db):    # read and write under one lock: no check slips in between
+        texts: dict[datetime, str] = {}
+        items = _load(db, ids, takedown, texts)
+        db.conn.executemany(_UPDATE, [_row(item, schedule, now, texts)
+                                      for item in items.values()])
