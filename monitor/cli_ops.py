@@ -36,13 +36,16 @@ def register(cli: click.Group) -> None:
             _not_yet("distributed crawling (--redis)")
         import asyncio
 
-        from monitor.crawl import run_crawl
+        from monitor.crawl import run_crawl, stop_on_signals
         from monitor.progress import console, crawl_progress, summary_table
         state.db()  # create/migrate before the crawl opens its own connections
+        async def go():
+            return await run_crawl(state.db_arg, state.config, limit=limit, hoster=hoster,
+                                   report_ids=tuple(report_ids), on_progress=update,
+                                   stop=stop_on_signals())
+
         with crawl_progress(progress) as update:
-            result = asyncio.run(run_crawl(state.db_arg, state.config, limit=limit,
-                                           hoster=hoster, report_ids=tuple(report_ids),
-                                           on_progress=update, handle_signals=True))
+            result = asyncio.run(go())
         rows = {"crawl": result.crawl_id, "checks planned": result.planned,
                 "checks recorded": result.written, "seconds": f"{result.seconds:.1f}",
                 "checks/s": f"{result.rate:.1f}"}
@@ -79,13 +82,17 @@ def register(cli: click.Group) -> None:
     @click.option("--dry-run", is_flag=True, help="Render the messages without sending.")
     @pass_state
     def alerts_send(state: State, dry_run: bool) -> None:
-        """Deliver pending alerts (webhook, email).
+        """Deliver pending alerts (webhook, email). Exit code 1 when an alert failed.
 
         \b
         Example:
           ntd-monitor alerts send
         """
-        _not_yet("alerts send")
+        from monitor.alerts import send_pending_sync, send_summary
+        stats = send_pending_sync(state.db(), state.config, dry_run=dry_run)
+        click.echo(send_summary(stats))
+        if stats.failed and not dry_run:
+            raise SystemExit(1)
 
     @alerts.command("list")
     @FORMAT_OPTION
@@ -97,7 +104,11 @@ def register(cli: click.Group) -> None:
         Example:
           ntd-monitor alerts list --format json
         """
-        _not_yet("alerts list")
+        from monitor.alerts import COLUMNS, alert_rows, table_rows
+        from monitor.listing import emit
+        rows = alert_rows(state.db(readonly=True))
+        emit(rows if fmt == "json" else table_rows(rows), fmt, COLUMNS, title="Alerts",
+             empty="no alerts")
 
     @cli.command()
     @click.option("--format", "fmt", type=click.Choice(["html", "json", "csv", "md"]),
@@ -114,13 +125,29 @@ def register(cli: click.Group) -> None:
     @pass_state
     def report(state: State, fmt, out, since, until, group_by, hosters, deadlines,
                show_urls) -> None:
-        """Write the per-hoster availability report.
+        """Write the per-hoster availability report (Kaplan-Meier, censoring-aware).
+
+        --since/--until select notices by noticed_at. JSON and CSV never contain URLs; HTML and
+        Markdown show only host and a short hash unless --show-urls (internal use).
 
         \b
         Example:
           ntd-monitor report --format html --out report.html --since 2026-01-01T00:00:00Z
         """
-        _not_yet("report")
+        from monitor import clock
+        from monitor.cli import BadInput
+        from reports import build_report, render, write_report
+        try:
+            built = build_report(state.db(readonly=True), state.config, since=since,
+                                 until=until, group_by=group_by, hosters=hosters or None,
+                                 extra_deadlines=deadlines, now=clock.now())
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
+        if out:
+            path = write_report(built, out, fmt, show_urls=show_urls)
+            click.echo(f"wrote {path}")
+        else:
+            click.echo(render(built, fmt, show_urls=show_urls), nl=False)
 
     @cli.group()
     def asn() -> None:
@@ -158,11 +185,18 @@ def register(cli: click.Group) -> None:
     def browse(state: State, port) -> None:
         """Open the database in Datasette with canned queries (optional extra: browse).
 
+        Canned queries: due checks, still online by hoster, unmapped ASNs, failed alerts.
+
         \b
         Example:
           ntd-monitor browse --port 8001
         """
-        _not_yet("browse")
+        from monitor.cli import NotAvailable
+        from reports.browse import BrowseUnavailable, browse as run_browse
+        try:
+            raise SystemExit(run_browse(state.db_path, port=port))
+        except BrowseUnavailable as exc:
+            raise NotAvailable(str(exc)) from None
 
     @cli.group()
     def sim() -> None:

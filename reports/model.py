@@ -1,0 +1,203 @@
+"""The report model: one `NoticeRecord` per notice in, one `Report` of `GroupStats` out.
+
+`Report.to_dict()` is the report JSON of DESIGN.md with a stable key order (documented in
+docs/report-json.md): the DESIGN.md keys first, in DESIGN.md's order, then the extras.
+Hours are rounded to 2 decimals, shares to 4. Rates are null when a group has fewer notices than
+`min_notices_for_rates` ("too_few_to_rank": true) or when the estimate does not exist (a median
+that is not reached because more than half the notices were still up at their last check).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+GROUP_BYS = ("hoster", "asn", "country", "month")
+STATES = ("unchecked", "online", "down", "unconfirmed")
+
+
+@dataclass(frozen=True)
+class NoticeRecord:
+    """One notice (a `reports` row, kind 'report' or 'reupload') as the report sees it.
+
+    Times are ISO-8601 UTC strings with `Z`, or None. `hoster` is the hoster at notice time
+    (falling back to the latest attributed hoster), `reuploads` how many re-uploads of this
+    notice's material were found, `alerted_at` the first alert sent about it.
+    """
+
+    report_id: int
+    kind: str
+    hoster: str | None
+    asn: int | None
+    country: str | None
+    noticed_at: str
+    takedown_at: str | None = None
+    last_online_at: str | None = None
+    first_down_at: str | None = None
+    last_checked_at: str | None = None
+    state: str = "unchecked"
+    reappearances: int = 0
+    moves: int = 0
+    reuploads: int = 0
+    alerted_at: str | None = None
+    url: str = ""
+    reference: str | None = None
+
+
+def deadline_key(hours: float) -> str:
+    """`12.0` -> "12", `0.5` -> "0.5": the JSON key of a deadline."""
+    return str(int(hours)) if float(hours).is_integer() else repr(float(hours))
+
+
+def _num(value: float | None, digits: int) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
+def _pair(pair: tuple[float | None, float | None] | None, digits: int) -> list | None:
+    if pair is None:
+        return None
+    low, high = pair
+    if low is None and high is None:
+        return None
+    # An infinite upper bound means "not reached within the observation": null, not a number.
+    return [_num(low, digits), _num(high, digits)]
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """The statistics of one group (a hoster, an ASN, a country or a month of noticed_at)."""
+
+    key: str | int | None
+    label: str
+    asns: tuple[int, ...]
+    notices: int
+    taken_down: int
+    still_online: int
+    unresolved: int
+    unchecked: int
+    too_few_to_rank: bool
+    removed_within: dict[float, float | None]
+    removed_within_ci95: dict[float, tuple[float | None, float | None] | None]
+    median_hours: float | None
+    median_ci95: tuple[float | None, float | None] | None
+    p90_hours: float | None
+    resolution_hours_median: float | None
+    reappearances: int
+    reuploads: int
+    reupload_notices: int
+    moves: int
+    moved_notices: int
+    alerted: int
+    alert_to_removal_hours_median: float | None
+    oldest_online_hours: float | None
+    rank: int | None = None
+
+    def to_dict(self, group_by: str = "hoster") -> dict[str, Any]:
+        within = {deadline_key(h): _num(v, 4) for h, v in self.removed_within.items()}
+        within_ci = {deadline_key(h): _pair(v, 4) for h, v in self.removed_within_ci95.items()}
+        return {
+            group_by: self.key,
+            "asns": list(self.asns),
+            "notices": self.notices,
+            "taken_down": self.taken_down,
+            "still_online": self.still_online,
+            "unresolved": self.unresolved,
+            "removed_within": within,
+            "median_hours": _num(self.median_hours, 2),
+            "median_ci95": _pair(self.median_ci95, 2),
+            "p90_hours": _num(self.p90_hours, 2),
+            "resolution_hours_median": _num(self.resolution_hours_median, 2),
+            "reappearances": self.reappearances,
+            "reuploads": self.reuploads,
+            "oldest_online_hours": _num(self.oldest_online_hours, 2),
+            # extras (documented in docs/report-json.md)
+            "label": self.label,
+            "rank": self.rank,
+            "too_few_to_rank": self.too_few_to_rank,
+            "unchecked": self.unchecked,
+            "removed_within_ci95": within_ci,
+            "moves": self.moves,
+            "moved_notices": self.moved_notices,
+            "reupload_notices": self.reupload_notices,
+            "alerted": self.alerted,
+            "alert_to_removal_hours_median": _num(self.alert_to_removal_hours_median, 2),
+        }
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A Kaplan-Meier step curve for charts: share still online at each time (hours)."""
+
+    label: str
+    hours: tuple[float, ...]
+    surviving: tuple[float, ...]
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class OnlineItem:
+    """A notice still online at the report's cut-off, for the still-online list."""
+
+    report_id: int
+    group: str
+    url: str
+    reference: str | None
+    noticed_at: str
+    online_hours: float
+    reappeared: bool
+
+
+@dataclass(frozen=True)
+class Method:
+    """What the methodology section states (from the [takedown] and [report] config)."""
+
+    confirm_checks: int
+    confirm_span_hours: float
+    unreachable_after_hours: float
+    min_notices_for_rates: int
+    cutoff: str
+    schedule_hours: tuple[float, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "confirm_checks": self.confirm_checks,
+            "confirm_span_hours": self.confirm_span_hours,
+            "unreachable_after_hours": self.unreachable_after_hours,
+            "min_notices_for_rates": self.min_notices_for_rates,
+            "censored_at": self.cutoff,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    generated_at: str
+    since: str | None
+    until: str | None
+    deadlines_hours: tuple[float, ...]
+    group_by: str
+    overall: GroupStats
+    groups: tuple[GroupStats, ...]
+    method: Method
+    curves: tuple[Curve, ...] = ()
+    trend: tuple[GroupStats, ...] = ()
+    still_online: tuple[OnlineItem, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "generated_at": self.generated_at,
+            "window": {"since": self.since, "until": self.until},
+            "deadlines_hours": [_deadline_value(h) for h in self.deadlines_hours],
+            "groups": [g.to_dict(self.group_by) for g in self.groups],
+            # extras
+            "group_by": self.group_by,
+            "method": self.method.to_dict(),
+            "overall": self.overall.to_dict("group"),
+        }
+
+
+def _deadline_value(hours: float) -> int | float:
+    return int(hours) if float(hours).is_integer() else float(hours)

@@ -1,0 +1,143 @@
+"""Text renderers: JSON (the DESIGN.md schema), CSV (a row per group) and Markdown.
+
+URLs never appear in JSON or CSV; Markdown's still-online list shows them redacted (host and a
+short hash) unless `show_urls` is set.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from urllib.parse import urlsplit
+
+from reports.model import GroupStats, Report, deadline_key
+
+
+def redact(url: str) -> str:
+    """`files.example.test · #3f2a9c01d4`: enough to find the item internally, no path."""
+    host = urlsplit(url).hostname or "?"
+    return f"{host} · #{hashlib.sha256(url.encode()).hexdigest()[:10]}"
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def csv_header(report: Report) -> list[str]:
+    cols = [report.group_by, "label", "rank", "asns", "notices", "taken_down", "still_online",
+            "unresolved", "unchecked", "too_few_to_rank", "median_hours", "median_ci95_low",
+            "median_ci95_high", "p90_hours"]
+    for d in report.deadlines_hours:
+        k = deadline_key(d)
+        cols += [f"removed_within_{k}h", f"removed_within_{k}h_ci95_low",
+                 f"removed_within_{k}h_ci95_high"]
+    return cols + ["resolution_hours_median", "reappearances", "reuploads", "reupload_notices",
+                   "moves", "moved_notices", "alerted", "alert_to_removal_hours_median",
+                   "oldest_online_hours"]
+
+
+def _blank(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def csv_row(g: dict, report: Report) -> list[object]:
+    ci = g["median_ci95"] or [None, None]
+    row = [g[report.group_by], g["label"], g["rank"], " ".join(map(str, g["asns"])),
+           g["notices"], g["taken_down"], g["still_online"], g["unresolved"], g["unchecked"],
+           g["too_few_to_rank"], g["median_hours"], ci[0], ci[1], g["p90_hours"]]
+    for d in report.deadlines_hours:
+        k = deadline_key(d)
+        low, high = g["removed_within_ci95"].get(k) or [None, None]
+        row += [g["removed_within"].get(k), low, high]
+    row += [g["resolution_hours_median"], g["reappearances"], g["reuploads"],
+            g["reupload_notices"], g["moves"], g["moved_notices"], g["alerted"],
+            g["alert_to_removal_hours_median"], g["oldest_online_hours"]]
+    return [_blank(v) for v in row]
+
+
+def render_csv(report: Report) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(csv_header(report))
+    for g in report.to_dict()["groups"]:
+        writer.writerow(csv_row(g, report))
+    return buf.getvalue()
+
+
+def fmt_hours(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f} h" if value < 72 else f"{value / 24:.1f} d"
+
+
+def fmt_share(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def _md_cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_row(g: GroupStats, report: Report) -> str:
+    cells = [g.rank or "", g.label, g.notices, g.taken_down, g.still_online, g.unresolved]
+    if g.too_few_to_rank:
+        cells += ["too few to rank"] + [""] * (len(report.deadlines_hours) + 1)
+    else:
+        cells += [fmt_hours(g.median_hours)]
+        cells += [fmt_share(g.removed_within.get(d)) for d in report.deadlines_hours]
+        cells += [fmt_hours(g.p90_hours)]
+    cells += [fmt_hours(g.oldest_online_hours)]
+    return "| " + " | ".join(_md_cell(c) for c in cells) + " |"
+
+
+def render_md(report: Report, *, show_urls: bool = False) -> str:
+    o, m = report.overall, report.method
+    window = f"{report.since or 'the start'} to {report.until or 'now'}"
+    heads = ["#", report.group_by, "notices", "taken down", "still online", "unresolved",
+             "median"] + [f"≤ {deadline_key(d)} h" for d in report.deadlines_hours]
+    heads += ["p90", "oldest online"]
+    lines = [
+        "# Notice-and-takedown availability report", "",
+        f"Generated {report.generated_at}; notices from {window}; observations up to "
+        f"{m.cutoff}.", "",
+        f"**{o.notices}** notices: **{o.taken_down}** taken down, **{o.still_online}** still "
+        f"online, **{o.unresolved}** unresolved. Median time to takedown "
+        f"**{fmt_hours(o.median_hours)}**"
+        + "".join(f"; {fmt_share(o.removed_within.get(d))} within {deadline_key(d)} h"
+                  for d in report.deadlines_hours) + ".", "",
+        f"## Per {report.group_by}", "",
+        "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads),
+    ]
+    lines += [_md_row(g, report) for g in report.groups]
+    if report.still_online:
+        lines += ["", "## Still online (oldest first)", ""]
+        for item in report.still_online:
+            where = item.url if show_urls else redact(item.url)
+            lines.append(f"- `{_md_cell(where)}` ({_md_cell(item.group)}), noticed "
+                         f"{item.noticed_at}, online {fmt_hours(item.online_hours)}")
+    lines += ["", "## Method", "", *method_lines(report), ""]
+    return "\n".join(lines)
+
+
+def method_lines(report: Report) -> list[str]:
+    m = report.method
+    return [
+        "- The clock starts when the hoster was notified (noticed_at).",
+        f"- A takedown is the first down observation (removed or DNS gone) confirmed by "
+        f"{m.confirm_checks} consecutive down checks spanning at least "
+        f"{m.confirm_span_hours:g} h; unreachable alone counts only after "
+        f"{m.unreachable_after_hours:g} h of failures. Blocked (401/403/429) never counts.",
+        "- The true removal lies between the last online and the first down check; the "
+        "median of that gap is shown as the measurement resolution.",
+        f"- Items not (yet) confirmed removed are right-censored at their last check (no later "
+        f"than {m.cutoff}): they count as not removed up to then, never as removed and never "
+        "dropped. Times and shares are Kaplan-Meier estimates with 95% confidence intervals.",
+        f"- Notices never checked are counted as unresolved and do not enter the estimates. "
+        f"Groups with fewer than {m.min_notices_for_rates} notices show counts only.",
+    ]

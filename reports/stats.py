@@ -1,0 +1,170 @@
+"""Per-group takedown statistics (pure): counts, Kaplan-Meier times, deadlines, extras.
+
+Input: `Notices` (columns) and a cut-off time (the report's `until`, or its generation time).
+Groups are hosters, ASNs, countries or months of noticed_at. One Kaplan-Meier fit per group (and
+one overall); everything else is vectorised numpy. Groups with fewer notices than
+`min_notices` get counts but no rates (`too_few_to_rank`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from reports import km
+from reports.frame import Notices, Outcomes, outcomes
+from reports.model import GROUP_BYS, Curve, GroupStats
+
+UNATTRIBUTED = "(unattributed)"
+UNKNOWN = "unknown"
+
+
+def _months(noticed: np.ndarray) -> np.ndarray:
+    return noticed.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64)
+
+
+def group_codes(n: Notices, by: str) -> tuple[np.ndarray, list[str | int | None], list[str]]:
+    """(code per notice 0..k-1, key per group, label per group)."""
+    if by not in GROUP_BYS:
+        raise ValueError(f"group_by must be one of {', '.join(GROUP_BYS)}, not {by!r}")
+    if by == "month":
+        raw = _months(n.noticed)
+    else:
+        raw = {"hoster": n.hoster, "asn": n.asn, "country": n.country}[by]
+    values, codes = np.unique(raw, return_inverse=True)
+    keys: list[str | int | None] = []
+    labels: list[str] = []
+    for v in values.tolist():
+        if by == "month":
+            text = str(np.datetime64(v, "M"))
+            keys.append(text)
+            labels.append(text)
+        elif v < 0:
+            keys.append(None)
+            labels.append(UNATTRIBUTED if by == "hoster" else UNKNOWN)
+        elif by == "asn":
+            keys.append(int(v))
+            labels.append(f"AS{v}")
+        else:
+            name = (n.hoster_labels if by == "hoster" else n.country_labels)[v]
+            keys.append(name)
+            labels.append(name)
+    return codes.reshape(-1), keys, labels
+
+
+def _nanmedian(values: np.ndarray) -> float | None:
+    values = values[~np.isnan(values)]
+    return float(np.median(values)) if values.size else None
+
+
+def _per_notice_extras(n: Notices, out: Outcomes) -> tuple[np.ndarray, np.ndarray]:
+    """Resolution gap and alert-to-removal time in hours (NaN where they do not apply)."""
+    first_down = np.where(np.isnan(n.first_down), n.takedown, n.first_down)
+    lower = np.where(np.isnan(n.last_online), n.noticed, n.last_online)
+    with np.errstate(invalid="ignore"):
+        gap = (first_down - lower) / 3600.0
+        resolution = np.where(out.event & (gap >= 0), gap, np.nan)
+        after = (n.takedown - n.alerted) / 3600.0
+        alert = np.where(out.event & (after >= 0), after, np.nan)
+    return resolution, alert
+
+
+def _stats(n: Notices, out: Outcomes, idx: np.ndarray, key: str | int | None, label: str, *,
+           cutoff: float, deadlines: Sequence[float], min_notices: int,
+           extras: tuple[np.ndarray, np.ndarray], asns: set[int]) -> GroupStats:
+    count = int(idx.size)
+    taken = int(out.taken_down[idx].sum())
+    online = int(out.still_online[idx].sum())
+    too_few = count < min_notices
+    risk = idx[out.at_risk[idx]]
+    if too_few:
+        summary = km.summarise(np.empty(0), np.empty(0, bool), deadlines)
+    else:
+        summary = km.summarise(out.hours[risk], out.event[risk], deadlines)
+    resolution, alert = extras
+    online_idx = idx[out.online_now[idx]]
+    oldest = (float((cutoff - n.noticed[online_idx].min()) / 3600.0)
+              if online_idx.size else None)
+    seen = {int(a) for a in np.unique(n.asn[idx]) if a >= 0}
+    alerted = n.alerted[idx]
+    return GroupStats(
+        key=key, label=label, asns=tuple(sorted(seen | asns)), notices=count,
+        taken_down=taken, still_online=online, unresolved=count - taken - online,
+        unchecked=int(out.unchecked[idx].sum()), too_few_to_rank=too_few,
+        removed_within=summary.removed_within, removed_within_ci95=summary.removed_within_ci95,
+        median_hours=summary.median, median_ci95=summary.median_ci95, p90_hours=summary.p90,
+        resolution_hours_median=_nanmedian(resolution[idx]),
+        reappearances=int(n.reappearances[idx].sum()), reuploads=int(n.reuploads[idx].sum()),
+        reupload_notices=int(n.reupload[idx].sum()), moves=int(n.moves[idx].sum()),
+        moved_notices=int((n.moves[idx] > 0).sum()),
+        alerted=int((~np.isnan(alerted) & (alerted <= cutoff)).sum()),
+        alert_to_removal_hours_median=_nanmedian(alert[idx]),
+        oldest_online_hours=oldest,
+    )
+
+
+def _rank_key(g: GroupStats, last: float | None) -> tuple:
+    share = g.removed_within.get(last) if last is not None else None
+    median = g.median_hours if g.median_hours is not None else float("inf")
+    return (median, -(share or 0.0), -g.notices, g.label)
+
+
+def rank(groups: Sequence[GroupStats], group_by: str,
+         deadlines: Sequence[float]) -> list[GroupStats]:
+    """Months in time order; otherwise rankable groups by median time to takedown (shortest
+    first, not-reached last), then the share removed by the last deadline; then the groups
+    with too few notices, largest first. Ranks count rankable groups only."""
+    if group_by == "month":
+        return sorted(groups, key=lambda g: str(g.key))
+    last = max(deadlines) if deadlines else None
+    rankable = sorted((g for g in groups if not g.too_few_to_rank),
+                      key=lambda g: _rank_key(g, last))
+    rest = sorted((g for g in groups if g.too_few_to_rank), key=lambda g: (-g.notices, g.label))
+    return [replace(g, rank=i + 1) for i, g in enumerate(rankable)] + list(rest)
+
+
+def compute(n: Notices, *, cutoff: float, group_by: str = "hoster",
+            deadlines: Sequence[float] = (1, 12, 24, 48), min_notices: int = 10,
+            registered_asns: Mapping[str, set[int]] | None = None,
+            ) -> tuple[GroupStats, list[GroupStats]]:
+    """(overall, ranked groups) as of `cutoff` (epoch seconds)."""
+    out = outcomes(n, cutoff)
+    extras = _per_notice_extras(n, out)
+    common: dict[str, Any] = dict(cutoff=cutoff, deadlines=tuple(deadlines),
+                                  min_notices=min_notices, extras=extras)
+    codes, keys, labels = group_codes(n, group_by)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
+    registered = registered_asns or {}
+    groups = []
+    for g, (key, label) in enumerate(zip(keys, labels, strict=True)):
+        idx = order[bounds[g]:bounds[g + 1]]
+        extra = registered.get(label, set()) if group_by == "hoster" else set()
+        groups.append(_stats(n, out, idx, key, label, asns=extra, **common))
+    overall = _stats(n, out, np.arange(len(n)), "all", "All notices", asns=set(), **common)
+    return overall, rank(groups, group_by, deadlines)
+
+
+def curves(n: Notices, *, cutoff: float, group_by: str, top: Sequence[str | int | None],
+           min_notices: int = 10) -> list[Curve]:
+    """Kaplan-Meier curves: overall first, then the groups whose keys are in `top`."""
+    out = outcomes(n, cutoff)
+    result = []
+    first = km.curve(out.hours[out.at_risk], out.event[out.at_risk], "All notices")
+    if first is not None:
+        result.append(first)
+    codes, keys, labels = group_codes(n, group_by)
+    for key in top:
+        if key not in keys:
+            continue
+        g = keys.index(key)
+        mask = (codes == g) & out.at_risk
+        if int((codes == g).sum()) < min_notices:
+            continue
+        c = km.curve(out.hours[mask], out.event[mask], labels[g])
+        if c is not None:
+            result.append(c)
+    return result
