@@ -84,7 +84,7 @@ def cli(ctx: click.Context, db: str | None, config_path: str | None, now: str | 
         except clock.TimeFormatError as exc:
             raise BadInput(f"--now: {exc}") from None
     ctx.obj = State(db, config_path)
-    ctx.obj.config  # read it now: a bad config file is an error for every command
+    _ = ctx.obj.config  # read it now: a bad config file is an error for every command
 
 
 def _print_import(result: ImportResult, what: str) -> None:

@@ -1,0 +1,188 @@
+"""The e-mail channel: one plain-text message per hoster and batch, with XARF attachments.
+
+`render` builds the message an abuse desk can act on: every URL with its case reference, first
+and last seen times (UTC, zone written out), server IP, ASN, page found on, how it was matched
+and the hash values, and what is asked (remove, prevent re-upload, reply quoting the
+reference). One XARF v4 JSON report per URL is attached as quoted-printable text (no base64).
+`send` delivers it with smtplib (STARTTLS and login as configured; credentials come from the
+environment variables the config names) and is run in a thread by the deliverer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import smtplib
+import ssl
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+from hashes.formats import ALGORITHMS
+from monitor import clock
+from monitor.alerts import xarf
+from monitor.alerts.policy import Attempt, Verdict, smtp_verdict
+from monitor.config import AlertsConfig
+
+
+class CredentialsMissing(RuntimeError):
+    """An SMTP credential environment variable named in the config is not set."""
+
+
+def _utc(text: str | None) -> str:
+    if not text:
+        return "unknown"
+    return clock.parse(text).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _origin(item: dict[str, Any]) -> str:
+    if item["kind"] == "reappearance":
+        return f"online again after removal (case {item.get('reference')})"
+    of = (item.get("match") or {}).get("of") or {}
+    if of.get("type") == "hash_list":
+        return f"known material, hash list {of.get('list')} entry {of.get('label') or '-'}"
+    return f"material reported under case {item.get('original_reference')}"
+
+
+def _detection(item: dict[str, Any]) -> str:
+    match = item.get("match") or {}
+    algorithm = match.get("algorithm")
+    if not algorithm:
+        return "hash match against the reported material"
+    algo = ALGORITHMS[algorithm]
+    if algo.perceptual:
+        return (f"perceptual hash match ({algorithm}, Hamming distance {match.get('distance')} "
+                f"of {algo.bits} bits)")
+    return f"exact hash match ({algorithm})"
+
+
+def _paragraph(n: int, item: dict[str, Any]) -> str:
+    asn = f"AS{item['asn']}" if item.get("asn") else "unknown"
+    hashes = item.get("hashes") or {}
+    lines = [
+        f"{n}. {item['url']}",
+        f"   Case reference:  {item.get('reference') or '-'}",
+        f"   What:            {_origin(item)}",
+        f"   First seen:      {_utc(item.get('first_seen_at'))}",
+        f"   Last seen:       {_utc(item.get('last_seen_at'))}",
+        f"   Server IP:       {item.get('ip') or 'unknown'}",
+        f"   ASN:             {asn}",
+    ]
+    if item.get("page_url"):
+        lines.append(f"   Found on page:   {item['page_url']}")
+    lines.append(f"   Detection:       {_detection(item)}")
+    for i, (algorithm, value) in enumerate(sorted(hashes.items())):
+        label = "Hash values:" if i == 0 else ""
+        lines.append(f"   {label:<17}{algorithm} {value}")
+    return "\n".join(lines)
+
+
+def text(hoster: str, entries: list[dict[str, Any]], config: AlertsConfig) -> str:
+    org = xarf.contact(config)["org"]
+    paragraphs = "\n\n".join(_paragraph(n, e["item"]) for n, e in enumerate(entries, 1))
+    return f"""To the abuse desk of {hoster},
+
+{org} found {len(entries)} URL(s) on your network serving child sexual abuse
+material that was reported before and identified again by its hash values.
+All times are in UTC.
+
+What we ask:
+  1. Remove the material at each URL below without delay.
+  2. Prevent its re-upload: block the hash values listed (pdq, phash and
+     dhash are perceptual hashes that survive resizing and recompression).
+  3. Reply to {config.from_address} quoting the case reference(s) when done.
+
+{paragraphs}
+
+A machine-readable XARF v4 report (category content, type csam) is attached
+for each URL. We identify material by hash values only; no copy of it is kept
+or sent.
+
+--{" "}
+ntd-monitor for {org} ({config.from_address})
+"""
+
+
+def render(hoster: dict[str, Any], entries: list[dict[str, Any]], config: AlertsConfig,
+           now: datetime) -> EmailMessage:
+    """`entries`: dicts with `id`, `idempotency_key`, `item` (one per alert, in order)."""
+    refs = [e["item"].get("reference") for e in entries if e["item"].get("reference")]
+    domain = xarf.contact(config)["domain"]
+    msg = EmailMessage()
+    msg["From"] = config.from_address
+    msg["To"] = hoster["abuse_email"]
+    msg["Reply-To"] = config.from_address
+    msg["Subject"] = (f"CSAM notice: {len(entries)} URL(s) on {hoster['name']}"
+                      + (f" [{refs[0]}{' +' + str(len(refs) - 1) if len(refs) > 1 else ''}]"
+                         if refs else ""))
+    msg["Date"] = format_datetime(clock.to_utc(now))
+    keys = "\n".join(e["idempotency_key"] for e in entries)
+    msg["Message-ID"] = make_msgid(idstring=hashlib.sha256(keys.encode()).hexdigest()[:24],
+                                   domain=domain)
+    msg["X-NTD-Alert-Ids"] = ",".join(str(e["id"]) for e in entries)
+    body = text(hoster["name"], entries, config)
+    msg.set_content(body, cte=_cte(body))
+    for n, e in enumerate(entries, 1):
+        report = xarf.build(e["item"], idempotency_key=e["idempotency_key"], config=config,
+                            country=hoster.get("country"))
+        data = json.dumps(report, indent=2, sort_keys=True, ensure_ascii=True)
+        msg.add_attachment(data.encode(), maintype="application", subtype="json",
+                           filename=f"xarf-{n}.json", cte=_cte(data))
+    return msg
+
+
+def _cte(data: str) -> str:
+    """7bit when SMTP can carry the text as is (ASCII, short lines), else quoted-printable."""
+    ok = data.isascii() and max(map(len, data.splitlines() or [""])) <= 990
+    return "7bit" if ok else "quoted-printable"
+
+
+def readable(msg: EmailMessage) -> str:
+    """The message as a person reads it: headers, text, then each attachment decoded."""
+    head = "\n".join(f"{k}: {v}" for k, v in msg.items()
+                     if k in ("From", "To", "Subject", "Date", "X-NTD-Alert-Ids"))
+    parts = [head, "", msg.get_body(("plain",)).get_content().rstrip()]  # type: ignore[union-attr]
+    for part in msg.iter_attachments():
+        raw = part.get_payload(decode=True)
+        parts += ["", f"--- attachment {part.get_filename()} ({part.get_content_type()})",
+                  raw.decode("ascii", "replace") if isinstance(raw, bytes) else ""]
+    return "\n".join(parts)
+
+
+def credentials(config: AlertsConfig) -> tuple[str | None, str | None]:
+    def read(name: str) -> str | None:
+        if not name:
+            return None
+        value = os.environ.get(name)
+        if value is None:
+            raise CredentialsMissing(f"SMTP credential env var {name} is not set")
+        return value
+    return read(config.smtp_user_env), read(config.smtp_password_env)
+
+
+def send(msg: EmailMessage, config: AlertsConfig, timeout: float) -> Attempt:
+    """Deliver one message (blocking; run it in a thread). Never raises for SMTP trouble."""
+    try:
+        user, password = credentials(config)
+    except CredentialsMissing as exc:
+        return Attempt(Verdict.FAIL, str(exc))
+    try:
+        with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=timeout) as client:
+            if config.smtp_starttls:
+                client.starttls(context=ssl.create_default_context())
+            if user:
+                client.login(user, password or "")
+            refused = client.send_message(msg)
+        if refused:
+            refused_code = next(iter(refused.values()))[0]
+            return smtp_verdict(refused_code, f"recipient refused: SMTP {refused_code}")
+        return Attempt(Verdict.SENT)
+    except smtplib.SMTPRecipientsRefused as exc:
+        code = next(iter(exc.recipients.values()))[0] if exc.recipients else None
+        return smtp_verdict(code, f"recipient refused: SMTP {code}")
+    except smtplib.SMTPResponseException as exc:
+        return smtp_verdict(exc.smtp_code, f"SMTP {exc.smtp_code} {type(exc).__name__}")
+    except (smtplib.SMTPException, OSError) as exc:
+        return Attempt(Verdict.RETRY, f"SMTP connection failed: {type(exc).__name__}: {exc}")

@@ -1,0 +1,171 @@
+"""The crawl runner: run the recheck spider over what is due, then attribute what it saw.
+
+The only module in monitor/ that imports Scrapy. It records the crawl in `crawls`, layers the
+TOML config over spiders/settings.py, runs the spider in this process's asyncio loop
+(reactorless Scrapy), shows progress, stops cleanly on SIGINT/SIGTERM (the writer flushes its
+last batch), then runs the ASN stage for the new checks and refreshes the touched summaries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from scrapy import signals
+from scrapy.crawler import AsyncCrawlerRunner
+from scrapy.settings import Settings
+
+from monitor import clock, store
+from monitor.config import Config
+
+
+@dataclass
+class CrawlSummary:
+    crawl_id: int
+    planned: int = 0
+    written: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    interrupted: bool = False
+    asn_resolved: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.written / self.seconds if self.seconds else 0.0
+
+
+def scrapy_settings(config: Config, **overrides: Any) -> Settings:
+    settings = Settings()
+    settings.setmodule("spiders.settings", priority="project")
+    c = config.crawl
+    settings.setdict({
+        "USER_AGENT": c.user_agent,
+        "DOWNLOAD_TIMEOUT": c.download_timeout.total_seconds(),
+        "DOWNLOAD_MAXSIZE": c.max_download_bytes,
+        "CONCURRENT_REQUESTS": c.concurrent_requests,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": c.per_hoster_concurrency,
+        "AUTOTHROTTLE_ENABLED": c.autothrottle,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(c.per_hoster_concurrency),
+        "NTD_ALLOW_PRIVATE_NETWORKS": c.allow_private_networks,
+        "NTD_NAMESERVERS": list(c.nameservers),
+        "LOG_ENABLED": False,
+    }, priority="cmdline")
+    settings.setdict(overrides, priority="cmdline")
+    return settings
+
+
+def due_count(db, now_iso: str) -> int:
+    return db.execute("SELECT COUNT(*) FROM reports WHERE next_check_at <= ?",
+                      [now_iso]).fetchone()[0]
+
+
+async def run_crawl(db_path: str | os.PathLike[str] | None, config: Config, *,
+                    limit: int | None = None, hoster: str | None = None,
+                    report_ids: tuple[int, ...] = (),
+                    on_progress: Callable[[int, int, dict[str, int]], None] | None = None,
+                    resolve_asn: bool = True, stop: asyncio.Event | None = None,
+                    steps: list[Any] | None = None, on_step: Any = None,
+                    **setting_overrides: Any) -> CrawlSummary:
+    """Crawl what is due now, or (with `steps`) what is due at each step time in turn: then
+    `on_step(when)` runs before each step and the ASN stage after it."""
+    from spiders.spiders.recheck import RecheckSpider
+
+    db = store.connect(db_path)
+    started = time.monotonic()
+    crawl_id = db.execute(
+        "INSERT INTO crawls (kind, started_at, status, planned, pid) VALUES "
+        "('recheck', ?, 'running', ?, ?)",
+        [clock.now_iso(), min(due_count(db, clock.now_iso()), limit or 10**12),
+         os.getpid()]).lastrowid
+    result = CrawlSummary(crawl_id=crawl_id)
+    planned = min(due_count(db, clock.now_iso()), limit or 10**12)
+
+    def flushed(_count: int) -> None:
+        pass
+
+    runner = AsyncCrawlerRunner(scrapy_settings(config, NTD_ON_FLUSH=flushed,
+                                                **setting_overrides))
+    crawler = runner.create_crawler(RecheckSpider)
+    counts: dict[str, int] = {}
+
+    def scraped(item, response=None, spider=None) -> None:
+        outcome = getattr(item, "outcome", None)
+        if outcome is None:
+            return
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if on_progress:
+            on_progress(sum(counts.values()), planned, counts)
+
+    crawler.signals.connect(scraped, signal=signals.item_scraped)
+
+    async def after_step(_when) -> None:
+        result.asn_resolved += await attribute(db, config)
+
+    stopping: list[bool] = []
+
+    async def watch_stop() -> None:
+        assert stop is not None
+        await stop.wait()
+        stopping.append(True)
+        await crawler.stop_async()
+
+    watcher = asyncio.ensure_future(watch_stop()) if stop is not None else None
+    status = "finished"
+    try:
+        await runner.crawl(crawler, db_path=str(store.db_path(db_path)), config=config,
+                           crawl_id=crawl_id, limit=limit, hoster=hoster,
+                           report_ids=report_ids, steps=steps, on_step=on_step,
+                           after_step=after_step if steps and resolve_asn else None,
+                           hash_workers=setting_overrides.get("hash_workers",
+                                                              config.crawl.hash_workers))
+    except BaseException:
+        status = "failed"
+        raise
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        if stopping:
+            status = "interrupted"
+        stats = crawler.stats.get_stats() if crawler.stats else {}
+        result.planned = int(stats.get("monitor/planned", 0))
+        result.written = int(stats.get("monitor/written", 0))
+        result.outcomes = {k.split("/")[-1]: int(v) for k, v in stats.items()
+                           if k.startswith("monitor/outcome/")}
+        result.errors = {k.split("/")[-1]: int(v) for k, v in stats.items()
+                         if k.startswith("monitor/error/")}
+        result.interrupted = bool(stopping)
+        db.execute("UPDATE crawls SET finished_at = ?, status = ?, planned = ?, stats = ? "
+                   "WHERE id = ?", [clock.now_iso(), status, result.planned,
+                                    json.dumps({k: v for k, v in stats.items()
+                                                if k.startswith("monitor/")}), crawl_id])
+    if resolve_asn and not stopping and not steps:
+        result.asn_resolved = await attribute(db, config)
+    result.seconds = time.monotonic() - started
+    db.conn.close()
+    return result
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (for the running loop): stop cleanly, flush, exit."""
+    event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, event.set)
+    return event
+
+
+async def attribute(db, config: Config) -> int:
+    """The ASN stage: fill in ASN, prefix and hoster of new checks; refresh their reports."""
+    from monitor import asn, summary
+    stats = await asn.resolve_pending(db, config)
+    touched = getattr(stats, "report_ids", set())
+    if touched:
+        summary.refresh(db, touched, config.takedown, config.schedule, now=clock.now())
+    return int(getattr(stats, "resolved", 0))

@@ -1,0 +1,396 @@
+"""The simulated hoster world: one aiohttp application serving every hoster of a plan.
+
+Each hoster listens on its own loopback address (127.0.1.x, one shared free port; one hoster
+may also be on [::1]), so server IPs, and through the sim DNS the ASNs, differ per hoster. The
+world's clock is simulated: `set_now()` in Python or POST /__admin/clock {"now": ISO} on the
+admin address (127.0.0.1 by default, same port) moves it, and every item answers per its script
+(plan.phase_at). Bodies are rendered once per (item, variant) and cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from monitor import clock
+from monitor.sim import images, pages
+from monitor.sim.plan import ABSENT, ONLINE, Item, Plan, generate, noise_hit, phase_at
+from monitor.sim.scenario import Hoster, Scenario, load
+
+_HTML = "text/html"
+
+
+@dataclass(frozen=True)
+class Site:
+    """One hoster as served: its routes (path -> item) and gallery members."""
+    hoster: Hoster
+    routes: dict[str, Item]
+    galleries: dict[int, tuple[Item, ...]]
+
+
+class World:
+    """Every hoster of a scenario, served on loopback, following a simulated clock."""
+
+    def __init__(self, scenario: Scenario | str | Path, *, now: datetime | str | None = None,
+                 port: int = 0, ipv6: bool = True, admin_host: str = "127.0.0.1",
+                 slow_seconds: float = 60.0, oversize_bytes: int = 64 * 2**20,
+                 canary: bytes | None = None) -> None:
+        self.scenario = scenario if isinstance(scenario, Scenario) else load(scenario)
+        self.plan: Plan = generate(self.scenario)
+        self._items = self.plan.by_id()
+        self._now = self.scenario.start if now is None else _when(now)
+        self.port = port
+        self.admin_host = admin_host
+        self.slow_seconds = min(float(slow_seconds), 60.0)
+        self.oversize_bytes = oversize_bytes
+        self.canary = canary
+        self.requests = 0
+        self._want_v6 = ipv6 and any(h.ipv6 for h in self.scenario.hosters)
+        self.ipv6 = False                        # True once [::1] is bound
+        self.sites: dict[str, Site] = {h.name: _site(h, self.plan) for h in self.scenario.hosters}
+        self._by_ip: dict[str, Site] = {s.hoster.ip: s for s in self.sites.values()}
+        self._cache: dict[tuple[Any, ...], bytes] = {}
+        self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()
+        self._dns: Any = None
+
+    # -- clock ----------------------------------------------------------------------------------
+    @property
+    def now(self) -> datetime:
+        return self._now
+
+    def set_now(self, when: datetime | str) -> None:
+        """Move the simulated clock (forwards or back)."""
+        self._now = _when(when)
+        self._sync_dns()
+
+    def advance(self, delta: timedelta | str) -> datetime:
+        """Step the clock by `delta` ("6h", "-1d" or a timedelta); returns the new time."""
+        if isinstance(delta, str):
+            text = delta.strip()
+            step = clock.duration(text.lstrip("-"))
+            delta = -step if text.startswith("-") else step
+        self.set_now(self._now + delta)
+        return self._now
+
+    # -- addresses ------------------------------------------------------------------------------
+    def base_url(self, hoster: str, *, v6: bool = False) -> str:
+        host = "[::1]" if v6 and self.ipv6 else self.sites[hoster].hoster.ip
+        return f"http://{host}:{self.port}"
+
+    def url(self, item: Item | str) -> str:
+        """The URL of an item (IP literal; dns_gone items use their hostname)."""
+        it = self._items[item] if isinstance(item, str) else item
+        if it.hostname:
+            return f"http://{it.hostname}:{self.port}{it.path}"
+        return self.base_url(it.hoster, v6=it.v6) + it.path
+
+    def ip_url(self, item: Item | str) -> str:
+        """The item's URL by IP literal, even for items that live on a hostname."""
+        it = self._items[item] if isinstance(item, str) else item
+        return self.base_url(it.hoster, v6=it.v6) + it.path
+
+    def front_url(self, hoster: str) -> str:
+        return self.base_url(hoster) + "/"
+
+    def gallery_urls(self, hoster: str) -> list[str]:
+        return [f"{self.base_url(hoster)}/g/{k}.html" for k in sorted(self.sites[hoster].galleries)]
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self.admin_host}:{self.port}"
+
+    def item(self, item_id: str) -> Item:
+        return self._items[item_id]
+
+    # -- DNS ------------------------------------------------------------------------------------
+    @property
+    def dns(self) -> Any:
+        """The attached CymruDNS, or None."""
+        return self._dns
+
+    def attach_dns(self, dns: Any) -> None:
+        """Announce every hoster's prefix/ASN to a CymruDNS and keep dns_gone names in step."""
+        owners = {h.asn for h in self.scenario.hosters if not h.prefix}
+        for h in self.scenario.hosters:
+            dns.announce(h.prefix or f"{h.ip}/32", [h.asn], cc=h.country)
+            if h.ipv6:
+                dns.announce("::1/128", [h.asn], cc=h.country)
+            if not h.prefix or h.asn not in owners:
+                dns.name_asn(h.asn, h.as_name, cc=h.country)
+        self._dns = dns
+        self._sync_dns()
+
+    def _sync_dns(self) -> None:
+        if self._dns is None:
+            return
+        for it in self.plan.items:
+            if it.hostname:
+                if phase_at(it, self._now) == "dns_gone":
+                    self._dns.gone(it.hostname)
+                else:
+                    self._dns.add_host(it.hostname, [self.sites[it.hoster].hoster.ip])
+
+    # -- bodies ---------------------------------------------------------------------------------
+    def body(self, item: Item, variant: str = "image") -> bytes:
+        """The bytes an item serves as `variant` (image, different, corrupt), cached."""
+        key = (item.id, variant)
+        data = self._cache.get(key)
+        if data is None:
+            if variant == "different":
+                data = images.render(item.seed ^ 0x5A5A5A, item.fmt, canary=self.canary)
+            elif variant == "corrupt":
+                data = images.corrupt(item.seed)
+            elif item.transform:
+                data = images.render_transformed(item.seed, item.transform, item.fmt,
+                                                 canary=self.canary)
+            else:
+                data = images.render(item.seed, item.fmt, canary=self.canary)
+            self._cache[key] = data
+        return data
+
+    def placeholder(self, hoster: str) -> bytes:
+        key = ("placeholder", hoster)
+        if key not in self._cache:
+            self._cache[key] = images.placeholder(hoster, canary=self.canary)
+        return self._cache[key]
+
+    def prerender(self) -> None:
+        """Render every item's image now (benchmarks; otherwise bodies render on first use)."""
+        for it in self.plan.items:
+            self.body(it)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> World:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._stopping = asyncio.Event()
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
+                                     shutdown_timeout=1.0)
+        await self._runner.setup()
+        socks, self.ipv6 = _bind_all([self.admin_host] + [h.ip for h in self.scenario.hosters],
+                                     self.port, self._want_v6)
+        self.port = socks[0].getsockname()[1]
+        for sock in socks:
+            await web.SockSite(self._runner, sock).start()
+        return self
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> World:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- serving --------------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        local = request.transport.get_extra_info("sockname")[0] if request.transport else ""
+        site = self._by_ip.get(local) or (self._v6_site() if local == "::1" else None)
+        if site is None:
+            return await self._admin(request)
+        item = site.routes.get(request.path)
+        if item is None:
+            return self._page(site, request.path)
+        phase = phase_at(item, self._now)
+        if phase == ABSENT:
+            return self._unknown(site)
+        if phase == ONLINE:
+            status = noise_hit(item, self._now, site.hoster.noise_rate)
+            if status is not None:
+                headers = {"Retry-After": "3600"} if status == 429 else None
+                return web.Response(status=status, body=pages.not_found(site.hoster.name),
+                                    content_type=_HTML, headers=headers)
+            return web.Response(body=self.body(item), content_type=images.CONTENT_TYPES[item.fmt])
+        return await self._after(request, site, item, phase)
+
+    def _v6_site(self) -> Site | None:
+        return next((s for s in self.sites.values() if s.hoster.ipv6), None)
+
+    async def _after(self, request: web.Request, site: Site, item: Item,
+                     phase: str) -> web.StreamResponse:
+        name = site.hoster.name
+        if phase in ("404", "410", "451", "dns_gone"):
+            status = 404 if phase == "dns_gone" else int(phase)
+            return web.Response(status=status, body=pages.removed(name), content_type=_HTML)
+        if phase == "placeholder":
+            return web.Response(body=self.placeholder(name), content_type="image/png")
+        if phase == "redirect_front":
+            raise web.HTTPFound("/")
+        if phase == "redirect_removed":
+            raise web.HTTPFound("/removed.html")
+        if phase == "different_image":
+            return web.Response(body=self.body(item, "different"),
+                                content_type=images.CONTENT_TYPES[item.fmt])
+        if phase == "html":
+            return web.Response(body=pages.html_instead(name), content_type=_HTML)
+        if phase == "bomb":
+            return web.Response(body=self._bomb(), content_type="image/png")
+        if phase == "corrupt":
+            return web.Response(body=self.body(item, "corrupt"), content_type="image/jpeg")
+        if phase == "reset":
+            return _reset(request)
+        if phase == "slow":
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.slow_seconds)
+            except TimeoutError:
+                pass
+            return web.Response(status=504, body=pages.not_found(name), content_type=_HTML)
+        if phase == "oversize":
+            return await self._oversize(request, item)
+        raise AssertionError(f"unhandled phase {phase}")
+
+    def _bomb(self) -> bytes:
+        if ("bomb",) not in self._cache:
+            self._cache[("bomb",)] = images.bomb()
+        return self._cache[("bomb",)]
+
+    async def _oversize(self, request: web.Request, item: Item) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+        resp.content_length = self.oversize_bytes
+        await resp.prepare(request)
+        head = self.body(item)[: 64 * 1024]
+        chunk = bytes(256 * 1024)
+        sent = 0
+        try:
+            await resp.write(head)
+            sent = len(head)
+            while sent < self.oversize_bytes and not self._stopping.is_set():
+                part = chunk[: self.oversize_bytes - sent]
+                await resp.write(part)
+                sent += len(part)
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass
+        return resp
+
+    def _page(self, site: Site, path: str) -> web.StreamResponse:
+        name = site.hoster.name
+        if path == "/":
+            online = [it for it in site.routes.values() if phase_at(it, self._now) == ONLINE]
+            og = online[0].path if online else None
+            return web.Response(body=pages.front(name, site.hoster.galleries, og),
+                                content_type=_HTML)
+        if path.startswith("/g/") and path.endswith(".html"):
+            try:
+                k = int(path[3:-5])
+            except ValueError:
+                k = -1
+            if k in site.galleries:
+                paths = [it.path for it in site.galleries[k] if phase_at(it, self._now) == ONLINE]
+                return web.Response(body=pages.gallery(name, k, paths), content_type=_HTML)
+        if path == "/removed.html":
+            return web.Response(body=pages.removed(name), content_type=_HTML)
+        if path == "/robots.txt":
+            return web.Response(body=pages.ROBOTS, content_type="text/plain")
+        if path == "/static/thumb.png":
+            return web.Response(body=self.placeholder("thumbnail"), content_type="image/png")
+        return self._unknown(site)
+
+    def _unknown(self, site: Site) -> web.Response:
+        """The hoster's usual answer for a path that does not exist."""
+        name = site.hoster.name
+        if site.hoster.unknown == "placeholder":
+            return web.Response(body=self.placeholder(name), content_type="image/png")
+        if site.hoster.unknown == "soft404":
+            return web.Response(body=pages.not_found(name), content_type=_HTML)
+        return web.Response(status=404, body=pages.not_found(name), content_type=_HTML)
+
+    async def _admin(self, request: web.Request) -> web.StreamResponse:
+        from monitor.sim import truth  # truth imports World's public API only
+
+        if request.path == "/__admin/clock":
+            if request.method == "POST":
+                try:
+                    data = await request.json()
+                    if "now" in data:
+                        self.set_now(data["now"])
+                    elif "advance" in data:
+                        self.advance(str(data["advance"]))
+                    else:
+                        raise ValueError("give now or advance")
+                except (ValueError, TypeError, clock.TimeFormatError) as exc:
+                    return web.json_response({"error": str(exc)}, status=400)
+            return web.json_response({"now": clock.iso(self._now)})
+        if request.path == "/__admin/truth":
+            return web.json_response(truth.build(self))
+        if request.path == "/__admin/stats":
+            return web.json_response({"requests": self.requests, "now": clock.iso(self._now)})
+        return web.json_response({"error": "not found"}, status=404)
+
+
+def _when(value: datetime | str) -> datetime:
+    return clock.parse(value) if isinstance(value, str) else clock.to_utc(value)
+
+
+def _site(hoster: Hoster, plan: Plan) -> Site:
+    mine = [it for it in plan.items if it.hoster == hoster.name]
+    galleries: dict[int, list[Item]] = {k: [] for k in range(max(1, hoster.galleries))}
+    for it in mine:
+        galleries.setdefault(it.gallery, []).append(it)
+    return Site(hoster=hoster, routes={it.path: it for it in mine},
+                galleries={k: tuple(v) for k, v in galleries.items()})
+
+
+def _reset(request: web.Request) -> web.StreamResponse:
+    """Abort the connection with a TCP RST (SO_LINGER 0, then close)."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    raise asyncio.CancelledError()
+
+
+def _bind_all(hosts: list[str], port: int, v6: bool) -> tuple[list[socket.socket], bool]:
+    """Listening sockets on every host, all on one port (a free one when port is 0)."""
+    for _ in range(50):
+        socks: list[socket.socket] = []
+        try:
+            first = _listen(socket.AF_INET, hosts[0], port)
+            socks.append(first)
+            chosen = first.getsockname()[1]
+            socks += [_listen(socket.AF_INET, h, chosen) for h in hosts[1:]]
+        except OSError:
+            for s in socks:
+                s.close()
+            if port:
+                raise
+            continue
+        have_v6 = False
+        if v6:
+            try:
+                socks.append(_listen(socket.AF_INET6, "::1", chosen))
+                have_v6 = True
+            except OSError:
+                pass
+        return socks, have_v6
+    raise OSError("no free port shared by every world address")
+
+
+def _listen(family: int, host: str, port: int) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -1,0 +1,57 @@
+"""What the spiders emit: one frozen record per observation. Never content, only about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One check of one reported URL at one schedule slot."""
+
+    report_id: int
+    url: str
+    due_at: str                     # the schedule slot filled (unique per report)
+    checked_at: str
+    outcome: str                    # monitor.classify.Outcome value
+    reason: str
+    http_status: int | None = None
+    redirects: tuple[tuple[str, int], ...] = ()
+    final_url: str | None = None
+    ip: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+    elapsed_ms: int | None = None
+    algorithm: str | None = None
+    distance: int | None = None
+    # When the report had no baseline: hashes of the first successful fetch (origin first_check).
+    new_baseline: tuple[tuple[str, str, int | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class PlaceholderItem:
+    """What a host serves for a path that never existed (its "file not found" image)."""
+
+    host: str
+    algorithm: str
+    hash: str
+    http_status: int | None
+    learned_at: str
+
+
+@dataclass(frozen=True)
+class SeenImage:
+    """An image seen on a fetched page (input to re-upload matching), with its hashes only."""
+
+    url: str
+    page_url: str
+    ip: str | None
+    seen_at: str
+    phash: str | None
+    pdq: str | None
+    pdq_quality: int | None
+    sha256: str
+    md5: str
+    sha1: str
+    phash_mirror: str | None = None
+    pdq_dihedral: tuple[str, ...] = ()

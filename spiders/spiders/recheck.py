@@ -1,0 +1,303 @@
+"""RecheckSpider: re-check every due reported URL and say honestly whether it is still served.
+
+`start()` pages through due reports from the store (500 at a time, never all at once). Each
+response is hashed in memory and compared with the report's baseline; `monitor.classify`
+decides the outcome; one `CheckItem` per check goes to the store pipeline. The body is
+dropped as soon as it is hashed: nothing fetched is stored, logged or cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import scrapy
+import tldextract
+from scrapy import Request, signals
+from scrapy.http import Response
+
+from hashes.compute import MediaHashes
+from hashes.match import compare_to_baseline
+from monitor import clock, store, summary
+from monitor.classify import Fetch, Outcome, classify
+from monitor.config import Config, load
+from spiders.hashing import Hasher
+from spiders.items import CheckItem, PlaceholderItem
+from spiders.observe import error_kind, image_links, is_away, looks_html, redirect_chain
+
+PAGE = 500
+_extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+def slot_for(url: str, asn: int | None) -> str:
+    """Politeness key: the ASN once known, else the registrable domain (or the IP)."""
+    if asn:
+        return f"as{asn}"
+    host = urlsplit(url).hostname or ""
+    parts = _extract(host)
+    return parts.top_domain_under_public_suffix or host
+
+
+class RecheckSpider(scrapy.Spider):
+    name = "recheck"
+
+    def __init__(self, db_path: str | None = None, config: Config | None = None,
+                 crawl_id: int | None = None, limit: int | None = None,
+                 hoster: str | None = None, report_ids: tuple[int, ...] = (),
+                 hash_workers: int = 0, steps: Any = None,
+                 on_step: Any = None, after_step: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.db_path = db_path
+        self.config = config or load()
+        self.crawl_id = crawl_id
+        self.limit = int(limit) if limit else None
+        self.hoster = hoster
+        self.report_ids = tuple(int(r) for r in report_ids)
+        self.hasher = Hasher(int(hash_workers))
+        self.placeholders: dict[str, str | None] = {}
+        self.planned = 0
+        self.finished = 0
+        # Stepped mode (demo, accuracy tests): crawl what is due at each of these times in turn,
+        # calling `on_step(when)` before and `after_step(when)` once a step's checks are stored.
+        self.steps = steps if steps is not None else ()  # may be a lazy iterator
+        self.on_step = on_step
+        self.after_step = after_step
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._closed, signal=signals.spider_closed)
+        return spider
+
+    def _closed(self) -> None:
+        self.hasher.close()
+
+    # -- what is due ---------------------------------------------------------------------------
+
+    def _page_sql(self) -> str:
+        where = ["r.next_check_at IS NOT NULL", "r.next_check_at <= :now",
+                 "(r.next_check_at > :after_at OR (r.next_check_at = :after_at "
+                 "AND r.id > :after_id))"]
+        if self.hoster:
+            where.append("r.hoster_id IN (SELECT id FROM hosters WHERE name = :hoster)")
+        if self.report_ids:
+            where.append(f"r.id IN ({','.join(str(i) for i in self.report_ids)})")
+        return ("SELECT r.id, r.url, r.next_check_at, r.asn FROM reports r WHERE "
+                + " AND ".join(where) + " ORDER BY r.next_check_at, r.id LIMIT :page")
+
+    async def start(self):
+        await self.hasher.start()
+        db = store.connect(self.db_path)
+        try:
+            self.placeholders = {h: v for h, v in db.execute(
+                "SELECT host, hash FROM placeholders WHERE algorithm = 'phash'")}
+            if not self.steps:
+                async for request in self._due(db):
+                    yield request
+                return
+            for when in self.steps:
+                if self.on_step:
+                    await self.on_step(when)
+                async for request in self._due(db):
+                    yield request
+                while self.finished < self.planned:
+                    await asyncio.sleep(0.005)
+                pipeline = getattr(self.crawler, "_ntd_pipeline", None)
+                if pipeline is not None and pipeline.writer is not None:
+                    pipeline.writer.flush()
+                if self.after_step:
+                    await self.after_step(when)
+                if self.limit and self.planned >= self.limit:
+                    return
+        finally:
+            db.conn.close()
+
+    async def _due(self, db):
+        """Requests for every report due at the clock's now, paged 500 at a time."""
+        now = clock.now()
+        after_at, after_id = "", 0
+        sql = self._page_sql()
+        while True:
+            rows = db.execute(sql, {"now": clock.iso(now), "after_at": after_at,
+                                    "after_id": after_id, "hoster": self.hoster,
+                                    "page": PAGE}).fetchall()
+            if not rows:
+                return
+            after_at, after_id = rows[-1][2], rows[-1][0]
+            ids = [r[0] for r in rows]
+            timelines = summary.load(db, ids, self.config.takedown)
+            baselines: dict[int, list[tuple[str, str]]] = {}
+            for rid, algorithm, value in db.execute(
+                    f"SELECT report_id, algorithm, hash FROM report_hashes WHERE report_id "
+                    f"IN ({','.join(map(str, ids))})"):
+                baselines.setdefault(rid, []).append((algorithm, value))
+            for rid, url, _next, asn in rows:
+                due = summary.due_at(timelines[rid], self.config.schedule, now=now)
+                if due is None or due > now:
+                    continue
+                self.planned += 1
+                self.crawler.stats.inc_value("monitor/planned")
+                yield Request(url, callback=self.parse, errback=self.failed,
+                              dont_filter=True, meta={
+                                  "report_id": rid, "due_at": clock.iso(due),
+                                  "baseline": baselines.get(rid, []),
+                                  "download_slot": slot_for(url, asn),
+                                  "started": time.monotonic()})
+                if self.limit and self.planned >= self.limit:
+                    return
+
+    # -- a response ------------------------------------------------------------------------------
+
+    async def parse(self, response: Response):
+        meta = response.meta
+        body = response.body
+        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
+        html = looks_html(content_type, body)
+        base = dict(url=meta.get("redirect_urls", [response.url])[0] if meta.get("redirect_urls")
+                    else response.url, final_url=response.url, http_status=response.status,
+                    redirects=redirect_chain(response), content_type=content_type)
+        away = bool(base["redirects"]) and is_away(base["url"], response.url, body, html)
+        baseline = meta["baseline"]
+        fetch = Fetch(**base, final_is_front_page=away)
+        new_baseline: tuple = ()
+        hashes_seen: MediaHashes | None = None
+        if 200 <= response.status < 300 and not away:
+            if html:
+                fetch, new_baseline = await self._page(response, fetch, baseline)
+            else:
+                hashes_seen = await self.hasher.compute(body)
+                fetch, new_baseline = await self._image(response, fetch, hashes_seen, baseline)
+        size = len(body)
+        del body
+        outcome, reason = classify(fetch)
+        self.crawler.stats.inc_value(f"monitor/outcome/{outcome}")
+        self.finished += 1
+        yield self._item(response.request, outcome, reason, fetch, size=size,
+                         ip=str(response.ip_address) if response.ip_address else None,
+                         new_baseline=new_baseline)
+
+    async def _image(self, response: Response, fetch: Fetch, h: MediaHashes,
+                     baseline: list[tuple[str, str]]) -> tuple[Fetch, tuple]:
+        from dataclasses import replace
+        if not h.ok:
+            return replace(fetch, is_image=False, image_error=h.error), ()
+        fetch = replace(fetch, is_image=True)
+        if not baseline:
+            return replace(fetch, matched=None), _baseline_of(h)
+        cmp = compare_to_baseline(baseline, h,
+                                  phash_threshold=self.config.hashes.phash_threshold,
+                                  pdq_threshold=self.config.hashes.pdq_threshold)
+        if cmp is None:
+            return replace(fetch, matched=False), ()
+        fetch = replace(fetch, matched=cmp.matched, distance=cmp.distance,
+                        algorithm=cmp.algorithm)
+        if not cmp.matched and h.phash:
+            fetch = replace(fetch, placeholder=await self._is_placeholder(response, h))
+        return fetch, ()
+
+    async def _page(self, response: Response, fetch: Fetch,
+                    baseline: list[tuple[str, str]]) -> tuple[Fetch, tuple]:
+        """An HTML page where the material was reported: hash the images it shows (bounded)."""
+        from dataclasses import replace
+        links = image_links(response)
+        best = None
+        collected: list[tuple[str, str, int | None]] = []
+        for link in links:
+            try:
+                image = await self.crawler.engine.download_async(
+                    Request(link, dont_filter=True, meta={"download_slot": slot_for(link, None)}))
+            except Exception:  # noqa: BLE001 - an unreachable image on a page is not the page
+                continue
+            if image.status != 200:
+                continue
+            h = await self.hasher.compute(image.body)
+            if not h.ok or not h.usable:
+                continue
+            if not baseline:
+                collected.extend(_baseline_of(h))
+                continue
+            cmp = compare_to_baseline(baseline, h,
+                                      phash_threshold=self.config.hashes.phash_threshold,
+                                      pdq_threshold=self.config.hashes.pdq_threshold)
+            if cmp and (best is None or (cmp.matched, -cmp.distance) > (best.matched,
+                                                                         -best.distance)):
+                best = cmp
+            if best and best.matched:
+                break
+        if not baseline:
+            if collected:
+                return replace(fetch, is_image=True, gallery=True, matched=None), \
+                    tuple(dict.fromkeys(collected))
+            return replace(fetch, is_image=False, gallery=True,
+                           image_error="html page without images"), ()
+        if best is None:
+            return replace(fetch, is_image=False, gallery=True, matched=False), ()
+        return replace(fetch, is_image=True, gallery=True, matched=best.matched,
+                       distance=best.distance, algorithm=best.algorithm), ()
+
+    async def _is_placeholder(self, response: Response, h: MediaHashes) -> bool:
+        from hashes.compute import hamming
+        host = urlsplit(response.url).netloc.lower()
+        if host not in self.placeholders:
+            self.placeholders[host] = None
+            parts = urlsplit(response.url)
+            probe = f"{parts.scheme}://{parts.netloc}/ntd-probe-{secrets.token_hex(8)}.jpg"
+            try:
+                answer = await self.crawler.engine.download_async(
+                    Request(probe, dont_filter=True, meta={"download_slot": slot_for(probe,
+                                                                                     None)}))
+                ph = await self.hasher.compute(answer.body)
+                if ph.ok and ph.phash:
+                    self.placeholders[host] = ph.phash
+                    self.crawler.stats.inc_value("monitor/placeholders_learned")
+                    await self._emit(PlaceholderItem(host, "phash", ph.phash, answer.status,
+                                                     clock.now_iso()))
+            except Exception:  # noqa: BLE001 - no placeholder learnt for this host
+                pass
+        known = self.placeholders.get(host)
+        return bool(known and h.phash and
+                    hamming(known, h.phash) <= self.config.hashes.phash_threshold)
+
+    async def _emit(self, item: Any) -> None:
+        pipeline = getattr(self.crawler, "_ntd_pipeline", None)
+        if pipeline is not None:
+            pipeline.process_item(item)
+
+    # -- a failure -------------------------------------------------------------------------------
+
+    def failed(self, failure):
+        request = failure.request
+        kind = error_kind(failure.value)
+        fetch = Fetch(url=request.url, final_url=request.url, error=kind)
+        outcome, reason = classify(fetch)
+        self.crawler.stats.inc_value(f"monitor/outcome/{outcome}")
+        self.crawler.stats.inc_value(f"monitor/error/{kind}")
+        self.finished += 1
+        yield self._item(request, outcome, reason, fetch)
+
+    def _item(self, request: Request, outcome: Outcome, reason: str, fetch: Fetch, *,
+              size: int | None = None, ip: str | None = None,
+              new_baseline: tuple = ()) -> CheckItem:
+        meta = request.meta
+        return CheckItem(
+            report_id=meta["report_id"], url=fetch.url or request.url, due_at=meta["due_at"],
+            checked_at=clock.now_iso(), outcome=str(outcome), reason=reason,
+            http_status=fetch.http_status, redirects=fetch.redirects,
+            final_url=fetch.final_url or None, ip=ip, content_type=fetch.content_type,
+            size=size, elapsed_ms=int((time.monotonic() - meta.get("started", time.monotonic()))
+                                      * 1000),
+            algorithm=fetch.algorithm, distance=fetch.distance,
+            new_baseline=new_baseline if outcome == Outcome.ONLINE else ())
+
+
+def _baseline_of(h: MediaHashes) -> tuple[tuple[str, str, int | None], ...]:
+    out: list[tuple[str, str, int | None]] = []
+    if h.phash:
+        out.append(("phash", h.phash, None))
+    if h.pdq:
+        out.append(("pdq", h.pdq, h.pdq_quality))
+    out.append(("sha256", h.sha256, None))
+    return tuple(out)

@@ -1,0 +1,61 @@
+"""Helpers for crawl tests: a world with one hoster per behaviour, imported into a fresh store."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+from monitor import clock, store
+from monitor.config import Config
+from monitor.import_hosters import import_hosters
+from monitor.import_reports import import_reports
+from monitor.sim import truth
+from monitor.sim.scenario import AFTER, from_dict
+
+
+def behaviour_scenario(behaviours=AFTER, *, items: int = 1, noise: dict | None = None,
+                       delay_hours: float = 2.0, never_share: float = 0.0) -> object:
+    hosters = []
+    for index, after in enumerate(behaviours):
+        hosters.append({
+            "name": f"H-{after}", "asn": 64600 + index, "country": "NL", "items": items,
+            "galleries": 0, "unknown": "placeholder" if after == "placeholder" else "404",
+            "delay": {"dist": "fixed", "median_hours": delay_hours, "never_share": never_share},
+            "after": {after: 1.0}, "noise": noise or {},
+        })
+    return from_dict({"name": "behaviours", "seed": 3, "start": "2026-02-01T00:00:00Z",
+                      "days": 10, "report_window_days": 0, "notice_delay_hours": [0, 0],
+                      "reappear_share": 0.0, "reupload_share": 0.0, "baseline_share": 0.0,
+                      "hash_list_share": 0.0, "hosters": hosters})
+
+
+def crawl_config(dns=None, **crawl) -> Config:
+    base = Config()
+    options = {"allow_private_networks": True, "download_timeout": timedelta(seconds=3),
+               "hash_workers": 0, "autothrottle": False, "max_download_bytes": 4 * 1024 * 1024}
+    if dns is not None:
+        options["nameservers"] = (dns.address,)
+    options.update(crawl)
+    cfg = replace(base, crawl=replace(base.crawl, **options))
+    if dns is not None:
+        cfg = replace(cfg, asn=replace(cfg.asn, nameservers=(dns.address,),
+                                       timeout=timedelta(seconds=1)))
+    return cfg
+
+
+def load_world(world, directory: Path, config: Config) -> Path:
+    files = truth.write(world, directory)
+    db_file = directory / "t.db"
+    db = store.connect(db_file)
+    import_hosters(db, files["hosters"])
+    result = import_reports(db, files["reports"], config)
+    assert result.bad == 0, result.errors
+    db.conn.close()
+    return db_file
+
+
+def at(world, when) -> None:
+    """Move both clocks (ours and the world's) to `when`."""
+    world.set_now(when)
+    clock.fix(when)
