@@ -209,16 +209,21 @@ def register(cli: click.Group) -> None:
         """
 
     @sim.command("serve")
-    @click.option("--scenario", type=click.Path(dir_okay=False), required=True)
-    @click.option("--truth", type=click.Path(dir_okay=False), help="Write ground truth JSON.")
+    @click.option("--scenario", required=True, help="Scenario file or shipped name.")
+    @click.option("--truth", type=click.Path(file_okay=False),
+                  help="Directory for truth.json and the import files (reports, hosters, hashes).")
     def sim_serve(scenario, truth) -> None:
         """Run the simulated hoster world, its DNS and receivers until Ctrl-C.
+
+        Everything binds to loopback only. A shipped scenario can be named (tiny, default,
+        bench) instead of a path.
 
         \b
         Example:
           ntd-monitor sim serve --scenario monitor/sim/scenarios/tiny.toml
         """
-        _not_yet("sim serve")
+        from monitor.sim.serve import serve
+        serve(scenario, truth_out=truth)
 
     @cli.command()
     @click.option("--redis", "redis_url", metavar="URL", required=True)
