@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
