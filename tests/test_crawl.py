@@ -74,3 +74,17 @@ async def test_crawl_records_each_slot_once(make_world, tmp_path):
     rows = outcomes(db_file)
     assert len(rows) == 6
     assert len({(url, due) for url, _, _, _, due, _ in rows}) == 6
+
+
+async def test_placeholder_at_first_check_is_not_taken_as_the_baseline(make_world, tmp_path):
+    # Removed 30 minutes after notice, before the first check at +1h: the host answers with its
+    # placeholder image, which must read as removed, never become the report's baseline.
+    world = await make_world(behaviour_scenario(("placeholder",), items=2, delay_hours=0.5))
+    config = crawl_config()
+    db_file = load_world(world, tmp_path, config)
+    at(world, world.scenario.start + timedelta(hours=1, minutes=1))
+    await run_crawl(db_file, config, resolve_asn=False)
+    rows = outcomes(db_file)
+    assert [(o, r) for _, o, r, *_ in rows] == [("removed", "placeholder")] * 2
+    db = store.connect(db_file)
+    assert db.execute("SELECT COUNT(*) FROM report_hashes").fetchone()[0] == 0

@@ -58,6 +58,7 @@ class RecheckSpider(scrapy.Spider):
         self.report_ids = tuple(int(r) for r in report_ids)
         self.hasher = Hasher(int(hash_workers))
         self.placeholders: dict[str, str | None] = {}
+        self._probe_locks: dict[str, asyncio.Lock] = {}
         self.planned = 0
         self.finished = 0
         # Stepped mode (demo, accuracy tests): crawl what is due at each of these times in turn,
@@ -186,6 +187,10 @@ class RecheckSpider(scrapy.Spider):
             return replace(fetch, is_image=False, image_error=h.error), ()
         fetch = replace(fetch, is_image=True)
         if not baseline:
+            # The first fetch becomes the baseline, unless it is the host's placeholder ("file
+            # removed" image): material removed before its first check must not be baselined.
+            if h.phash and await self._is_placeholder(response, h):
+                return replace(fetch, matched=None, placeholder=True), ()
             return replace(fetch, matched=None), _baseline_of(h)
         cmp = compare_to_baseline(baseline, h,
                                   phash_threshold=self.config.hashes.phash_threshold,
@@ -241,25 +246,31 @@ class RecheckSpider(scrapy.Spider):
     async def _is_placeholder(self, response: Response, h: MediaHashes) -> bool:
         from hashes.compute import hamming
         host = urlsplit(response.url).netloc.lower()
-        if host not in self.placeholders:
-            self.placeholders[host] = None
-            parts = urlsplit(response.url)
-            probe = f"{parts.scheme}://{parts.netloc}/ntd-probe-{secrets.token_hex(8)}.jpg"
-            try:
-                answer = await self.crawler.engine.download_async(
-                    Request(probe, dont_filter=True, meta={"download_slot": slot_for(probe,
-                                                                                     None)}))
-                ph = await self.hasher.compute(answer.body)
-                if ph.ok and ph.phash:
-                    self.placeholders[host] = ph.phash
-                    self.crawler.stats.inc_value("monitor/placeholders_learned")
-                    await self._emit(PlaceholderItem(host, "phash", ph.phash, answer.status,
-                                                     clock.now_iso()))
-            except Exception:  # noqa: BLE001 - no placeholder learnt for this host
-                pass
+        lock = self._probe_locks.setdefault(host, asyncio.Lock())
+        async with lock:  # one probe per host, and every check of it waits for the answer
+            if host not in self.placeholders:
+                await self._probe(host, response)
         known = self.placeholders.get(host)
         return bool(known and h.phash and
                     hamming(known, h.phash) <= self.config.hashes.phash_threshold)
+
+    async def _probe(self, host: str, response: Response) -> None:
+        """Learn what `host` serves for a path that never existed (its placeholder)."""
+        self.placeholders[host] = None
+        parts = urlsplit(response.url)
+        probe = f"{parts.scheme}://{parts.netloc}/ntd-probe-{secrets.token_hex(8)}.jpg"
+        try:
+            answer = await self.crawler.engine.download_async(
+                Request(probe, dont_filter=True, meta={"download_slot": slot_for(probe,
+                                                                                 None)}))
+            ph = await self.hasher.compute(answer.body)
+            if ph.ok and ph.phash:
+                self.placeholders[host] = ph.phash
+                self.crawler.stats.inc_value("monitor/placeholders_learned")
+                await self._emit(PlaceholderItem(host, "phash", ph.phash, answer.status,
+                                                 clock.now_iso()))
+        except Exception:  # noqa: BLE001 - no placeholder learnt for this host
+            pass
 
     async def _emit(self, item: Any) -> None:
         pipeline = getattr(self.crawler, "_ntd_pipeline", None)
