@@ -40,17 +40,26 @@ def register(cli: click.Group) -> None:
         from monitor.progress import console, crawl_progress, summary_table
         state.db()  # create/migrate before the crawl opens its own connections
         async def go():
-            return await run_crawl(state.db_arg, state.config, limit=limit, hoster=hoster,
-                                   report_ids=tuple(report_ids), on_progress=update,
-                                   stop=stop_on_signals())
+            stop = stop_on_signals()
+            checks = await run_crawl(state.db_arg, state.config, limit=limit, hoster=hoster,
+                                     report_ids=tuple(report_ids), on_progress=update,
+                                     stop=stop)
+            scans = None
+            if not checks.interrupted and not report_ids and not hoster:
+                from monitor.watch_crawl import run_watch
+                scans = await run_watch(state.db_arg, state.config, limit=limit)
+            return checks, scans
 
         with crawl_progress(progress) as update:
-            result = asyncio.run(go())
+            result, watch = asyncio.run(go())
         rows = {"crawl": result.crawl_id, "checks planned": result.planned,
                 "checks recorded": result.written, "seconds": f"{result.seconds:.1f}",
                 "checks/s": f"{result.rate:.1f}"}
         rows.update({f"outcome {k}": v for k, v in sorted(result.outcomes.items())})
         rows["ASN attributed"] = result.asn_resolved
+        if watch is not None:
+            rows.update({"watch sources scanned": watch.sources, "images hashed": watch.images,
+                         "re-uploads found": watch.new_reuploads})
         console.print(summary_table("Crawl" + (" (interrupted)" if result.interrupted else ""),
                                     rows))
         if result.interrupted:
@@ -67,7 +76,16 @@ def register(cli: click.Group) -> None:
         Example:
           ntd-monitor --db /var/lib/ntd/ntd.db run
         """
-        _not_yet("run")
+        import asyncio
+
+        from monitor.crawl import stop_on_signals
+        from monitor.service import run_forever
+        state.db()
+
+        async def go() -> int:
+            return await run_forever(state.db_arg, state.config, stop_on_signals(),
+                                     report=click.echo)
+        raise SystemExit(asyncio.run(go()))
 
     @cli.group()
     def alerts() -> None:

@@ -45,7 +45,8 @@ RETRY_HTTP_CODES: list[int] = []
 
 # Nothing fetched is ever stored: no HTTP cache, no files/images pipelines, no feed exports.
 HTTPCACHE_ENABLED = False
-ITEM_PIPELINES = {"spiders.pipelines.store.CheckStorePipeline": 300}
+ITEM_PIPELINES = {"spiders.pipelines.store.CheckStorePipeline": 300,
+                  "spiders.pipelines.reuploads.ReuploadPipeline": 400}
 FEEDS: dict = {}
 
 # No remote access to a running crawl: the telnet console and Scrapy 2.19's remote-control

@@ -1,0 +1,67 @@
+"""Item pipeline: every SeenImage (from watch scans and from rechecks of reported pages) is
+matched against report baselines and hash lists; confirmed re-uploads go to the alert outbox.
+
+The work is `monitor.reuploads.Recorder` (index built once per crawl on the first image, IP ->
+ASN/hoster cached per crawl). `seen_image()` is how a spider makes a SeenImage from hashes: the
+bytes never reach an item, and perceptual hashes are only carried when the image was usable
+for one-to-many matching (large enough, PDQ quality >= 50).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hashes.compute import MediaHashes
+from monitor import clock, store
+from monitor.reuploads import Recorder
+from spiders.items import SeenImage
+
+
+def seen_image(url: str, page_url: str, ip: str | None, h: MediaHashes) -> SeenImage:
+    """The SeenImage of an image hashed in memory (hashes only)."""
+    usable = h.ok and h.usable
+    return SeenImage(
+        url=url, page_url=page_url, ip=ip, seen_at=clock.now_iso(),
+        phash=h.phash if usable else None, pdq=h.pdq if usable else None,
+        pdq_quality=h.pdq_quality if usable else None, sha256=h.sha256, md5=h.md5,
+        sha1=h.sha1, phash_mirror=h.phash_mirror if usable else None,
+        pdq_dihedral=h.pdq_dihedral if usable else ())
+
+
+class ReuploadPipeline:
+    def __init__(self, crawler) -> None:
+        self.crawler = crawler
+        self.recorder: Recorder | None = None
+        crawler._ntd_reuploads = self
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def open_spider(self) -> None:
+        spider = self.crawler.spider
+        self.recorder = Recorder(store.connect(spider.db_path), spider.config)
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, SeenImage) or self.recorder is None:
+            return item
+        stats = self.crawler.stats
+        stats.inc_value("monitor/reuploads/images")
+        try:
+            seen = await self.recorder.observe(item)
+        except Exception as exc:  # noqa: BLE001 - one bad record must not stop the crawl
+            stats.inc_value(f"monitor/reuploads/error/{type(exc).__name__}")
+            return item
+        for key in ("found", "recorded", "seen_again", "alerts", "skipped"):
+            value = getattr(seen, key)
+            if value:
+                stats.inc_value(f"monitor/reuploads/{key}", value)
+        return item
+
+    def close_spider(self) -> None:
+        if self.recorder is not None:
+            index = self.recorder._index
+            if index is not None:
+                self.crawler.stats.set_value("monitor/reuploads/index_entries", index.entries)
+            self.recorder.db.conn.close()
+            self.recorder = None

@@ -1,0 +1,141 @@
+"""Re-upload matching of seen images (the reuploads pipeline's core), including images seen on
+reported pages during a recheck: what is a re-upload, and what is the report's own recheck."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from hashes.compute import compute
+from monitor import clock, store
+from monitor.import_reports import import_reports
+from monitor.reuploads import Recorder, load_index
+from spiders.pipelines.reuploads import seen_image
+from tests.crawl_helpers import at, crawl_config, load_world
+from tests.watch_helpers import copy_scenario, hash_list, report_id, reuploads, set_baseline
+
+
+@pytest.fixture(autouse=True)
+def release_clock():
+    yield
+    clock.fix(None)
+
+
+@pytest.fixture
+async def copies(make_world, sim_dns, tmp_path):
+    world = await make_world(copy_scenario(("mirror",), items=2))
+    world.attach_dns(sim_dns)
+    config = crawl_config(sim_dns)
+    db_file = load_world(world, tmp_path, config)
+    at(world, world.scenario.start + timedelta(days=3))
+    return world, config, db_file
+
+
+def _report_pages(db, config, tmp_path, urls_: list[str]) -> None:
+    path = tmp_path / "pages.csv"
+    path.write_text("url,reference\n" + "".join(f"{u},PAGE-{n}\n" for n, u in enumerate(urls_)))
+    assert import_reports(db, path, config).bad == 0
+
+
+def _seen(world, item, page_url: str):
+    ip = world.sites[item.hoster].hoster.ip
+    return seen_image(world.url(item), page_url, ip, compute(world.body(item)))
+
+
+async def test_images_on_a_reported_gallery_page(copies, tmp_path):
+    """A recheck of a reported album hashes its images: the album's own material is its
+    recheck; another report's material on it is a re-upload found on that page."""
+    world, config, db_file = copies
+    first, second = world.plan.reports()
+    copy_of_second = next(r for r in world.plan.reuploads() if r.of == second.id)
+    album = world.gallery_urls("Copy Host")[0]
+    db = store.connect(db_file)
+    _report_pages(db, config, tmp_path, [album])
+    page_id = db.execute("SELECT id FROM reports WHERE reference = 'PAGE-0'").fetchone()[0]
+    # the album's baseline is the first copy (what the analyst confirmed on it)
+    copy_of_first = next(r for r in world.plan.reuploads() if r.of == first.id)
+    h = compute(world.body(copy_of_first))
+    db.execute("INSERT INTO report_hashes (report_id, algorithm, hash, origin, created_at) "
+               "VALUES (?, 'pdq', ?, 'first_check', ?)", [page_id, h.pdq, clock.now_iso()])
+    set_baseline(db, world, first)
+    second_id = set_baseline(db, world, second)
+    recorder = Recorder(db, config)
+
+    own = await recorder.observe(_seen(world, copy_of_first, album))
+    other = await recorder.observe(_seen(world, copy_of_second, album))
+
+    assert own.found == 0                      # matches the album's report and `first`: skip
+    assert other.found == 1 and other.recorded == 1
+    (row,) = reuploads(db_file)
+    assert row["of_report_id"] == second_id and row["page_url"] == album
+    assert row["url"] == world.url(copy_of_second) and row["hoster"] == "Copy Host"
+    db.conn.close()
+
+
+async def test_reported_url_serving_its_own_material_is_not_a_reupload(copies):
+    world, config, db_file = copies
+    first, second = world.plan.reports()
+    db = store.connect(db_file)
+    set_baseline(db, world, first)
+    set_baseline(db, world, second)
+    recorder = Recorder(db, config)
+    page = world.gallery_urls("Origin Host")[0]
+
+    result = await recorder.observe(_seen(world, first, page))   # e.g. after its takedown
+
+    assert result.found == 0 and reuploads(db_file) == []
+    db.conn.close()
+
+
+async def test_reported_url_without_baseline_is_left_to_its_recheck(copies):
+    world, config, db_file = copies
+    first, _second = world.plan.reports()
+    db = store.connect(db_file)
+    h = compute(world.body(first))
+    hash_list(db, "partner", [("sha256", h.sha256, "K1")])
+    recorder = Recorder(db, config)
+
+    result = await recorder.observe(_seen(world, first, world.gallery_urls("Origin Host")[0]))
+
+    assert result.found == 0                   # its report has no baseline yet
+    db.conn.close()
+
+
+async def test_copy_of_a_tracked_reupload_counts_for_the_original(copies):
+    world, config, db_file = copies
+    first, _second = world.plan.reports()
+    copy = next(r for r in world.plan.reuploads() if r.of == first.id)
+    album = world.gallery_urls("Copy Host")[0]
+    db = store.connect(db_file)
+    first_id = set_baseline(db, world, first)
+    assert (await Recorder(db, config).observe(_seen(world, copy, album))).recorded == 1
+    at(world, world.scenario.start + timedelta(days=4))
+
+    # the next crawl's index also holds the tracked re-upload's own baseline
+    again = await Recorder(db, config).observe(_seen(world, copy, album))
+
+    assert again.found == 1 and again.seen_again == 1 and again.recorded == 0
+    (row,) = reuploads(db_file)
+    assert row["of_report_id"] == first_id
+    assert row["last_seen_at"] == clock.iso(world.scenario.start + timedelta(days=4))
+    db.conn.close()
+
+
+async def test_index_holds_every_baseline_and_list(copies):
+    world, config, db_file = copies
+    first, second = world.plan.reports()
+    db = store.connect(db_file)
+    set_baseline(db, world, first)
+    set_baseline(db, world, second, algorithms=("sha256",))
+    hash_list(db, "partner", [("md5", "0" * 32, "a"), ("pdq", "f" * 64, "b")])
+    hash_list(db, "benign", [("sha256", "1" * 64, None)], allowlist=True)
+    db.execute("INSERT INTO report_hashes (report_id, algorithm, hash, origin, created_at) "
+               "VALUES (?, 'phash', 'not-hex', 'imported', ?)",
+               [report_id(db, world, second), clock.now_iso()])
+
+    index = load_index(db, config)
+
+    assert index.entries == 3 + 1 + 2 + 1      # the malformed stored row is left out
+    assert index.with_baseline == {report_id(db, world, first), report_id(db, world, second)}
+    db.conn.close()
