@@ -14,12 +14,14 @@ import json
 import math
 import statistics
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from monitor import clock, store
 from monitor.config import Config
+from monitor.schedule import last_slot_at_or_before, next_check
+from monitor.timeline import Timeline
 
 
 @dataclass
@@ -92,22 +94,27 @@ def truth_by_hoster(plan, end: datetime) -> dict[str, dict[str, Any]]:
     return out
 
 
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # any notice time: slots are offsets from it
+_SECOND = timedelta(seconds=1)
+
+
+def _hours_after_notice(slot: datetime | None) -> float:
+    return 0.0 if slot is None else (slot - _EPOCH).total_seconds() / 3600
+
+
 def resolution_at(hours: float, schedule) -> float:
     """The gap between the scheduled checks around `hours` after notice: how precisely a
     removal at that time can be measured."""
-    slots = [0.0] + [d.total_seconds() / 3600 for d in schedule.after_notice]
-    step = schedule.while_online.total_seconds() / 3600
-    while slots[-1] <= hours:
-        slots.append(slots[-1] + step)
-    later = next(s for s in slots if s >= hours)
-    earlier = max((s for s in slots if s < hours), default=0.0)
-    return later - earlier
+    at = _EPOCH + timedelta(hours=hours)
+    later = next_check(_EPOCH, Timeline(), schedule, last_due_at=at - _SECOND)
+    earlier = last_slot_at_or_before(_EPOCH, schedule, at - _SECOND)
+    return _hours_after_notice(later) - _hours_after_notice(earlier)
 
 
 def last_slot(hours: float, schedule) -> float:
     """The last scheduled check (hours after notice) at or before `hours`."""
-    slots = [0.0] + [d.total_seconds() / 3600 for d in schedule.after_notice]
-    return max((s for s in slots if s <= hours), default=0.0)
+    return _hours_after_notice(
+        last_slot_at_or_before(_EPOCH, schedule, _EPOCH + timedelta(hours=hours)))
 
 
 def compare(report_json: dict[str, Any], truth: dict[str, dict[str, Any]],

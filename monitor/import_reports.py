@@ -19,6 +19,7 @@ from hashes.formats import HashFormatError, normalize
 from monitor import clock, store
 from monitor.config import Config
 from monitor.importing import ImportResult, read_rows
+from monitor.schedule import first_check
 from monitor.urls import UrlError, clean, key
 
 COLUMNS = ("url", "reference", "reported_at", "noticed_at", "phash", "pdq", "sha256")
@@ -84,14 +85,13 @@ def import_reports(db: Database, path: str | Path, config: Config, *,
                    dry_run: bool = False) -> ImportResult:
     result = ImportResult(file=str(path), dry_run=dry_run)
     imported_at = clock.now()
-    first_offset = config.schedule.after_notice[0] if config.schedule.after_notice else None
     zone_less = [0]
     seen: set[str] = set()
     chunk: list[ReportRow] = []
 
     def flush() -> None:
         if chunk and not dry_run:
-            _write(db, chunk, imported_at, first_offset, result)
+            _write(db, chunk, imported_at, config, result)
         elif dry_run:
             result.added += len(chunk)
         chunk.clear()
@@ -120,7 +120,7 @@ def import_reports(db: Database, path: str | Path, config: Config, *,
     return result
 
 
-def _write(db: Database, rows: list[ReportRow], imported_at: datetime, first_offset,
+def _write(db: Database, rows: list[ReportRow], imported_at: datetime, config: Config,
            result: ImportResult) -> None:
     conn = db.conn
     stamp = clock.iso(imported_at)
@@ -130,7 +130,7 @@ def _write(db: Database, rows: list[ReportRow], imported_at: datetime, first_off
         "imported_at, next_check_at) VALUES ('report', ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(url_key) DO NOTHING",
         [(r.url, r.url_key, r.reference, r.reported_at, r.noticed_at, stamp,
-          clock.iso(clock.parse(r.noticed_at) + first_offset) if first_offset else None)
+          clock.iso(first_check(clock.parse(r.noticed_at), config.schedule)))
          for r in rows])
     added = conn.total_changes - before
     result.added += added

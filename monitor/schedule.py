@@ -37,7 +37,10 @@ from functools import lru_cache
 from monitor.config import ScheduleConfig
 from monitor.timeline import State, Timeline
 
-__all__ = ["ScheduleConfig", "due_slot", "next_check", "slots_between"]
+__all__ = ["ScheduleConfig", "due_slot", "first_check", "last_slot_at_or_before", "next_check",
+           "slots_between"]
+
+_UNCHECKED = Timeline()
 
 
 def _sec(delta: timedelta) -> timedelta:
@@ -107,6 +110,17 @@ class _Plan:
                 grid = self.anchor + k * self.step
                 best = grid if best is None else max(best, grid)
         return best
+
+
+def first_check(noticed_at: datetime, cfg: ScheduleConfig) -> datetime | None:
+    """The first slot of a report noticed at `noticed_at` (nothing checked yet)."""
+    return _Plan(noticed_at, _UNCHECKED, cfg).first_after(None)
+
+
+def last_slot_at_or_before(noticed_at: datetime, cfg: ScheduleConfig,
+                           when: datetime) -> datetime | None:
+    """The latest slot <= `when` of a report that was never confirmed down."""
+    return _Plan(noticed_at, _UNCHECKED, cfg).last_at_or_before(when)
 
 
 def next_check(noticed_at: datetime, timeline: Timeline, cfg: ScheduleConfig, *,

@@ -175,3 +175,20 @@ def test_curating_an_unmapped_asn_moves_it(db, tmp_path):
     import_hosters(db, write(tmp_path, "h.csv", "name,asn\nCurated,64999\n"))
     assert db.execute("SELECT h.name FROM hoster_networks n JOIN hosters h "
                       "ON h.id = n.hoster_id WHERE n.asn = 64999").fetchall() == [("Curated",)]
+
+
+def test_first_slot_comes_from_the_schedule_policy(db, tmp_path):
+    from dataclasses import replace
+    from datetime import timedelta
+    base = Config()
+    only_daily = replace(base, schedule=replace(base.schedule, after_notice=()))
+    unsorted = replace(base, schedule=replace(base.schedule, after_notice=(
+        timedelta(hours=4), timedelta(hours=2))))
+    path = write(tmp_path, "r.csv", "url,noticed_at\nhttp://a.example/1,2026-11-01T00:00:00Z\n")
+    import_reports(db, path, only_daily)
+    assert db.execute("SELECT next_check_at FROM reports").fetchone()[0] == \
+        "2026-11-02T00:00:00Z"  # no offsets: the daily while-online grid, never "never"
+    other = store.connect(tmp_path / "u.db")
+    import_reports(other, path, unsorted)
+    assert other.execute("SELECT next_check_at FROM reports").fetchone()[0] == \
+        "2026-11-01T02:00:00Z"

@@ -21,6 +21,7 @@ from hashes.formats import ALGORITHMS, HashFormatError
 from monitor import clock, store, urls
 from monitor.alerts import items
 from monitor.config import Config
+from monitor.schedule import first_check
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,7 @@ def _track(db: Database, url: str, url_key: str, base: str, reupload_id: int,
     if row is not None:
         return row[0], True, row[1]
     stamp = clock.iso(now)
-    offsets = config.schedule.after_notice
-    due = clock.iso(now + offsets[0]) if offsets else None
+    due = clock.iso(first_check(now, config.schedule))
     reference = f"{base}/reupload-{reupload_id}"
     report_id = db.conn.execute(
         "INSERT INTO reports (kind, url, url_key, reference, reported_at, noticed_at, "
