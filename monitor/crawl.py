@@ -79,19 +79,12 @@ async def run_crawl(db_path: str | os.PathLike[str] | None, config: Config, *,
 
     db = store.connect(db_path)
     started = time.monotonic()
+    planned = min(due_count(db, clock.now_iso()), limit or 10**12)
     crawl_id = db.execute(
         "INSERT INTO crawls (kind, started_at, status, planned, pid) VALUES "
-        "('recheck', ?, 'running', ?, ?)",
-        [clock.now_iso(), min(due_count(db, clock.now_iso()), limit or 10**12),
-         os.getpid()]).lastrowid
+        "('recheck', ?, 'running', ?, ?)", [clock.now_iso(), planned, os.getpid()]).lastrowid
     result = CrawlSummary(crawl_id=crawl_id)
-    planned = min(due_count(db, clock.now_iso()), limit or 10**12)
-
-    def flushed(_count: int) -> None:
-        pass
-
-    runner = AsyncCrawlerRunner(scrapy_settings(config, NTD_ON_FLUSH=flushed,
-                                                **setting_overrides))
+    runner = AsyncCrawlerRunner(scrapy_settings(config, **setting_overrides))
     crawler = runner.create_crawler(RecheckSpider)
     counts: dict[str, int] = {}
 
@@ -165,7 +158,7 @@ async def attribute(db, config: Config) -> int:
     """The ASN stage: fill in ASN, prefix and hoster of new checks; refresh their reports."""
     from monitor import asn, summary
     stats = await asn.resolve_pending(db, config)
-    touched = getattr(stats, "report_ids", set())
-    if touched:
-        summary.refresh(db, touched, config.takedown, config.schedule, now=clock.now())
-    return int(getattr(stats, "resolved", 0))
+    if stats.report_ids:
+        summary.refresh(db, stats.report_ids, config.takedown, config.schedule,
+                        now=clock.now())
+    return stats.resolved

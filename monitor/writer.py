@@ -10,7 +10,6 @@ unflushed batch, and those slots are still due for the next crawl.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from sqlite_utils import Database
@@ -39,17 +38,15 @@ ON CONFLICT(host, algorithm) DO UPDATE SET hash = excluded.hash, learned_at = ex
 
 class CheckWriter:
     def __init__(self, db: Database, config: Config, *, crawl_id: int | None = None,
-                 batch: int = BATCH, on_flush: Callable[[int], None] | None = None) -> None:
+                 batch: int = BATCH) -> None:
         self.db = db
         self.config = config
         self.crawl_id = crawl_id
         self.batch = batch
-        self.on_flush = on_flush
         self.checks: list[dict[str, Any]] = []
         self.baselines: list[tuple] = []
         self.placeholders: list[tuple] = []
         self.written = 0
-        self.touched: set[int] = set()
 
     def add_check(self, item: Any) -> None:
         row = {
@@ -99,9 +96,6 @@ class CheckWriter:
                 conn.execute("UPDATE crawls SET done = done + ? WHERE id = ?",
                              [inserted, self.crawl_id])
         self.written += inserted
-        self.touched |= ids
-        if self.on_flush:
-            self.on_flush(inserted)
         return inserted
 
     def _alert_reappearances(self, before: dict[int, int], id_list: str,

@@ -24,9 +24,8 @@ class CheckStorePipeline:
 
     def open_spider(self) -> None:
         spider = self.crawler.spider
-        on_flush = self.crawler.settings.get("NTD_ON_FLUSH")
         self.writer = CheckWriter(store.connect(spider.db_path), spider.config,
-                                  crawl_id=spider.crawl_id, on_flush=on_flush)
+                                  crawl_id=spider.crawl_id)
 
     def process_item(self, item: Any) -> Any:
         assert self.writer is not None

@@ -11,37 +11,27 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-import scrapy
-import tldextract
-from scrapy import Request, signals
+from scrapy import Request
 from scrapy.http import Response
 
-from hashes.compute import MediaHashes
+from hashes.compute import MediaHashes, hamming
 from hashes.match import compare_to_baseline
 from monitor import clock, store, summary
 from monitor.classify import Fetch, Outcome, classify
 from monitor.config import Config, load
+from spiders.base import HashingSpider, slot_for
 from spiders.hashing import Hasher
 from spiders.items import CheckItem, PlaceholderItem
 from spiders.observe import error_kind, image_links, is_away, looks_html, redirect_chain
 
 PAGE = 500
-_extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
-def slot_for(url: str, asn: int | None) -> str:
-    """Politeness key: the ASN once known, else the registrable domain (or the IP)."""
-    if asn:
-        return f"as{asn}"
-    host = urlsplit(url).hostname or ""
-    parts = _extract(host)
-    return parts.top_domain_under_public_suffix or host
-
-
-class RecheckSpider(scrapy.Spider):
+class RecheckSpider(HashingSpider):
     name = "recheck"
 
     def __init__(self, db_path: str | None = None, config: Config | None = None,
@@ -66,15 +56,6 @@ class RecheckSpider(scrapy.Spider):
         self.steps = steps if steps is not None else ()  # may be a lazy iterator
         self.on_step = on_step
         self.after_step = after_step
-
-    @classmethod
-    def from_crawler(cls, crawler, *args, **kwargs):
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        crawler.signals.connect(spider._closed, signal=signals.spider_closed)
-        return spider
-
-    def _closed(self) -> None:
-        self.hasher.close()
 
     # -- what is due ---------------------------------------------------------------------------
 
@@ -182,7 +163,6 @@ class RecheckSpider(scrapy.Spider):
 
     async def _image(self, response: Response, fetch: Fetch, h: MediaHashes,
                      baseline: list[tuple[str, str]]) -> tuple[Fetch, tuple]:
-        from dataclasses import replace
         if not h.ok:
             return replace(fetch, is_image=False, image_error=h.error), ()
         fetch = replace(fetch, is_image=True)
@@ -206,7 +186,6 @@ class RecheckSpider(scrapy.Spider):
     async def _page(self, response: Response, fetch: Fetch,
                     baseline: list[tuple[str, str]]) -> tuple[Fetch, tuple]:
         """An HTML page where the material was reported: hash the images it shows (bounded)."""
-        from dataclasses import replace
         links = image_links(response)
         best = None
         collected: list[tuple[str, str, int | None]] = []
@@ -244,7 +223,6 @@ class RecheckSpider(scrapy.Spider):
                        distance=best.distance, algorithm=best.algorithm), ()
 
     async def _is_placeholder(self, response: Response, h: MediaHashes) -> bool:
-        from hashes.compute import hamming
         host = urlsplit(response.url).netloc.lower()
         lock = self._probe_locks.setdefault(host, asyncio.Lock())
         async with lock:  # one probe per host, and every check of it waits for the answer

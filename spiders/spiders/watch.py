@@ -16,16 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
-import scrapy
-from scrapy import Request, signals
+from scrapy import Request
 from scrapy.http import Response
 
 from monitor import clock, store
 from monitor.config import Config, load
+from spiders.base import HashingSpider, slot_for
 from spiders.hashing import Hasher
 from spiders.observe import IMAGE_EXTENSIONS, error_kind, image_links, looks_html
 from spiders.pipelines.reuploads import seen_image
-from spiders.spiders.recheck import slot_for
 
 IMAGES_PER_PAGE = 50
 LINKS_PER_PAGE = 500
@@ -43,7 +42,7 @@ class Source:
     pages: set[str] = field(default_factory=set)
 
 
-class WatchSpider(scrapy.Spider):
+class WatchSpider(HashingSpider):
     name = "watch"
     custom_settings = {
         "ITEM_PIPELINES": {"spiders.pipelines.reuploads.ReuploadPipeline": 400},
@@ -64,15 +63,6 @@ class WatchSpider(scrapy.Spider):
         self.hasher = Hasher(int(hash_workers))
         self.sources: dict[int, Source] = {}
         self.images: set[str] = set()   # image URLs fetched in this crawl (once each)
-
-    @classmethod
-    def from_crawler(cls, crawler, *args, **kwargs):
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        crawler.signals.connect(spider._closed, signal=signals.spider_closed)
-        return spider
-
-    def _closed(self) -> None:
-        self.hasher.close()
 
     def _inc(self, key: str, count: int = 1) -> None:
         self.crawler.stats.inc_value(f"monitor/watch/{key}", count)

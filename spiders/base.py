@@ -1,0 +1,37 @@
+"""What every ntd-monitor spider shares: a hasher whose worker processes end with the spider,
+and the politeness key that names a request's download slot."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import scrapy
+import tldextract
+from scrapy import signals
+
+from spiders.hashing import Hasher
+
+_extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # bundled list, no fetch
+
+
+def slot_for(url: str, asn: int | None) -> str:
+    """Politeness key: the ASN once known, else the registrable domain (or the IP)."""
+    if asn:
+        return f"as{asn}"
+    host = urlsplit(url).hostname or ""
+    return _extract(host).top_domain_under_public_suffix or host
+
+
+class HashingSpider(scrapy.Spider):
+    """A spider that hashes fetched bytes in memory through `self.hasher`."""
+
+    hasher: Hasher
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._close_hasher, signal=signals.spider_closed)
+        return spider
+
+    def _close_hasher(self) -> None:
+        self.hasher.close()
