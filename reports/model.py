@@ -94,6 +94,7 @@ class GroupStats:
     alert_to_removal_hours_median: float | None
     oldest_online_hours: float | None
     rank: int | None = None
+    alert_to_removal_median_ci95: tuple[float | None, float | None] | None = None
 
     def to_dict(self, group_by: str = "hoster") -> dict[str, Any]:
         within = {deadline_key(h): _num(v, 4) for h, v in self.removed_within.items()}
@@ -124,6 +125,7 @@ class GroupStats:
             "reupload_notices": self.reupload_notices,
             "alerted": self.alerted,
             "alert_to_removal_hours_median": _num(self.alert_to_removal_hours_median, 2),
+            "alert_to_removal_median_ci95": _pair(self.alert_to_removal_median_ci95, 2),
         }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from reports import render_text as text
 from reports import svg
 from reports.model import Report, deadline_key
 from reports.render_text import fmt_hours, fmt_share, method_lines, redact
@@ -42,6 +43,7 @@ def render_html(report: Report, *, show_urls: bool = False) -> str:
         months=report.trend,
         online=[(item, item.url if show_urls else redact(item.url))
                 for item in report.still_online],
+        alerts=text.alerted_groups(report), alert_median=text.alert_median,
         method=method_lines(report), sv=_sort_value,
         title=f"Takedown availability report per {report.group_by}",
     )

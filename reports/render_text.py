@@ -35,7 +35,8 @@ def csv_header(report: Report) -> list[str]:
                  f"removed_within_{k}h_ci95_high"]
     return cols + ["resolution_hours_median", "reappearances", "reuploads", "reupload_notices",
                    "moves", "moved_notices", "alerted", "alert_to_removal_hours_median",
-                   "oldest_online_hours"]
+                   "oldest_online_hours", "alert_to_removal_median_ci95_low",
+                   "alert_to_removal_median_ci95_high"]
 
 
 def _blank(value: object) -> object:
@@ -55,9 +56,11 @@ def csv_row(g: dict, report: Report) -> list[object]:
         k = deadline_key(d)
         low, high = g["removed_within_ci95"].get(k) or [None, None]
         row += [g["removed_within"].get(k), low, high]
+    alert_ci = g["alert_to_removal_median_ci95"] or [None, None]
     row += [g["resolution_hours_median"], g["reappearances"], g["reuploads"],
             g["reupload_notices"], g["moves"], g["moved_notices"], g["alerted"],
-            g["alert_to_removal_hours_median"], g["oldest_online_hours"]]
+            g["alert_to_removal_hours_median"], g["oldest_online_hours"], alert_ci[0],
+            alert_ci[1]]
     return [_blank(v) for v in row]
 
 
@@ -78,6 +81,28 @@ def fmt_hours(value: float | None) -> str:
 
 def fmt_share(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def fmt_ci(pair: tuple[float | None, float | None] | None) -> str:
+    """`[3.0 h–9.5 h]`, an open upper bound as `–`; empty when there is no interval."""
+    if not pair or (pair[0] is None and pair[1] is None):
+        return ""
+    return f"[{fmt_hours(pair[0])}–{fmt_hours(pair[1])}]"
+
+
+def alerted_groups(report: Report) -> list[GroupStats]:
+    """The groups with alerts sent by the cut-off, then the overall row (if any were sent)."""
+    if not report.overall.alerted:
+        return []
+    return [g for g in report.groups if g.alerted] + [report.overall]
+
+
+def alert_median(g: GroupStats) -> str:
+    """The median time from alert to removal with its CI, as the alerts tables print it."""
+    if g.too_few_to_rank:
+        return "too few to rank"
+    ci = fmt_ci(g.alert_to_removal_median_ci95)
+    return fmt_hours(g.alert_to_removal_hours_median) + (f" {ci}" if ci else "")
 
 
 def _md_cell(text: object) -> str:
@@ -121,6 +146,13 @@ def render_md(report: Report, *, show_urls: bool = False) -> str:
             where = item.url if show_urls else redact(item.url)
             lines.append(f"- `{_md_cell(where)}` ({_md_cell(item.group)}), noticed "
                          f"{item.noticed_at}, online {fmt_hours(item.online_hours)}")
+    alerts = alerted_groups(report)
+    if alerts:
+        lines += ["", "## Alerts to hosters", "",
+                  f"| {report.group_by} | alerted | median alert to removal [95% CI] |",
+                  "|---|---|---|"]
+        lines += [f"| {_md_cell(g.label)} | {g.alerted} | {_md_cell(alert_median(g))} |"
+                  for g in alerts]
     lines += ["", "## Method", "", *method_lines(report), ""]
     return "\n".join(lines)
 
@@ -140,4 +172,8 @@ def method_lines(report: Report) -> list[str]:
         "dropped. Times and shares are Kaplan-Meier estimates with 95% confidence intervals.",
         f"- Notices never checked are counted as unresolved and do not enter the estimates. "
         f"Groups with fewer than {m.min_notices_for_rates} notices show counts only.",
+        "- Time from alert to removal runs from the first alert sent about a notice to its "
+        "confirmed takedown, Kaplan-Meier in the same way: a notice alerted and still online is "
+        "censored at its last check, never dropped; one already removed when the alert went "
+        "out (and not back online) is left out.",
     ]

@@ -1,21 +1,22 @@
 """Per-group takedown statistics (pure): counts, Kaplan-Meier times, deadlines, extras.
 
 Input: `Notices` (columns) and a cut-off time (the report's `until`, or its generation time).
-Groups are hosters, ASNs, countries or months of noticed_at. One Kaplan-Meier fit per group (and
-one overall); everything else is vectorised numpy. Groups with fewer notices than
+Groups are hosters, ASNs, countries or months of noticed_at. Kaplan-Meier fits per group (and
+overall): time to takedown from noticed_at, and time from the first alert to removal (see
+`alert_outcomes`); everything else is vectorised numpy. Groups with fewer notices than
 `min_notices` get counts but no rates (`too_few_to_rank`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from reports import km
-from reports.frame import Notices, Outcomes, outcomes
+from reports.frame import UNCONFIRMED, Notices, Outcomes, outcomes
 from reports.model import GROUP_BYS, Curve, GroupStats
 
 UNATTRIBUTED = "(unattributed)"
@@ -60,31 +61,63 @@ def _nanmedian(values: np.ndarray) -> float | None:
     return float(np.median(values)) if values.size else None
 
 
-def _per_notice_extras(n: Notices, out: Outcomes) -> tuple[np.ndarray, np.ndarray]:
-    """Resolution gap and alert-to-removal time in hours (NaN where they do not apply)."""
+@dataclass(frozen=True, eq=False)
+class AlertOutcomes:
+    """Per notice, the Kaplan-Meier input of time from alert to removal, as of the cut-off.
+
+    at_risk: alerted by the cut-off, checked, and not already removed when the alert went out
+             (an alert naming material that was down then, and still is, says nothing about how
+             fast the hoster acts on alerts). A notice removed before the alert but online
+             again now (a reappearance) is at risk.
+    event:   a takedown confirmed at or after the alert and by the cut-off.
+    hours:   from the alert to that takedown, or else to the censoring time (the last check,
+             for an unconfirmed notice its first down check, never later than the cut-off):
+             alerted and still online is censored, never dropped. At least 0.
+    """
+
+    event: np.ndarray
+    hours: np.ndarray
+    at_risk: np.ndarray
+
+
+def alert_outcomes(n: Notices, out: Outcomes, cutoff: float) -> AlertOutcomes:
+    """Time from each notice's first alert to its removal, right-censored (see AlertOutcomes)."""
+    with np.errstate(invalid="ignore"):
+        alerted = ~np.isnan(n.alerted) & (n.alerted <= cutoff)
+        removal = n.noticed + out.hours * 3600.0  # the takedown, where out.event
+        before = out.event & (removal < n.alerted)
+        event = alerted & out.event & ~before
+        censor = np.where((n.state == UNCONFIRMED) & ~np.isnan(n.first_down), n.first_down,
+                          n.last_checked)
+        end = np.where(event, removal, np.fmin(censor, cutoff))
+        hours = np.maximum((end - n.alerted) / 3600.0, 0.0)
+    at_risk = alerted & out.at_risk & (~before | out.online_now) & ~np.isnan(hours)
+    return AlertOutcomes(event=event & at_risk, hours=np.nan_to_num(hours), at_risk=at_risk)
+
+
+def _resolution(n: Notices, out: Outcomes) -> np.ndarray:
+    """Per notice, the gap between last online and first down in hours (NaN where none)."""
     first_down = np.where(np.isnan(n.first_down), n.takedown, n.first_down)
     lower = np.where(np.isnan(n.last_online), n.noticed, n.last_online)
     with np.errstate(invalid="ignore"):
         gap = (first_down - lower) / 3600.0
-        resolution = np.where(out.event & (gap >= 0), gap, np.nan)
-        after = (n.takedown - n.alerted) / 3600.0
-        alert = np.where(out.event & (after >= 0), after, np.nan)
-    return resolution, alert
+        return np.where(out.event & (gap >= 0), gap, np.nan)
 
 
 def _stats(n: Notices, out: Outcomes, idx: np.ndarray, key: str | int | None, label: str, *,
            cutoff: float, deadlines: Sequence[float], min_notices: int,
-           extras: tuple[np.ndarray, np.ndarray], asns: set[int]) -> GroupStats:
+           extras: tuple[np.ndarray, AlertOutcomes], asns: set[int]) -> GroupStats:
     count = int(idx.size)
     taken = int(out.taken_down[idx].sum())
     online = int(out.still_online[idx].sum())
     too_few = count < min_notices
-    risk = idx[out.at_risk[idx]]
-    if too_few:
-        summary = km.summarise(np.empty(0), np.empty(0, bool), deadlines)
-    else:
-        summary = km.summarise(out.hours[risk], out.event[risk], deadlines)
     resolution, alert = extras
+    risk = idx[out.at_risk[idx]]
+    alert_risk = idx[alert.at_risk[idx]]
+    if too_few:
+        risk = alert_risk = risk[:0]
+    summary = km.summarise(out.hours[risk], out.event[risk], deadlines)
+    alert_summary = km.summarise(alert.hours[alert_risk], alert.event[alert_risk], ())
     online_idx = idx[out.online_now[idx]]
     oldest = (float((cutoff - n.noticed[online_idx].min()) / 3600.0)
               if online_idx.size else None)
@@ -101,8 +134,9 @@ def _stats(n: Notices, out: Outcomes, idx: np.ndarray, key: str | int | None, la
         reupload_notices=int(n.reupload[idx].sum()), moves=int(n.moves[idx].sum()),
         moved_notices=int((n.moves[idx] > 0).sum()),
         alerted=int((~np.isnan(alerted) & (alerted <= cutoff)).sum()),
-        alert_to_removal_hours_median=_nanmedian(alert[idx]),
+        alert_to_removal_hours_median=alert_summary.median,
         oldest_online_hours=oldest,
+        alert_to_removal_median_ci95=alert_summary.median_ci95,
     )
 
 
@@ -132,7 +166,7 @@ def compute(n: Notices, *, cutoff: float, group_by: str = "hoster",
             ) -> tuple[GroupStats, list[GroupStats]]:
     """(overall, ranked groups) as of `cutoff` (epoch seconds)."""
     out = outcomes(n, cutoff)
-    extras = _per_notice_extras(n, out)
+    extras = (_resolution(n, out), alert_outcomes(n, out, cutoff))
     common: dict[str, Any] = dict(cutoff=cutoff, deadlines=tuple(deadlines),
                                   min_notices=min_notices, extras=extras)
     codes, keys, labels = group_codes(n, group_by)

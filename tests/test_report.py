@@ -190,3 +190,31 @@ def test_generated_world_report(tmp_path) -> None:
     assert ranked[0].label == "Quickstop Hosting"  # the fastest hoster of the sample world
     assert ranked[0].median_hours < ranked[-1].median_hours if ranked[-1].median_hours else True
     assert len(r.curves) == 6 and r.curves[0].label == "All notices"
+
+
+def test_alert_to_removal_in_every_format(db) -> None:
+    r = build_report(db, CONFIG, now=NOW)
+    data = json.loads(render(r, "json"))
+    beta = next(g for g in data["groups"] if g["label"] == "Beta Cloud")
+    assert beta["alerted"] == 1 and beta["alert_to_removal_hours_median"] == 10.0
+    ci = beta["alert_to_removal_median_ci95"]
+    assert ci is None or len(ci) == 2
+    rows = {row["label"]: row for row in csv.DictReader(io.StringIO(render(r, "csv")))}
+    low, high = ci or [None, None]
+    assert rows["Beta Cloud"]["alert_to_removal_hours_median"] == "10.0"
+    assert rows["Beta Cloud"]["alert_to_removal_median_ci95_low"] == ("" if low is None
+                                                                      else str(low))
+    assert rows["Beta Cloud"]["alert_to_removal_median_ci95_high"] == ("" if high is None
+                                                                       else str(high))
+    assert rows["Alpha Host"]["alerted"] == "0"
+    assert rows["Alpha Host"]["alert_to_removal_hours_median"] == ""
+    md = render(r, "md")
+    assert "## Alerts to hosters" in md and "| Beta Cloud | 1 | 10.0 h" in md
+    assert "| Alpha Host | 0 |" not in md  # only groups that were alerted
+    assert "| All notices | 1 | 10.0 h" in md
+    html = render(r, "html")
+    assert 'id="alerts-table"' in html and "<td>10.0 h" in html
+    assert "censored at their last check" in html and "never dropped" in md
+    quiet = build_report(db, CONFIG, now=NOW, since="2026-02-01T00:00:00Z")  # nothing alerted
+    assert "Alerts to hosters" not in render(quiet, "md")
+    assert 'id="alerts-table"' not in render(quiet, "html")

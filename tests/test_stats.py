@@ -10,7 +10,7 @@ import pytest
 from monitor import clock
 from reports.frame import Notices, outcomes
 from reports.model import NoticeRecord
-from reports.stats import compute, group_codes
+from reports.stats import alert_outcomes, compute, group_codes
 
 T0 = clock.parse("2026-01-10T00:00:00Z")
 NOW = clock.parse("2026-03-01T00:00:00Z").timestamp()
@@ -134,3 +134,67 @@ def test_extras_moves_reappearances_reuploads_alerts() -> None:
     assert (g.moves, g.moved_notices, g.reappearances, g.reuploads) == (2, 1, 1, 3)
     assert g.alerted == 2
     assert g.alert_to_removal_hours_median == pytest.approx(6.0)  # removal before alert: skipped
+
+
+# Alerts at 4 h after notice. Removed 2 h and 6 h and 9 h after the alert; one still online at
+# its last check 3 h after the alert; one removed at 2 h, reappeared, online again at 12 h (8 h
+# after the alert); one removed at 3 h, before the alert, and still down.
+# KM over (2 e, 3 c, 6 e, 8 c, 9 e): S(2) = 4/5, S(6) = 4/5 * 2/3 = 0.533, S(9) = 0: median 9 h.
+# Dropping the online ones gives median(2, 6, 9) = 6 h.
+ALERTED = [
+    removed(1, 6, alerted_at=at(4)),
+    online(2, 7, alerted_at=at(4)),
+    removed(3, 10, alerted_at=at(4)),
+    removed(4, 3, alerted_at=at(4)),
+    NoticeRecord(report_id=5, kind="report", hoster="A", asn=64500, country="NL",
+                 noticed_at=at(0), last_online_at=at(12), last_checked_at=at(12),
+                 state="online", reappearances=1, alerted_at=at(4)),
+    removed(6, 13, alerted_at=at(4)),
+]
+
+
+def test_alert_to_removal_is_kaplan_meier_with_censoring() -> None:
+    n = Notices.from_records(ALERTED)
+    a = alert_outcomes(n, outcomes(n, NOW), NOW)
+    assert a.at_risk.tolist() == [True, True, True, False, True, True]
+    assert a.event.tolist() == [True, False, True, False, False, True]
+    assert a.hours[a.at_risk].tolist() == pytest.approx([2, 3, 6, 8, 9])
+    _o, (g,) = compute(n, cutoff=NOW, min_notices=1)
+    assert g.alerted == 6
+    assert g.alert_to_removal_hours_median == pytest.approx(9.0)
+    low, high = g.alert_to_removal_median_ci95
+    assert low is not None and low <= 9.0 and (high is None or high >= 9.0)
+    d = g.to_dict()
+    assert d["alert_to_removal_hours_median"] == 9.0
+    assert list(d)[-2:] == ["alert_to_removal_hours_median", "alert_to_removal_median_ci95"]
+
+
+def test_alerted_and_still_online_is_censored_not_dropped() -> None:
+    # Three alerted notices, two still online 10 h after their alert: fewer than half removed,
+    # so no median (the plain median of the one removal would have said 1 h).
+    items = [removed(1, 5, alerted_at=at(4)), online(2, 14, alerted_at=at(4)),
+             online(3, 14, alerted_at=at(4))]
+    _o, (g,) = compute(Notices.from_records(items), cutoff=NOW, min_notices=1)
+    assert g.alerted == 3 and g.alert_to_removal_hours_median is None
+
+
+def test_alert_to_removal_respects_the_cutoff() -> None:
+    # As of 8 h: the removal at 10 h has not happened, the alert at 9 h has not been sent.
+    items = [removed(1, 10, alerted_at=at(4)), removed(2, 6, alerted_at=at(4)),
+             removed(3, 12, alerted_at=at(9))]
+    n = Notices.from_records(items)
+    cutoff = T0.timestamp() + 8 * 3600
+    a = alert_outcomes(n, outcomes(n, cutoff), cutoff)
+    assert a.at_risk.tolist() == [True, True, False]
+    assert a.event.tolist() == [False, True, False]
+    # censored at the last check (12 h) capped at the cut-off: 8 h - 4 h
+    assert a.hours[:2].tolist() == pytest.approx([4, 2])
+    _o, (g,) = compute(n, cutoff=cutoff, min_notices=1)
+    assert g.alerted == 2
+    assert g.alert_to_removal_hours_median == pytest.approx(2.0)  # KM: S(2) = 1/2
+
+
+def test_alert_to_removal_needs_enough_notices() -> None:
+    _o, (g,) = compute(Notices.from_records(ALERTED), cutoff=NOW, min_notices=10)
+    assert g.too_few_to_rank and g.alerted == 6
+    assert g.alert_to_removal_hours_median is None and g.alert_to_removal_median_ci95 is None
