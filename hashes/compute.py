@@ -5,8 +5,10 @@
 are not a decodable image, too large, or corrupt. Exact digests are always computed.
 
 JPEG fast path: pHash and dHash come from a DCT-domain downscaled decode (`draft('L', ...)`),
-PDQ from a separate full-resolution luma decode (never from the downscaled one). Other formats
-(PNG, WebP, GIF first frame, BMP) decode once. EXIF orientation is applied before hashing.
+PDQ from a separate full-resolution decode straight to luma (`draft('L', full size)`: JPEG's own
+Y channel, no colour conversion; never the downscaled decode). Other formats (PNG, WebP, GIF
+first frame, BMP) decode once for all hashes. EXIF orientation is applied before hashing.
+pHash/dHash strings are exactly imagehash's for the same decoded image (hashes._phash).
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import warnings
 from dataclasses import dataclass
 from io import BytesIO
 
-import imagehash
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from hashes._phash import perceptual64
 from hashes.pdq import luma_from_rgb, pdq_from_luma
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
@@ -70,8 +72,7 @@ def phash_dhash(data: bytes) -> tuple[str, str, str]:
     """(pHash, dHash, pHash of the mirror image) of image bytes; the fast path for JPEG.
 
     Raises on bad input; `compute` is the safe entry point."""
-    img = _open(data, max_pixels=None)
-    return _perceptual64(_small_luma(img, data))
+    return perceptual64(_small_image(_open(data, max_pixels=None)))
 
 
 def pdq_hash(data: bytes) -> tuple[str, int, tuple[str, ...]]:
@@ -129,21 +130,21 @@ def _is_jpeg(img: Image.Image) -> bool:
 
 
 def _decode(img: Image.Image) -> Image.Image:
-    """Load the first frame with EXIF orientation applied."""
+    """Load the first frame with EXIF orientation applied (in place: no copy when upright)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)
         img.load()
-        return ImageOps.exif_transpose(img)
+        ImageOps.exif_transpose(img, in_place=True)
+        return img
 
 
-def _small_luma(img: Image.Image, data: bytes) -> Image.Image:
-    """The image for pHash/dHash: a DCT-domain downscaled luma decode for JPEG."""
+def _small_image(img: Image.Image) -> Image.Image:
+    """The image for pHash/dHash from a freshly opened `img`: a DCT-domain downscaled luma
+    decode for JPEG (at least 32x32, the pHash input), the full decode otherwise."""
     if _is_jpeg(img):
-        small = Image.open(BytesIO(data), formats=FORMATS)
-        small.draft("L", DRAFT_SIZE)
-        return _decode(small)
+        img.draft("L", DRAFT_SIZE)
     return _as_rgb(_decode(img))
 
 
@@ -158,26 +159,32 @@ def _as_rgb(img: Image.Image) -> Image.Image:
         return img.convert("RGB")
 
 
-def _perceptual64(small: Image.Image) -> tuple[str, str, str]:
-    return (str(imagehash.phash(small)), str(imagehash.dhash(small)),
-            str(imagehash.phash(ImageOps.mirror(small))))
-
-
-def _full_luma(img: Image.Image) -> np.ndarray:
-    if _is_jpeg(img):
-        img.draft("L", img.size)  # full size: only skips the colour conversion
-    full = _as_rgb(_decode(img))
+def _luma(full: Image.Image) -> np.ndarray:
+    """Float32 luma of a decoded 'L' or 'RGB' image."""
     arr = np.asarray(full)
     if arr.ndim == 2:
         return arr.astype(np.float32)
     return luma_from_rgb(arr[:, :, :3])
 
 
+def _full_luma(img: Image.Image) -> np.ndarray:
+    """Full-resolution luma of a freshly opened `img`; JPEG decodes straight to its Y plane."""
+    if _is_jpeg(img):
+        img.draft("L", img.size)  # full size: only skips the colour conversion
+    return _luma(_as_rgb(_decode(img)))
+
+
 def _compute(data: bytes, max_pixels: int, digests: dict[str, str]) -> MediaHashes:
     img = _open(data, max_pixels)
-    fmt = "jpeg" if _is_jpeg(img) else (img.format or "").lower()
-    phash, dhash, mirror = _perceptual64(_small_luma(img, data))
-    luma = _full_luma(img)
+    if _is_jpeg(img):
+        fmt = "jpeg"
+        phash, dhash, mirror = perceptual64(_small_image(_open(data, max_pixels)))
+        luma = _full_luma(img)
+    else:
+        fmt = (img.format or "").lower()
+        full = _as_rgb(_decode(img))
+        phash, dhash, mirror = perceptual64(full)
+        luma = _luma(full)
     height, width = luma.shape
     pdq, quality, dihedral = pdq_from_luma(luma)
     usable = min(width, height) >= MIN_SIDE and quality >= MIN_QUALITY
