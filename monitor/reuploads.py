@@ -12,6 +12,12 @@ is a re-upload of, after the rules that keep rechecks out:
 - an image that is the material of a report at its own URL, or on its reported page, is that
   report's recheck (or, after its takedown, its reappearance: the recheck writer's business),
   never a re-upload; nor is anything at a reported URL or page whose report has no baseline yet.
+  The report a recheck fetched the page for (`report_id`) counts as reported there even when
+  the page was reached through a redirect.
+
+dHash: carried on a SeenImage like pHash (usable images only) and handed to the Matcher, which
+treats a dHash hit as pHash: a candidate unless the entry's PDQ agrees (hashes.match), so it
+never confirms a match on its own. It is also one of the hash values an alert gives a hoster.
 
 `Recorder.observe()` is the adapter the pipeline calls per seen image: match, attribute the
 serving IP to ASN and hoster (cached per IP for the crawl), record through the alert outbox.
@@ -63,9 +69,10 @@ class ReuploadIndex:
     origin_of: dict[int, Target] = field(default_factory=dict)  # tracked re-upload -> original
     entries: int = 0
 
-    def targets(self, db: Database, h: MediaHashes, *, url: str,
-                page_url: str | None) -> list[Found]:
-        """What the image with hashes `h` at `url` (seen on `page_url`) is a re-upload of."""
+    def targets(self, db: Database, h: MediaHashes, *, url: str, page_url: str | None,
+                report_id: int | None = None) -> list[Found]:
+        """What the image with hashes `h` at `url` (seen on `page_url`, while rechecking
+        `report_id` if given) is a re-upload of."""
         matches = self.matcher.match(h)
         if not matches:
             return []
@@ -79,13 +86,13 @@ class ReuploadIndex:
             if target not in found:
                 found[target] = Found(target, stored_algorithm(m.algorithm), m.algorithm,
                                       int(m.distance), m.strength, m.list_name, m.label)
-        here = _reports_at(db, [u for u in (url, page_url) if u])
-        for report_id, kind in here.items():
+        here = _reports_at(db, [u for u in (url, page_url) if u], report_id)
+        for rid, kind in here.items():
             if kind != "report":
                 continue
-            if report_id in direct or ("report", report_id) in found:
+            if rid in direct or ("report", rid) in found:
                 return []                       # its own material: a recheck, not a re-upload
-            if report_id not in self.with_baseline:
+            if rid not in self.with_baseline:
                 return []                       # cannot tell yet: the recheck sets a baseline
         return list(found.values())
 
@@ -111,13 +118,16 @@ def _keys(values: Iterable[str]) -> list[str]:
     return out
 
 
-def _reports_at(db: Database, values: list[str]) -> dict[int, str]:
+def _reports_at(db: Database, values: list[str], report_id: int | None = None
+                ) -> dict[int, str]:
+    """Reports (id -> kind) at these URLs, plus `report_id` (the page's rechecked report)."""
     keys = _keys(values)
-    if not keys:
+    if not keys and report_id is None:
         return {}
     marks = ",".join("?" * len(keys))
     return {rid: kind for rid, kind in db.execute(
-        f"SELECT id, kind FROM reports WHERE url_key IN ({marks})", keys)}
+        f"SELECT id, kind FROM reports WHERE url_key IN ({marks}) OR id = ?",
+        [*keys, report_id])}
 
 
 def _valid(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
@@ -179,6 +189,8 @@ def alert_hashes(seen: Any) -> dict[str, str]:
         values["pdq"] = seen.pdq
     if seen.phash:
         values["phash"] = seen.phash
+    if getattr(seen, "dhash", None):
+        values["dhash"] = seen.dhash
     return values
 
 
@@ -240,7 +252,8 @@ class Recorder:
         """Match one SeenImage and record what it is a re-upload of."""
         out = Observed()
         h = media_hashes(seen)
-        found = self.index.targets(self.db, h, url=seen.url, page_url=seen.page_url)
+        found = self.index.targets(self.db, h, url=seen.url, page_url=seen.page_url,
+                                   report_id=getattr(seen, "report_id", None))
         if not found:
             return out
         asn_, hoster_id = await self.attribute(seen.ip)

@@ -41,7 +41,11 @@ class PlaceholderItem:
 
 @dataclass(frozen=True)
 class SeenImage:
-    """An image seen on a fetched page (input to re-upload matching), with its hashes only."""
+    """An image seen on a fetched page (input to re-upload matching), with its hashes only.
+
+    Perceptual hashes (phash, dhash, pdq) are None when the image was not usable for matching.
+    `report_id` names the report whose recheck fetched the page (None from watch scans): its
+    own material there is its recheck, never a re-upload (see monitor.reuploads)."""
 
     url: str
     page_url: str
@@ -55,3 +59,5 @@ class SeenImage:
     sha1: str
     phash_mirror: str | None = None
     pdq_dihedral: tuple[str, ...] = ()
+    dhash: str | None = None
+    report_id: int | None = None

@@ -3,6 +3,7 @@ attributed to the hoster serving them; bounds, rescans and repeated sightings.""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -55,13 +56,17 @@ async def test_transformed_copy_on_another_hoster_is_found_and_attributed_to_it(
         assert row["page_url"] == world.gallery_urls("Copy Host")[0]
         assert row["tracked_report_id"] is not None
     db = store.connect(db_file)
-    alerts = db.execute("SELECT a.kind, h.name FROM alerts a JOIN hosters h "
+    alerts = db.execute("SELECT a.kind, h.name, a.subject FROM alerts a JOIN hosters h "
                         "ON h.id = a.hoster_id").fetchall()
     tracked = db.execute("SELECT count(*) FROM reports WHERE kind = 'reupload' "
                          "AND next_check_at IS NOT NULL").fetchone()[0]
     db.conn.close()
-    assert alerts and {name for _, name in alerts} == {"Copy Host"}
+    assert alerts and {name for _, name, _ in alerts} == {"Copy Host"}
     assert tracked == len(rows)
+    for _, _, subject in alerts:           # the served copy's hashes, dHash included
+        item = json.loads(subject)["item"]
+        served = compute(world.body(copies[item["url"]]))
+        assert item["hashes"]["dhash"] == served.dhash and item["hashes"]["pdq"] == served.pdq
 
 
 async def test_allowlisted_image_never_matches(make_world, sim_dns, tmp_path):

@@ -3,8 +3,8 @@ matched against report baselines and hash lists; confirmed re-uploads go to the 
 
 The work is `monitor.reuploads.Recorder` (index built once per crawl on the first image, IP ->
 ASN/hoster cached per crawl). `seen_image()` is how a spider makes a SeenImage from hashes: the
-bytes never reach an item, and perceptual hashes are only carried when the image was usable
-for one-to-many matching (large enough, PDQ quality >= 50).
+bytes never reach an item, and perceptual hashes (pHash, dHash, PDQ) are only carried when the
+image was usable for one-to-many matching (large enough, PDQ quality >= 50).
 """
 
 from __future__ import annotations
@@ -17,15 +17,18 @@ from monitor.reuploads import Recorder
 from spiders.items import SeenImage
 
 
-def seen_image(url: str, page_url: str, ip: str | None, h: MediaHashes) -> SeenImage:
-    """The SeenImage of an image hashed in memory (hashes only)."""
+def seen_image(url: str, page_url: str, ip: str | None, h: MediaHashes, *,
+               report_id: int | None = None) -> SeenImage:
+    """The SeenImage of an image hashed in memory (hashes only); `report_id` when a recheck
+    of that report fetched the page."""
     usable = h.ok and h.usable
     return SeenImage(
         url=url, page_url=page_url, ip=ip, seen_at=clock.now_iso(),
         phash=h.phash if usable else None, pdq=h.pdq if usable else None,
         pdq_quality=h.pdq_quality if usable else None, sha256=h.sha256, md5=h.md5,
         sha1=h.sha1, phash_mirror=h.phash_mirror if usable else None,
-        pdq_dihedral=h.pdq_dihedral if usable else ())
+        pdq_dihedral=h.pdq_dihedral if usable else (), dhash=h.dhash if usable else None,
+        report_id=report_id)
 
 
 class ReuploadPipeline:

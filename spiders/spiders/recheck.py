@@ -1,9 +1,10 @@
 """RecheckSpider: re-check every due reported URL and say honestly whether it is still served.
 
-`start()` pages through due reports from the store (500 at a time, never all at once). Each
-response is hashed in memory and compared with the report's baseline; `monitor.classify`
-decides the outcome; one `CheckItem` per check goes to the store pipeline. The body is
-dropped as soon as it is hashed: nothing fetched is stored, logged or cached.
+`start()` pages through due reports from the store (monitor.due: 500 at a time, never all at
+once). Each response is hashed in memory and compared with the report's baseline;
+`monitor.classify` decides the outcome; one `CheckItem` per check goes to the store pipeline,
+after a `SeenImage` (re-upload matching) per image of a reported HTML page. The body is dropped
+as soon as it is hashed: nothing fetched is stored, logged or cached.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ from scrapy.http import Response
 
 from hashes.compute import MediaHashes, hamming
 from hashes.match import compare_to_baseline
-from monitor import clock, store, summary
+from monitor import clock, store
 from monitor.classify import Fetch, Outcome, classify
 from monitor.config import Config, load
+from monitor.due import iter_due
 from spiders.base import HashingSpider, slot_for
 from spiders.hashing import Hasher
-from spiders.items import CheckItem, PlaceholderItem
+from spiders.items import CheckItem, PlaceholderItem, SeenImage
 from spiders.observe import error_kind, image_links, is_away, looks_html, redirect_chain
-
-PAGE = 500
+from spiders.pipelines.reuploads import seen_image
 
 
 class RecheckSpider(HashingSpider):
@@ -59,17 +60,6 @@ class RecheckSpider(HashingSpider):
 
     # -- what is due ---------------------------------------------------------------------------
 
-    def _page_sql(self) -> str:
-        where = ["r.next_check_at IS NOT NULL", "r.next_check_at <= :now",
-                 "(r.next_check_at > :after_at OR (r.next_check_at = :after_at "
-                 "AND r.id > :after_id))"]
-        if self.hoster:
-            where.append("r.hoster_id IN (SELECT id FROM hosters WHERE name = :hoster)")
-        if self.report_ids:
-            where.append(f"r.id IN ({','.join(str(i) for i in self.report_ids)})")
-        return ("SELECT r.id, r.url, r.next_check_at, r.asn FROM reports r WHERE "
-                + " AND ".join(where) + " ORDER BY r.next_check_at, r.id LIMIT :page")
-
     async def start(self):
         await self.hasher.start()
         db = store.connect(self.db_path)
@@ -98,38 +88,18 @@ class RecheckSpider(HashingSpider):
             db.conn.close()
 
     async def _due(self, db):
-        """Requests for every report due at the clock's now, paged 500 at a time."""
-        now = clock.now()
-        after_at, after_id = "", 0
-        sql = self._page_sql()
-        while True:
-            rows = db.execute(sql, {"now": clock.iso(now), "after_at": after_at,
-                                    "after_id": after_id, "hoster": self.hoster,
-                                    "page": PAGE}).fetchall()
-            if not rows:
-                return
-            after_at, after_id = rows[-1][2], rows[-1][0]
-            ids = [r[0] for r in rows]
-            timelines = summary.load(db, ids, self.config.takedown)
-            baselines: dict[int, list[tuple[str, str]]] = {}
-            for rid, algorithm, value in db.execute(
-                    f"SELECT report_id, algorithm, hash FROM report_hashes WHERE report_id "
-                    f"IN ({','.join(map(str, ids))})"):
-                baselines.setdefault(rid, []).append((algorithm, value))
-            for rid, url, _next, asn in rows:
-                due = summary.due_at(timelines[rid], self.config.schedule, now=now)
-                if due is None or due > now:
-                    continue
-                self.planned += 1
-                self.crawler.stats.inc_value("monitor/planned")
-                yield Request(url, callback=self.parse, errback=self.failed,
-                              dont_filter=True, meta={
-                                  "report_id": rid, "due_at": clock.iso(due),
-                                  "baseline": baselines.get(rid, []),
-                                  "download_slot": slot_for(url, asn),
-                                  "started": time.monotonic()})
-                if self.limit and self.planned >= self.limit:
-                    return
+        """Requests for every report due at the clock's now (monitor.due pages the store)."""
+        remaining = self.limit - self.planned if self.limit else None
+        for check in iter_due(db, self.config, hoster=self.hoster, report_ids=self.report_ids,
+                              limit=remaining):
+            self.planned += 1
+            self.crawler.stats.inc_value("monitor/planned")
+            yield Request(check.url, callback=self.parse, errback=self.failed,
+                          dont_filter=True, meta={
+                              "report_id": check.report_id, "due_at": check.due_at,
+                              "baseline": list(check.baseline),
+                              "download_slot": slot_for(check.url, check.asn),
+                              "started": time.monotonic()})
 
     # -- a response ------------------------------------------------------------------------------
 
@@ -145,15 +115,17 @@ class RecheckSpider(HashingSpider):
         baseline = meta["baseline"]
         fetch = Fetch(**base, final_is_front_page=away)
         new_baseline: tuple = ()
-        hashes_seen: MediaHashes | None = None
+        seen: list[SeenImage] = []          # images of a reported page, yielded first
         if 200 <= response.status < 300 and not away:
             if html:
-                fetch, new_baseline = await self._page(response, fetch, baseline)
+                fetch, new_baseline, seen = await self._page(response, fetch, baseline)
             else:
                 hashes_seen = await self.hasher.compute(body)
                 fetch, new_baseline = await self._image(response, fetch, hashes_seen, baseline)
         size = len(body)
         del body
+        for item in seen:
+            yield item
         outcome, reason = classify(fetch)
         self.crawler.stats.inc_value(f"monitor/outcome/{outcome}")
         self.finished += 1
@@ -183,12 +155,13 @@ class RecheckSpider(HashingSpider):
             fetch = replace(fetch, placeholder=await self._is_placeholder(response, h))
         return fetch, ()
 
-    async def _page(self, response: Response, fetch: Fetch,
-                    baseline: list[tuple[str, str]]) -> tuple[Fetch, tuple]:
-        """An HTML page where the material was reported: hash the images it shows (bounded)."""
+    async def _page(self, response: Response, fetch: Fetch, baseline: list[tuple[str, str]]
+                    ) -> tuple[Fetch, tuple, list[SeenImage]]:
+        """A reported HTML page: hash every image it shows (bounded), each also a SeenImage."""
         links = image_links(response)
         best = None
         collected: list[tuple[str, str, int | None]] = []
+        seen: list[SeenImage] = []
         for link in links:
             try:
                 image = await self.crawler.engine.download_async(
@@ -198,7 +171,12 @@ class RecheckSpider(HashingSpider):
             if image.status != 200:
                 continue
             h = await self.hasher.compute(image.body)
-            if not h.ok or not h.usable:
+            if not h.ok:
+                continue
+            seen.append(seen_image(image.url, response.url,
+                                   str(image.ip_address) if image.ip_address else None, h,
+                                   report_id=response.meta["report_id"]))
+            if not h.usable:
                 continue
             if not baseline:
                 collected.extend(_baseline_of(h))
@@ -209,18 +187,16 @@ class RecheckSpider(HashingSpider):
             if cmp and (best is None or (cmp.matched, -cmp.distance) > (best.matched,
                                                                          -best.distance)):
                 best = cmp
-            if best and best.matched:
-                break
         if not baseline:
             if collected:
                 return replace(fetch, is_image=True, gallery=True, matched=None), \
-                    tuple(dict.fromkeys(collected))
+                    tuple(dict.fromkeys(collected)), seen
             return replace(fetch, is_image=False, gallery=True,
-                           image_error="html page without images"), ()
+                           image_error="html page without images"), (), seen
         if best is None:
-            return replace(fetch, is_image=False, gallery=True, matched=False), ()
+            return replace(fetch, is_image=False, gallery=True, matched=False), (), seen
         return replace(fetch, is_image=True, gallery=True, matched=best.matched,
-                       distance=best.distance, algorithm=best.algorithm), ()
+                       distance=best.distance, algorithm=best.algorithm), (), seen
 
     async def _is_placeholder(self, response: Response, h: MediaHashes) -> bool:
         host = urlsplit(response.url).netloc.lower()
