@@ -225,3 +225,14 @@ def resolve_pending_sync(db: Database, config: Config, *, limit: int | None = No
                          now: datetime | None = None) -> ResolveStats:
     """`ntd-monitor asn resolve`: resolve_pending outside a running event loop."""
     return asyncio.run(resolve_pending(db, config, limit=limit, backend=backend, now=now))
+
+
+async def attribute_new_checks(db: Database, config: Config) -> int:
+    """The ASN stage after a crawl or an ingest batch: attribute new checks, refresh the
+    summaries of their reports. Returns how many checks got an ASN."""
+    from monitor import summary
+    stats = await resolve_pending(db, config)
+    if stats.report_ids:
+        summary.refresh(db, stats.report_ids, config.takedown, config.schedule,
+                        now=clock.now())
+    return stats.resolved

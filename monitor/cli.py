@@ -294,9 +294,10 @@ def watch_add(state: State, url: str, depth: int | None, max_pages: int | None) 
                f"max {source['max_pages']} pages, next scan {source['next_scan_at']})")
 
 
-from monitor import cli_ops  # noqa: E402  (crawl, report, alerts, sim, demo, ...)
+from monitor import cli_dist, cli_ops  # noqa: E402  (crawl, report, alerts, sim, demo, ...)
 
 cli_ops.register(cli)
+cli_dist.register(cli)
 
 
 def main() -> None:

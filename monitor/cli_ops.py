@@ -1,5 +1,6 @@
-"""The operating commands of `ntd-monitor`: crawl, run, alerts, report, asn, browse, sim,
-worker/ingest and demo. Registered on the one click group of monitor/cli.py; each stays thin.
+"""The operating commands of `ntd-monitor`: crawl, run, alerts, report, asn, browse, sim and
+demo (distributed mode: monitor/cli_dist.py). Registered on the one click group of
+monitor/cli.py; each stays thin.
 """
 
 from __future__ import annotations
@@ -7,11 +8,6 @@ from __future__ import annotations
 import click
 
 from monitor.listing import FORMAT_OPTION
-
-
-def _not_yet(what: str) -> None:
-    from monitor.cli import NotAvailable
-    raise NotAvailable(f"{what} is not available yet in this version")
 
 
 def register(cli: click.Group) -> None:
@@ -31,9 +27,13 @@ def register(cli: click.Group) -> None:
         \b
         Example:
           ntd-monitor crawl --limit 500 --hoster "Example Hosting"
+          ntd-monitor crawl --redis redis://127.0.0.1:6379/0 --enqueue
         """
         if redis_url or enqueue:
-            _not_yet("distributed crawling (--redis)")
+            from monitor.cli_dist import enqueue_command
+            enqueue_command(state, redis_url, enqueue, limit=limit, hoster=hoster,
+                            report_ids=tuple(report_ids))
+            return
         import asyncio
 
         from monitor.crawl import run_crawl, stop_on_signals
@@ -242,30 +242,6 @@ def register(cli: click.Group) -> None:
         """
         from monitor.sim.serve import serve
         serve(scenario, truth_out=truth)
-
-    @cli.command()
-    @click.option("--redis", "redis_url", metavar="URL", required=True)
-    @pass_state
-    def worker(state: State, redis_url) -> None:
-        """Distributed mode: a crawl worker taking requests from Redis.
-
-        \b
-        Example:
-          ntd-monitor worker --redis redis://127.0.0.1:6379/0
-        """
-        _not_yet("worker")
-
-    @cli.command()
-    @click.option("--redis", "redis_url", metavar="URL", required=True)
-    @pass_state
-    def ingest(state: State, redis_url) -> None:
-        """Distributed mode: the single writer of check items into SQLite.
-
-        \b
-        Example:
-          ntd-monitor ingest --redis redis://127.0.0.1:6379/0
-        """
-        _not_yet("ingest")
 
     @cli.command()
     @click.option("--days", type=click.IntRange(1, 365), default=30, show_default=True)

@@ -96,6 +96,15 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class DistributedConfig:
+    key_prefix: str = "ntd"             # every Redis key starts with this
+    lease: timedelta = timedelta(seconds=30)        # a worker's hold on a hoster's queue
+    requeue_after: timedelta = timedelta(hours=1)   # sent, not stored yet: send again
+    claim_idle: timedelta = timedelta(seconds=60)   # entries a dead writer left unacked
+    ingest_batch: int = 500             # rows per SQLite transaction in `ingest`
+
+
+@dataclass(frozen=True)
 class Config:
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -105,6 +114,7 @@ class Config:
     hashes: HashesConfig = field(default_factory=HashesConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
 
 def _coerce(section: str, name: str, default: Any, value: Any) -> Any:

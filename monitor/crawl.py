@@ -156,9 +156,91 @@ def stop_on_signals() -> asyncio.Event:
 
 async def attribute(db, config: Config) -> int:
     """The ASN stage: fill in ASN, prefix and hoster of new checks; refresh their reports."""
-    from monitor import asn, summary
-    stats = await asn.resolve_pending(db, config)
-    if stats.report_ids:
-        summary.refresh(db, stats.report_ids, config.takedown, config.schedule,
-                        now=clock.now())
-    return stats.resolved
+    from monitor.asn import attribute_new_checks
+    return await attribute_new_checks(db, config)
+
+
+@dataclass
+class WorkerSummary:
+    worker: str
+    checks: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    watch_sources: int = 0
+    images: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+def worker_settings(config: Config, redis_url: str, worker: str) -> Settings:
+    """Our settings plus scrapy-redis's scheduler (one request queue per worker: the window it
+    has in flight) and the stream pipeline instead of the SQLite one."""
+    from monitor.dist.conn import redis_params
+    from monitor.dist.keys import Keys
+    keys = Keys(config.distributed.key_prefix)
+    safe = worker.replace("%", "_")
+    return scrapy_settings(config, **{
+        "SCHEDULER": "spiders.redis_scheduler.Scheduler",   # scrapy-redis, adapted
+        "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.FifoQueue",
+        "SCHEDULER_QUEUE_KEY": keys.scheduler_queue("%(spider)s", safe),
+        "SCHEDULER_DUPEFILTER_KEY": keys.scheduler_dupefilter("%(spider)s", safe),
+        "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+        "SCHEDULER_PERSIST": False,         # a dead worker's window is re-sent by the enqueuer
+        "SCHEDULER_FLUSH_ON_START": True,
+        "REDIS_URL": redis_url,
+        "REDIS_PARAMS": redis_params(),
+        "NTD_KEY_PREFIX": config.distributed.key_prefix,
+        "ITEM_PIPELINES": {"spiders.pipelines.stream.StreamPipeline": 300},
+    })
+
+
+async def run_worker(config: Config, redis_url: str, *, worker: str | None = None,
+                     idle_exit: float = 0, stop: asyncio.Event | None = None,
+                     kinds: tuple[str, ...] = ("recheck", "watch"),
+                     on_progress: Callable[[int, int, dict[str, int]], None] | None = None,
+                     ) -> WorkerSummary:
+    """Crawl from the Redis queues this worker can lease until stopped (or idle_exit s idle)."""
+    from monitor.dist.conn import connect
+    from spiders.spiders.distributed import RedisRecheckSpider, RedisWatchSpider
+
+    connect(redis_url).close()             # a clear error now rather than inside Scrapy
+    worker = worker or f"{os.uname().nodename}-{os.getpid()}"
+    started = time.monotonic()
+    runner = AsyncCrawlerRunner(worker_settings(config, redis_url, worker))
+    classes = {"recheck": RedisRecheckSpider, "watch": RedisWatchSpider}
+    crawlers = [runner.create_crawler(classes[k]) for k in kinds]
+    counts: dict[str, int] = {}
+
+    def scraped(item, response=None, spider=None) -> None:
+        outcome = getattr(item, "outcome", None)
+        if outcome is not None:
+            counts[outcome] = counts.get(outcome, 0) + 1
+            if on_progress:
+                on_progress(sum(counts.values()), 0, counts)
+
+    for crawler in crawlers:
+        crawler.signals.connect(scraped, signal=signals.item_scraped)
+    stopping: list[bool] = []
+
+    async def watch_stop() -> None:
+        assert stop is not None
+        await stop.wait()
+        stopping.append(True)
+        await asyncio.gather(*(c.stop_async() for c in crawlers))
+
+    watcher = asyncio.ensure_future(watch_stop()) if stop is not None else None
+    try:
+        await asyncio.gather(*(runner.crawl(c, config=config, worker=worker,
+                                            idle_exit=idle_exit,
+                                            hash_workers=config.crawl.hash_workers)
+                               for c in crawlers))
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+    out = WorkerSummary(worker=worker, outcomes=dict(counts), interrupted=bool(stopping),
+                        seconds=time.monotonic() - started)
+    out.checks = sum(counts.values())
+    for crawler in crawlers:
+        stats = crawler.stats.get_stats() if crawler.stats else {}
+        out.watch_sources += int(stats.get("monitor/watch/sources", 0))
+        out.images += int(stats.get("monitor/watch/images/hashed", 0))
+    return out

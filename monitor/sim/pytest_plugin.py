@@ -8,6 +8,7 @@
                        default secret "test-secret"
     smtp_sink          a started SmtpSink
     sim_thread         a World of "tiny" running on its own thread (for Scrapy/Twisted tests)
+    redis_server       a private redis-server on a free port (monitor.sim.redis_proc)
 """
 
 from __future__ import annotations
@@ -86,3 +87,20 @@ def smtp_sink() -> Iterator[SmtpSink]:
 def sim_thread() -> Iterator[SimThread]:
     with SimThread(World("tiny")) as sim:
         yield sim
+
+
+@pytest.fixture
+def redis_server() -> Iterator[Any]:
+    """A private redis-server on a free port (AOF on). Skips where the binary is missing,
+    unless NTD_REQUIRE_REDIS=1 (CI), where that is a failure."""
+    import os
+
+    from monitor.sim.redis_proc import RedisServer, available
+    if not available():
+        if os.environ.get("NTD_REQUIRE_REDIS") == "1":
+            pytest.fail("NTD_REQUIRE_REDIS=1 but no redis-server found (apt-get install "
+                        "redis-server)")
+        pytest.skip("no redis-server found (apt-get install redis-server); set "
+                    "NTD_REQUIRE_REDIS=1 to make this a failure")
+    with RedisServer() as server:
+        yield server

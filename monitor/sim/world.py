@@ -41,8 +41,9 @@ class World:
     def __init__(self, scenario: Scenario | str | Path, *, now: datetime | str | None = None,
                  port: int = 0, ipv6: bool = True, admin_host: str = "127.0.0.1",
                  slow_seconds: float = 60.0, oversize_bytes: int = 64 * 2**20,
-                 canary: bytes | None = None) -> None:
+                 canary: bytes | None = None, latency: float = 0.0) -> None:
         self.scenario = scenario if isinstance(scenario, Scenario) else load(scenario)
+        self.latency = float(latency)            # seconds added to every hoster response
         self.plan: Plan = generate(self.scenario)
         self._items = self.plan.by_id()
         self._now = self.scenario.start if now is None else _when(now)
@@ -201,6 +202,8 @@ class World:
         site = self._by_ip.get(local) or (self._v6_site() if local == "::1" else None)
         if site is None:
             return await self._admin(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
         item = site.routes.get(request.path)
         if item is None:
             return self._page(site, request.path)
