@@ -86,8 +86,11 @@ def register(cli: click.Group) -> None:
     @click.option("--name", help="Consumer name [default: writer-HOST].")
     @click.option("--idle-exit", type=click.FloatRange(min=0),
                   help="Exit after this many seconds with nothing to store [default: never].")
+    @click.option("--asn/--no-asn", "resolve_asn", default=True,
+                  help="Attribute new checks to ASNs and hosters when the stream is quiet "
+                       "[default: on; off: run `asn resolve` yourself].")
     @pass_state
-    def ingest(state: State, redis_url, name, idle_exit) -> None:
+    def ingest(state: State, redis_url, name, idle_exit, resolve_asn) -> None:
         """Distributed mode: the single writer, from the Redis stream into SQLite, in batches.
 
         Acknowledges entries only after they are committed; reclaims what a killed writer left.
@@ -108,7 +111,8 @@ def register(cli: click.Group) -> None:
 
         async def go():
             return await run_ingest(state.db_arg, state.config, client, consumer=name,
-                                    idle_exit=idle_exit, stop=stop_on_signals())
+                                    idle_exit=idle_exit, stop=stop_on_signals(),
+                                    resolve_asn=resolve_asn)
         try:
             result = asyncio.run(go())
         except (RedisUnavailable, IngestBusy) as exc:

@@ -1,7 +1,8 @@
 """A private `redis-server` on a free loopback port, for tests, benchmarks and the demo.
 
-It appends every write to its AOF (fsync always) in its own directory, so a restart keeps what
-was written, as a production Redis for distributed mode should be configured (docs/scaling.md).
+It appends every write to its AOF in its own directory (fsync every second by default; a clean
+restart writes everything), so a restart keeps what was written, as a production Redis for
+distributed mode should be configured (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: str | Path | None = None, port: int | None = None) -> None:
+    def __init__(self, directory: str | Path | None = None, port: int | None = None, *,
+                 fsync: str = "everysec") -> None:
+        self.fsync = fsync
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="ntd-redis-")
         self.dir = Path(directory or self._tmp.name)  # type: ignore[union-attr]
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
 
@@ -39,7 +43,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.dir), "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--protected-mode", "yes"],
+             "--appendfsync", self.fsync, "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
