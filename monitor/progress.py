@@ -22,7 +22,8 @@ console = Console(stderr=True)
 @contextmanager
 def crawl_progress(enabled: bool, label: str = "checks") -> Iterator[
         Callable[[int, int, dict[str, int]], None]]:
-    """Yield an `update(done, total, outcome_counts)` callback drawing a progress bar."""
+    """Yield an `update(done, total, outcome_counts)` callback drawing a progress bar
+    (total 0: unknown, as for a distributed worker, shows a running count)."""
     if not enabled:
         yield lambda done, total, counts: None
         return
@@ -34,7 +35,7 @@ def crawl_progress(enabled: bool, label: str = "checks") -> Iterator[
 
         def update(done: int, total: int, counts: dict[str, int]) -> None:
             elapsed = bar.tasks[0].elapsed or 0.0
-            bar.update(task, completed=done, total=max(total, done),
+            bar.update(task, completed=done, total=max(total, done) if total else None,
                        rate=done / elapsed if elapsed else 0.0,
                        counts=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
         yield update

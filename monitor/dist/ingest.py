@@ -85,6 +85,8 @@ async def run_ingest(db_path: Any, config: Config, client: Any, *, consumer: str
 
     d = config.distributed
     keys = Keys(d.key_prefix)
+    if idle_exit is not None:
+        block_ms = max(10, min(block_ms, int(idle_exit * 1000)))
     consumer = consumer or f"writer-{os.uname().nodename}"
     lock = _Lock(client, keys, consumer, max(30.0, d.claim_idle.total_seconds()))
     lock.acquire()
