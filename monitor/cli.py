@@ -112,6 +112,8 @@ def init(state: State) -> None:
     """
     db = state.db()
     from monitor.schema import version
+    from monitor.summary import backfill_first_takedown
+    backfill_first_takedown(db, state.config.takedown)   # rows a migration could not replay
     click.echo(f"{state.db_path}: schema version {version(db)}")
 
 

@@ -2,6 +2,11 @@
 
 Both read the timeline summary that the crawl writer keeps on each report row, so they are
 cheap and never block a running crawl (WAL readers).
+
+Status rows describe the current episode: `state`, `first_down_at` and `takedown_at` (NULL
+again once the material reappears, so `down` <=> `takedown_at` set). The appended
+`first_takedown_at` is the first confirmed takedown ever, kept across reappearances: what the
+report measures time to takedown to.
 """
 
 from __future__ import annotations
@@ -15,7 +20,15 @@ from monitor import clock
 
 STATUS_KEYS = ("id", "kind", "url", "reference", "noticed_at", "state", "last_outcome",
                "last_checked_at", "last_online_at", "first_down_at", "takedown_at",
-               "reappearances", "hoster", "asn")
+               "reappearances", "hoster", "asn", "first_takedown_at")
+
+
+def _first_takedown(db: Database) -> str:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(reports)")}
+    if "first_takedown_at" in columns:
+        return "r.first_takedown_at"
+    # schema before m003 (a read-only open does not migrate): exact unless it reappeared
+    return "CASE WHEN r.reappearances = 0 THEN r.takedown_at END"
 
 
 def status_rows(db: Database, *, state: str | None = None, hoster: str | None = None,
@@ -30,7 +43,8 @@ def status_rows(db: Database, *, state: str | None = None, hoster: str | None = 
     sql = (
         "SELECT r.id, r.kind, r.url, r.reference, r.noticed_at, r.state, r.last_outcome, "
         "r.last_checked_at, r.last_online_at, r.first_down_at, r.takedown_at, r.reappearances, "
-        "h.name AS hoster, r.asn, u.of_report_id, u.of_known_hash_id, kl.name AS of_list "
+        f"h.name AS hoster, r.asn, {_first_takedown(db)} AS first_takedown_at, "
+        "u.of_report_id, u.of_known_hash_id, kl.name AS of_list "
         "FROM reports r LEFT JOIN hosters h ON h.id = r.hoster_id "
         "LEFT JOIN reuploads u ON u.id = r.of_reupload_id "
         "LEFT JOIN known_hashes k ON k.id = u.of_known_hash_id "

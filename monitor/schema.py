@@ -216,6 +216,12 @@ CREATE TABLE placeholders (
 CREATE INDEX reports_hoster ON reports(notified_hoster_id);
 """
 
+V3 = """
+-- the first confirmed takedown ever (takedown_at is the current episode's)
+ALTER TABLE reports ADD COLUMN first_takedown_at TEXT;
+UPDATE reports SET first_takedown_at = takedown_at WHERE reappearances = 0;
+"""
+
 
 def _statements(script: str) -> list[str]:
     """Split a script into statements (executescript would COMMIT the migration's transaction)."""
@@ -243,9 +249,19 @@ def m002_placeholders(db: Database) -> None:
     _run(db, V2)
 
 
+@migrations()
+def m003_first_takedown(db: Database) -> None:
+    """`reports.first_takedown_at`: the first confirmed takedown, kept across reappearances
+    (`takedown_at` is the current episode's). Never reappeared: it is `takedown_at`. Reappeared:
+    replayed from the checks (monitor.summary.backfill_first_takedown)."""
+    _run(db, V3)
+    from monitor.summary import backfill_first_takedown  # summary imports store imports us
+    backfill_first_takedown(db)
+
+
 def version(db: Database) -> int:
     """How many of our migrations the database has."""
     return len(migrations.applied(db))
 
 
-LATEST = 2
+LATEST = 3

@@ -9,6 +9,11 @@ status and report views.
 `next_check_at` is the slot to fill next: when slots were already missed at `now` it is the
 latest missed one (the crawl collapses them, see monitor.schedule), otherwise the next future
 slot; NULL when the report is done.
+
+`takedown_at` is the current episode's takedown (NULL again once the material reappears);
+`first_takedown_at` is the first confirmed takedown ever, kept across reappearances: time to
+takedown is measured to it (reports.load). `backfill_first_takedown()` fills it for rows written
+before it existed (schema migration m003).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from monitor.config import ScheduleConfig, TakedownConfig
 from monitor.schedule import due_slot, next_check
 from monitor.timeline import Observation, Timeline, build
 
+DEFAULT_TAKEDOWN = TakedownConfig()
+
 _OUTCOMES = {o.value: o for o in Outcome}
 _REPORTS = """
 SELECT id, noticed_at FROM reports WHERE id IN (SELECT value FROM json_each(?))
@@ -39,8 +46,12 @@ _UPDATE = """
 UPDATE reports SET state = ?, checks_count = ?, last_outcome = ?, last_checked_at = ?,
     last_online_at = ?, first_down_at = ?, takedown_at = ?, reappearances = ?, moves = ?,
     hoster_id = ?, asn = ?, notified_hoster_id = COALESCE(notified_hoster_id, ?),
-    next_check_at = ?
+    next_check_at = ?, first_takedown_at = ?
 WHERE id = ?
+"""
+_UNFILLED = """
+SELECT id, state, takedown_at, reappearances FROM reports
+WHERE first_takedown_at IS NULL AND reappearances > 0 AND id > ? ORDER BY id LIMIT ?
 """
 
 
@@ -52,6 +63,12 @@ class ReportTimeline:
     noticed_at: datetime
     timeline: Timeline
     last_due_at: datetime | None
+
+
+def first_takedown(t: Timeline) -> datetime | None:
+    """The first confirmed takedown of a timeline: the one ended by the first reappearance, else
+    the current one (None when never confirmed)."""
+    return t.takedowns[0][1] if t.takedowns else t.takedown_at
 
 
 def load(db: Database, report_ids: Iterable[int],
@@ -104,7 +121,8 @@ def _row(item: ReportTimeline, schedule: ScheduleConfig, now: datetime,
         t.state.value, t.checks_count, t.last_outcome.value if t.last_outcome else None,
         iso(t.last_checked_at), iso(t.last_online_at), iso(t.first_down_at),
         iso(t.takedown_at), t.reappearances, t.moves, t.hoster_id, t.asn,
-        t.first_hoster_id, clock.iso(due_at(item, schedule, now=now)), item.report_id,
+        t.first_hoster_id, clock.iso(due_at(item, schedule, now=now)),
+        iso(first_takedown(t)), item.report_id,
     )
 
 
@@ -119,3 +137,32 @@ def refresh(db: Database, report_ids: Iterable[int], takedown: TakedownConfig,
         items = _load(db, ids, takedown, texts)
         db.conn.executemany(_UPDATE, [_row(item, schedule, now, texts)
                                       for item in items.values()])
+
+
+def backfill_first_takedown(db: Database, takedown: TakedownConfig = DEFAULT_TAKEDOWN, *,
+                            batch: int = 500) -> int:
+    """Fill `first_takedown_at` of reappeared reports that lack it, replaying their checks under
+    `takedown`; returns how many were filled. Only this column is written (a migration knows no
+    config and no `--now`: the schedule is left alone). A value is kept only where the replay
+    reproduces the stored summary (state, takedown_at, reappearances): under another rule than
+    the one the summary was written with, the row stays NULL (reports fall back to
+    `takedown_at`) until the writer next refreshes it with the configured rule."""
+    filled, after = 0, 0
+    with store.transaction(db):
+        while True:
+            rows = db.conn.execute(_UNFILLED, (after, batch)).fetchall()
+            if not rows:
+                return filled
+            after = rows[-1][0]
+            items = _load(db, [r[0] for r in rows], takedown, {})
+            updates = []
+            for rid, state, takedown_at, reappearances in rows:
+                t = items[rid].timeline
+                stored = clock.parse(takedown_at) if takedown_at else None
+                same = (t.state.value == state and t.reappearances == reappearances
+                        and t.takedown_at == stored)
+                first = first_takedown(t)
+                if same and first is not None:
+                    updates.append((clock.iso(first), rid))
+            db.conn.executemany("UPDATE reports SET first_takedown_at = ? WHERE id = ?", updates)
+            filled += len(updates)

@@ -28,7 +28,7 @@ class Notices:
     ids: np.ndarray            # int64 report ids
     reupload: np.ndarray       # bool: kind 'reupload'
     noticed: np.ndarray        # float64 epoch seconds
-    takedown: np.ndarray
+    takedown: np.ndarray       # the first confirmed takedown (kept across reappearances)
     first_down: np.ndarray
     last_online: np.ndarray
     last_checked: np.ndarray
@@ -42,6 +42,9 @@ class Notices:
     country: np.ndarray        # int64 code into country_labels, -1 none
     hoster_labels: tuple[str, ...] = ()
     country_labels: tuple[str, ...] = ()
+    # the current episode's takedown (`takedown_at`: NaN again once the material reappeared);
+    # None: not known, taken to be `takedown` (NoticeRecords carry one takedown only)
+    latest_takedown: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -93,7 +96,8 @@ class Notices:
 class Outcomes:
     """Per notice, as of the cut-off: the Kaplan-Meier input and the counting categories.
 
-    event: a takedown was confirmed at or before the cut-off (time = the first down observation).
+    event: a takedown was confirmed at or before the cut-off (time = the first down observation of
+           the first confirmed takedown: an item back online since still counts as taken down).
     hours: hours from noticed_at to the event, or to the censoring time: the last check, or for
            an unconfirmed item its first down observation (it was not confirmed removed before
            that), never later than the cut-off. At least 0.
@@ -109,9 +113,14 @@ class Outcomes:
     online_now: np.ndarray
 
 
+def _confirmed(n: Notices, takedown: np.ndarray) -> np.ndarray:
+    """A takedown column, falling back to first_down for a row in state down without one."""
+    return np.where(np.isnan(takedown) & (n.state == DOWN), n.first_down, takedown)
+
+
 def outcomes(n: Notices, cutoff: float) -> Outcomes:
     state = n.state
-    event_time = np.where(np.isnan(n.takedown) & (state == DOWN), n.first_down, n.takedown)
+    event_time = _confirmed(n, n.takedown)
     with np.errstate(invalid="ignore"):
         event = ~np.isnan(event_time) & (event_time <= cutoff)
         later = ~np.isnan(event_time) & (event_time > cutoff)
@@ -126,3 +135,15 @@ def outcomes(n: Notices, cutoff: float) -> Outcomes:
     online_now = still_online | (event & (state == ONLINE) & (n.reappearances > 0))
     return Outcomes(event=event, hours=np.nan_to_num(hours), at_risk=at_risk, taken_down=event,
                     still_online=still_online, unchecked=unchecked, online_now=online_now)
+
+
+def alert_removal(n: Notices) -> np.ndarray:
+    """Per notice, the confirmed takedown that answers its first alert (epoch seconds, NaN for
+    none, whatever the cut-off): the first takedown if at or after the alert, else the current
+    episode's if at or after it (removed before the alert, back online, removed again after it).
+    NaN: no confirmed takedown since the alert (still up, or down since before it)."""
+    first = _confirmed(n, n.takedown)
+    latest = first if n.latest_takedown is None else _confirmed(n, n.latest_takedown)
+    with np.errstate(invalid="ignore"):
+        return np.where(first >= n.alerted, first,
+                        np.where(latest >= n.alerted, latest, np.nan))

@@ -6,6 +6,11 @@ straight into numpy columns. `records()` yields `NoticeRecord`s (same selection,
 hoster notified at notice time (`notified_hoster_id`), falling back to the latest attributed
 hoster; its country is that hoster's, else its ASN's (asn_names). The window is on noticed_at:
 `since` inclusive, `until` exclusive.
+
+Time to takedown is measured to the first confirmed takedown, `first_takedown_at`, which a
+reappearance does not undo (`takedown_at` is only the current episode's: NULL again once the
+material is back online). Rows not yet refreshed since that column came (schema m003) fall back
+to `takedown_at`, and so does a database not yet migrated (opened read-only by `report`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from reports.model import NoticeRecord, OnlineItem
 
 _EPOCH = ("unixepoch({})" if sqlite3.sqlite_version_info >= (3, 38)
           else "CAST(strftime('%s', {}) AS INTEGER)")
-_TIMES = ("noticed_at", "takedown_at", "first_down_at", "last_online_at", "last_checked_at")
+_TIMES = ("r.noticed_at", "{first}", "r.first_down_at", "r.last_online_at",
+          "r.last_checked_at", "r.takedown_at")
 _REUPLOADS = ("LEFT JOIN (SELECT of_report_id, count(*) AS n FROM reuploads "
               "WHERE of_report_id IS NOT NULL GROUP BY of_report_id) u ON u.of_report_id = r.id")
 
@@ -46,6 +52,14 @@ def _where(db: Database, since: str | None, until: str | None,
                        f"({','.join('?' * len(ids)) or 'NULL'})")
         params.extend(ids)
     return " AND ".join(clauses), params
+
+
+def first_takedown_sql(db: Database) -> str:
+    """SQL for a report's first confirmed takedown (`r.` is the reports table)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(reports)")}
+    if "first_takedown_at" in columns:
+        return "COALESCE(r.first_takedown_at, r.takedown_at)"
+    return "r.takedown_at"   # schema before m003 (a read-only open does not migrate)
 
 
 def _hoster_table(db: Database) -> tuple[dict[int, str], dict[int, str | None], dict[int, str]]:
@@ -127,18 +141,19 @@ def alerted_at(db: Database) -> dict[int, str]:
 def notices(db: Database, *, since: str | None = None, until: str | None = None,
             hosters: Sequence[str] | None = None) -> Notices:
     where, params = _where(db, since, until, hosters)
-    times = ", ".join(_EPOCH.format("r." + t) for t in _TIMES)
+    first = first_takedown_sql(db)
+    times = ", ".join(_EPOCH.format(t.format(first=first)) for t in _TIMES)
     sql = (f"SELECT r.id, r.kind = 'reupload', {times}, "
            "CASE r.state WHEN 'unchecked' THEN 0 WHEN 'online' THEN 1 WHEN 'down' THEN 2 "
            "ELSE 3 END, r.reappearances, r.moves, COALESCE(u.n, 0), "
            "COALESCE(r.notified_hoster_id, r.hoster_id), r.asn "
            f"FROM reports r {_REUPLOADS} WHERE {where} ORDER BY r.id")
     rows = db.execute(sql, params).fetchall()
-    a = np.array(rows, dtype=np.float64).reshape(len(rows), 13)
+    a = np.array(rows, dtype=np.float64).reshape(len(rows), 14)
     names, countries, asn_country = _hoster_table(db)
     ids = a[:, 0].astype(np.int64)
-    hoster_ids = np.nan_to_num(a[:, 11], nan=-1).astype(np.int64)
-    asn = np.nan_to_num(a[:, 12], nan=-1).astype(np.int64)
+    hoster_ids = np.nan_to_num(a[:, 12], nan=-1).astype(np.int64)
+    asn = np.nan_to_num(a[:, 13], nan=-1).astype(np.int64)
     used, h_inv = np.unique(hoster_ids, return_inverse=True)
     labels = sorted({names[h] for h in used.tolist() if h in names})
     code = {name: i for i, name in enumerate(labels)}
@@ -160,22 +175,25 @@ def notices(db: Database, *, since: str | None = None, until: str | None = None,
     return Notices(
         ids=ids, reupload=a[:, 1] == 1, noticed=a[:, 2], takedown=a[:, 3], first_down=a[:, 4],
         last_online=a[:, 5], last_checked=a[:, 6], alerted=alerted,
-        state=a[:, 7].astype(np.int8), reappearances=a[:, 8].astype(np.int64),
-        moves=a[:, 9].astype(np.int64), reuploads=a[:, 10].astype(np.int64),
+        state=a[:, 8].astype(np.int8), reappearances=a[:, 9].astype(np.int64),
+        moves=a[:, 10].astype(np.int64), reuploads=a[:, 11].astype(np.int64),
         hoster=hoster, asn=asn, country=country,
-        hoster_labels=tuple(labels), country_labels=tuple(c_labels),
+        hoster_labels=tuple(labels), country_labels=tuple(c_labels), latest_takedown=a[:, 7],
     )
 
 
 def records(db: Database, *, since: str | None = None, until: str | None = None,
             hosters: Sequence[str] | None = None) -> Iterator[NoticeRecord]:
-    """The same selection as `notices()`, one `NoticeRecord` per notice."""
+    """The same selection as `notices()`, one `NoticeRecord` per notice. Its `takedown_at` is
+    the first confirmed takedown (what time to takedown is measured to); the current episode's
+    is not carried (see `Notices.latest_takedown`)."""
     where, params = _where(db, since, until, hosters)
     names, countries, asn_country = _hoster_table(db)
     first_alert = alerted_at(db)
     sql = ("SELECT r.id, r.kind, COALESCE(r.notified_hoster_id, r.hoster_id), r.asn, "
-           "r.noticed_at, r.takedown_at, r.last_online_at, r.first_down_at, r.last_checked_at, "
-           "r.state, r.reappearances, r.moves, COALESCE(u.n, 0), r.url, r.reference "
+           f"r.noticed_at, {first_takedown_sql(db)}, r.last_online_at, r.first_down_at, "
+           "r.last_checked_at, r.state, r.reappearances, r.moves, COALESCE(u.n, 0), r.url, "
+           "r.reference "
            f"FROM reports r {_REUPLOADS} WHERE {where} ORDER BY r.id")
     for row in db.execute(sql, params):
         (rid, kind, hid, asn, noticed, takedown, last_online, first_down, last_checked, state,

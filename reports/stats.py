@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from reports import km
-from reports.frame import UNCONFIRMED, Notices, Outcomes, outcomes
+from reports.frame import DOWN, UNCONFIRMED, Notices, Outcomes, alert_removal, outcomes
 from reports.model import GROUP_BYS, Curve, GroupStats
 
 UNATTRIBUTED = "(unattributed)"
@@ -84,14 +84,14 @@ def alert_outcomes(n: Notices, out: Outcomes, cutoff: float) -> AlertOutcomes:
     """Time from each notice's first alert to its removal, right-censored (see AlertOutcomes)."""
     with np.errstate(invalid="ignore"):
         alerted = ~np.isnan(n.alerted) & (n.alerted <= cutoff)
-        removal = n.noticed + out.hours * 3600.0  # the takedown, where out.event
-        before = out.event & (removal < n.alerted)
-        event = alerted & out.event & ~before
+        removal = alert_removal(n)          # the takedown answering the alert; NaN: none since
+        event = alerted & (removal <= cutoff)
+        before = out.event & np.isnan(removal) & (n.state == DOWN)   # down since before it
         censor = np.where((n.state == UNCONFIRMED) & ~np.isnan(n.first_down), n.first_down,
                           n.last_checked)
         end = np.where(event, removal, np.fmin(censor, cutoff))
         hours = np.maximum((end - n.alerted) / 3600.0, 0.0)
-    at_risk = alerted & out.at_risk & (~before | out.online_now) & ~np.isnan(hours)
+    at_risk = alerted & out.at_risk & ~before & ~np.isnan(hours)
     return AlertOutcomes(event=event & at_risk, hours=np.nan_to_num(hours), at_risk=at_risk)
 
 

@@ -39,6 +39,8 @@ def db(tmp_path):
                                      {"hoster_id": 2, "asn": 64501}])
 
     def notice(rid, hoster, noticed, state, *, td=None, last=None, lo=None, moves=0, **kw):
+        takedown = None if td is None else at(noticed + td)
+        first = kw.pop("first_td", td)
         return {"id": rid, "kind": kw.pop("kind", "report"),
                 "url": f"http://img{rid}.example.test/secret/path/{rid}.jpg",
                 "url_key": f"k{rid}", "reference": f"case-{rid}", "reported_at": at(noticed),
@@ -49,7 +51,8 @@ def db(tmp_path):
                 "last_checked_at": None if last is None else at(noticed + last),
                 "last_online_at": None if lo is None else at(noticed + lo),
                 "first_down_at": None if td is None else at(noticed + td),
-                "takedown_at": None if td is None else at(noticed + td), "moves": moves,
+                "takedown_at": takedown, "moves": moves,
+                "first_takedown_at": None if first is None else at(noticed + first),
                 "reappearances": kw.pop("reappearances", 0), **kw}
 
     rows = [
@@ -62,7 +65,10 @@ def db(tmp_path):
         # Beta: notified at Beta, moved to Alpha later: still Beta's notice
         notice(6, 2, 0, "down", td=20, last=40, lo=18, latest=1),
         notice(7, 2, 800, "online", last=24, lo=24),  # noticed in February
-        notice(8, 2, 5, "online", td=30, last=50, lo=24, reappearances=1, kind="reupload"),
+        # taken down at 30 h, back online since 45 h: as the writer keeps it, takedown_at is
+        # NULL again (the current episode) and first_takedown_at holds the takedown
+        notice(8, 2, 5, "online", first_td=30, last=50, lo=50, reappearances=1,
+               kind="reupload"),
     ]
     d["reports"].insert_all(rows)
     d["reuploads"].insert_all([

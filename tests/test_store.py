@@ -38,6 +38,26 @@ def test_migrates_from_previous_version_keeping_rows(tmp_path):
     assert schema.version(db) == schema.LATEST
 
 
+def test_migrates_from_version_2_adding_first_takedown(tmp_path):
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path)
+    from sqlite_utils import Database
+    old = Database(conn)
+    schema.migrations.apply(old, stop_before="m003_first_takedown")
+    assert schema.version(old) == 2 and "first_takedown_at" not in old["reports"].columns_dict
+    old.execute("INSERT INTO reports (url, url_key, reported_at, noticed_at, imported_at, state, "
+                "takedown_at) VALUES ('http://a.example/', 'k', '2026-01-01T00:00:00Z', "
+                "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'down', '2026-01-01T02:00:00Z')")
+    conn.commit()
+    conn.close()
+    db = store.connect(path)
+    assert schema.version(db) == schema.LATEST == 3
+    # never reappeared: the first takedown is the current one (reappeared rows are replayed
+    # from their checks: tests/test_first_takedown.py)
+    assert db.execute("SELECT state, first_takedown_at FROM reports").fetchall() == [
+        ("down", "2026-01-01T02:00:00Z")]
+
+
 def test_readonly_refuses_missing_or_foreign_db(tmp_path):
     with pytest.raises(store.StoreError, match="init"):
         store.connect(tmp_path / "none.db", readonly=True)

@@ -15,7 +15,7 @@ H, D = timedelta(hours=1), timedelta(days=1)
 TK, SC = TakedownConfig(), ScheduleConfig()
 COLUMNS = ("state", "checks_count", "last_outcome", "last_checked_at", "last_online_at",
            "first_down_at", "takedown_at", "reappearances", "moves", "hoster_id", "asn",
-           "notified_hoster_id", "next_check_at")
+           "notified_hoster_id", "next_check_at", "first_takedown_at")
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_confirmed_takedown_is_written(db):
         "last_online_at": iso(T0 + H + timedelta(seconds=7)),
         "first_down_at": iso(takedown), "takedown_at": iso(takedown), "reappearances": 0,
         "moves": 0, "hoster_id": 2, "asn": 64501, "notified_hoster_id": 1,
-        "next_check_at": iso(takedown + 7 * D),
+        "next_check_at": iso(takedown + 7 * D), "first_takedown_at": iso(takedown),
     }
 
 
@@ -95,6 +95,7 @@ def test_reappearance_and_done(db):
     refresh(db, [1], TK, SC, now=T0 + 170 * H)
     r = row(db, 1)
     assert r["state"] == "online" and r["reappearances"] == 1 and r["takedown_at"] is None
+    assert r["first_takedown_at"] == iso(T0 + 2 * H + timedelta(seconds=7))  # kept
     assert r["next_check_at"] == iso(T0 + 8 * D)             # daily again
     add_report(db, 2)
     # taken down at 2h; the after_takedown slots 7d, 30d, 90d all found it down: done
@@ -112,6 +113,7 @@ def test_unconfirmed_and_blocked(db):
     r = row(db, 1)
     assert r["state"] == "unconfirmed" and r["last_outcome"] == "blocked"
     assert r["first_down_at"] is None and r["takedown_at"] is None
+    assert r["first_takedown_at"] is None
 
 
 def test_batch_of_many_reports_in_two_selects_and_leaves_others_alone(db):
