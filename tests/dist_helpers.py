@@ -21,13 +21,14 @@ def scenario(items: int = 4):
     return behaviour_scenario(BEHAVIOURS, items=items, delay_hours=1.5)
 
 
-def write_config(path: Path, dns, **distributed: str) -> Path:
+def write_config(path: Path, dns, **distributed: str | int) -> Path:
     lines = ["[crawl]", "allow_private_networks = true", "hash_workers = 0",
              "autothrottle = false", 'download_timeout = "3s"', "concurrent_requests = 16",
              f'nameservers = ["{dns.address}"]',
              "[asn]", f'nameservers = ["{dns.address}"]', 'timeout = "1s"',
              "[distributed]"]
-    lines += [f'{k} = "{v}"' for k, v in distributed.items()]
+    lines += [f"{k} = {v}" if isinstance(v, int) else f'{k} = "{v}"'
+              for k, v in distributed.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -46,7 +47,7 @@ class Setup:
         clock.fix(self.now)
         self.config = crawl_config(dns)
         self.config_file = write_config(tmp / "ntd.toml", dns, lease="2s",
-                                        requeue_after="1s", claim_idle="1s")
+                                        requeue_after="1s", claim_idle="1s", ingest_batch=10)
 
     def database(self, name: str) -> Path:
         directory = self.tmp / name

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import subprocess
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -17,7 +18,7 @@ from monitor import clock, store
 from monitor.dist.conn import connect
 from monitor.dist.keys import GROUP, Keys
 from monitor.sim.dns import CymruDNS
-from tests.dist_helpers import Setup, observations, report_states
+from tests.dist_helpers import Setup, env, observations, report_states
 
 KEYS = Keys("ntd")
 
@@ -179,6 +180,43 @@ def test_writer_death_and_redis_restart_lose_and_double_nothing(setup, redis_ser
     count = db.execute("SELECT count(*) FROM checks").fetchone()[0]
     db.conn.close()
     assert count == 24
+
+
+DIE_BEFORE_ACK = """
+import os, signal, sys
+import redis
+def die(self, *args, **kwargs):          # SIGKILL right after the first COMMIT, before XACK
+    os.kill(os.getpid(), signal.SIGKILL)
+redis.Redis.xack = die
+from monitor.cli import main
+sys.argv[0] = "ntd-monitor"
+main()
+"""
+
+
+def test_a_writer_sigkilled_between_commit_and_ack_loses_and_doubles_nothing(
+        setup, redis_server):
+    one, dist = single(setup, "one"), single(setup, "dist")
+    setup.cli(one, "crawl", "--no-progress")
+    enqueue(setup, dist, redis_server.url)
+    workers(setup, dist, redis_server.url)
+    entries, _ = stream_state(redis_server.url)           # 24 checks and a placeholder
+    argv = setup.argv(dist, "ingest", "--redis", redis_server.url, "--name", "first")
+    killed = subprocess.run([argv[0], "-c", DIE_BEFORE_ACK, *argv[3:]], env=env(),
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    db = store.connect(dist)
+    stored = db.execute("SELECT count(*) FROM checks").fetchone()[0]
+    db.conn.close()
+    assert stored == 10                                    # one batch (ingest_batch = 10)
+    assert stream_state(redis_server.url) == (entries, 10)  # committed, never acknowledged
+    redis = connect(redis_server.url)
+    redis.delete(KEYS.ingest_lock)          # a dead writer's lock expires; the test won't wait
+    redis.close()
+    out = ingest(setup, dist, redis_server.url, name="second")
+    assert re.search(r"reclaimed\s*│\s*10\s", out), out
+    assert observations(one) == observations(dist)          # the 10 again: not doubled
+    assert stream_state(redis_server.url) == (0, 0)
 
 
 def test_a_worker_rides_out_a_redis_restart(tmp_path, dns, redis_server):

@@ -100,7 +100,7 @@ async def run_ingest(db_path: Any, config: Config, client: Any, *, consumer: str
     writer = CheckWriter(db, config, crawl_id=out.crawl_id, batch=10**9)
     recorder = Recorder(db, config)
     claim_ms = int(d.claim_idle.total_seconds() * 1000)
-    unattributed = False
+    unattributed = True                # also what a writer that died before its ASN stage left
     quiet_since = time.monotonic()
     own_pending = True                 # first read what this consumer left unacknowledged
     next_claim = 0.0
@@ -136,7 +136,9 @@ async def run_ingest(db_path: Any, config: Config, client: Any, *, consumer: str
                 out.asn_resolved += await _attribute(db, config)
                 unattributed = False
             if idle_exit is not None and time.monotonic() - quiet_since >= idle_exit:
-                break
+                if not client.xpending(keys.items, GROUP)["pending"]:
+                    break
+                next_claim = 0.0           # a dead writer's entries: wait until claimable
             await asyncio.sleep(0)
     except BaseException:
         status = "failed"
