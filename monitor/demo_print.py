@@ -1,0 +1,88 @@
+"""What the demo prints: measured vs. true takedown times per hoster, then re-uploads found and
+alerts delivered per hoster against the world's truth (rich tables on stdout)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _hours(value: float | None) -> str:
+    return "never" if value is None else f"{value:.1f}"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _table(title: str, columns: tuple[str, ...]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "hoster" else "right")
+    return table
+
+
+def comparison_table(result) -> Any:
+    """Measured vs. true median and within-24h share per hoster, with the error."""
+    table = _table("Measured vs. true takedown times per hoster (hours from notice)",
+                   ("hoster", "notices", "true median", "measured", "error", "resolution",
+                    "true <=24h", "measured <=24h", "ok"))
+    for c in result.comparisons:
+        error = (f"{c.measured_median - c.true_median:+.1f}"
+                 if c.measured_median is not None and c.true_median is not None else "-")
+        table.add_row(c.hoster, str(c.notices), _hours(c.true_median),
+                      _hours(c.measured_median), error, f"{c.resolution:.1f}",
+                      _share(c.true_within_24h), _share(c.measured_within_24h),
+                      "yes" if c.ok else "[red]NO[/red]")
+    return table
+
+
+def reupload_table(result) -> Any:
+    """Per hoster: re-uploads the world served, found, false finds; alerts delivered per
+    channel (both kinds) and what the receivers got."""
+    table = _table("Re-uploads found and alerts delivered per hoster",
+                   ("hoster", "re-uploads", "found", "other URL", "false", "webhook alerts",
+                    "email alerts", "POSTs received", "e-mails received"))
+    for h in result.reuploads.hosters:
+        hooks = sum(n for (_kind, channel), n in h.alerts.items() if channel == "webhook")
+        mails = sum(n for (_kind, channel), n in h.alerts.items() if channel == "email")
+        table.add_row(h.hoster, str(h.served), str(h.found), str(h.aliases),
+                      f"[red]{h.false}[/red]" if h.false else "0", str(hooks), str(mails),
+                      str(h.webhooks_received), str(h.emails_received))
+    return table
+
+
+def summary_lines(result) -> list[str]:
+    r = result.reuploads
+    w = result.watch
+    lines = []
+    share = f" ({r.true_found / r.served:.0%})" if r.served else ""
+    missed = ", ".join(f"{n} {kind}" for kind, n in sorted(r.missed.items()))
+    lines.append(f"re-uploads: {r.served} put online by the world, {r.true_found} found{share}"
+                 + (f" (missed: {missed})" if missed else "")
+                 + f"; {r.aliases} reported files found at another URL, {r.false_found} false")
+    if w is not None:
+        lines.append(f"watch: {w.sources} galleries, {w.scans} scans ({w.sources_scanned} "
+                     f"page scans), {w.images} images hashed in {w.watch_seconds:.0f} s")
+    for f in r.wrong:
+        lines.append(f"[red]wrong:[/red] {f.url} ({f.kind}, served by {f.true_hoster}) "
+                     f"alerted to {', '.join(f.alerted) or 'nobody'}")
+    pending = sum(h.undelivered for h in r.hosters)
+    lines.append(
+        f"alerts delivered: {r.alerts('reupload')} re-upload, {r.alerts('reappearance')} "
+        f"reappearance ({r.alerts(channel='webhook')} by signed webhook, "
+        f"{r.alerts(channel='email')} by e-mail); {pending} not delivered")
+    lines.append(f"{result.checks} checks in {result.steps} clock steps, "
+                 f"{result.seconds:.0f} s; report: {result.out / 'demo-report.html'}")
+    return lines
+
+
+def print_tables(result) -> None:
+    from rich.console import Console
+
+    console = Console()
+    console.print(comparison_table(result))
+    console.print(reupload_table(result))
+    for line in summary_lines(result):
+        console.print(line)
