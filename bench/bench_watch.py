@@ -9,6 +9,13 @@ whole scan (the index build included). The baseline, in the same run: the same H
 number of worker processes) hashing a sample of the same images' bytes with the pool kept busy.
 Goal: scan >= 0.8x hash-only (matching and bookkeeping are not the bottleneck).
 
+Where the scan's time goes is printed too (medians over rounds): the index build
+(`monitor.reuploads.load_index`), the time inside `hashes.match.Matcher` per image, and the
+benchmark process's CPU time per image (the crawl loop: Scrapy, spider, pipeline, matching;
+hashing runs in the worker process), the simulated hoster's CPU time per image, and the bound
+those CPU times put on the scan on this machine. `--ceiling` adds a round with an empty list (no
+index, nothing to match): what the crawl itself reaches here.
+
     python bench/bench_watch.py --quick          # 30 albums x 10 images, 20k-entry list, 3 rounds
     python bench/bench_watch.py                  # 5000 albums x 10 images, 1M-entry list, 1 round
     python bench/bench_watch.py --pages 500 --entries 1000000 --rounds 1
@@ -20,11 +27,12 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -37,6 +45,69 @@ from monitor.config import Config  # noqa: E402
 from monitor.sim.scenario import from_dict  # noqa: E402
 
 HIT_SHARE = 0.01
+
+
+@dataclass
+class Timers:
+    """Seconds spent in the index build and in the Matcher during a scan (wrapped in place,
+    once; `reset` between rounds). With `stub`, the index build yields an empty Matcher: the
+    crawl's ceiling without any hash list."""
+    load: float = 0.0
+    match: float = 0.0
+    match_cpu: float = 0.0
+    record: float = 0.0  # the outbox writes (monitor.reuploads.record)
+    images: int = 0
+    records: int = 0
+    stub: bool = False
+
+    def reset(self, *, stub: bool = False) -> None:
+        self.load = self.match = self.match_cpu = self.record = 0.0
+        self.images = self.records = 0
+        self.stub = stub
+
+    def install(self) -> None:
+        from hashes.match import Matcher
+        from monitor import reuploads
+
+        load_index, many, record = reuploads.load_index, Matcher.candidates_many, reuploads.record
+
+        def timed_load(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                if self.stub:
+                    return reuploads.ReuploadIndex(Matcher())
+                return load_index(*args, **kwargs)
+            finally:
+                self.load += time.perf_counter() - t
+
+        def timed_many(matcher, hs):
+            t, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return many(matcher, hs)
+            finally:
+                self.match += time.perf_counter() - t
+                self.match_cpu += time.thread_time() - cpu
+                self.images += len(hs)
+
+        def timed_record(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return record(*args, **kwargs)
+            finally:
+                self.record += time.perf_counter() - t
+                self.records += 1
+
+        reuploads.load_index, reuploads.record = timed_load, timed_record
+        Matcher.candidates_many = timed_many  # match/candidates/match_many all go through it
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def scenario(pages: int):
@@ -148,30 +219,64 @@ async def run(args) -> None:
             add_source(db, url, config, depth=0, max_pages=1)
     db.conn.close()
 
-    scan_rates, hash_rates = [], []
+    scan_rates, hash_rates, parts = [], [], []
+    timers = Timers()
+    timers.install()
     try:
         for n in range(args.rounds):
             clock.fix(now + timedelta(hours=25 * n))
+            timers.reset()
+            cpu, server_cpu = _proc_cpu(os.getpid()), _proc_cpu(server.pid)
             summary = await run_watch(db_file, config)
+            cpu, server_cpu = _proc_cpu(os.getpid()) - cpu, _proc_cpu(server.pid) - server_cpu
             scan_rates.append(summary.images_per_second)
             hash_rates.append(await _hash_only(sample, args.workers))
+            per = max(1, summary.images)
+            parts.append((timers.load, summary.seconds - timers.load, timers.match / per * 1e3,
+                          timers.match_cpu / per * 1e3, cpu / per * 1e3,
+                          (cpu - timers.load) / per * 1e3, server_cpu / per * 1e3))
             print(f"round {n + 1}: scan {summary.images} images in {summary.seconds:.1f} s = "
                   f"{scan_rates[-1]:.1f} images/s (found {summary.found}, new "
                   f"{summary.new_reuploads}, alerts {summary.alerts}, errors "
-                  f"{sum(summary.errors.values())}); hash-only {hash_rates[-1]:.1f} images/s",
-                  flush=True)
+                  f"{sum(summary.errors.values())}); hash-only {hash_rates[-1]:.1f} images/s; "
+                  f"index build {timers.load:.1f} s, matching {parts[-1][2]:.3f} ms/image "
+                  f"({timers.images} images), recording {timers.record:.1f} s "
+                  f"({timers.records} outbox writes)", flush=True)
             if summary.images < total:
                 print(f"warning: scanned {summary.images} of {total} images")
+        if args.ceiling:
+            clock.fix(now + timedelta(hours=25 * args.rounds))
+            timers.reset(stub=True)
+            ceiling = await run_watch(db_file, config)
+            print(f"ceiling round (empty hash list, no index): {ceiling.images} images in "
+                  f"{ceiling.seconds:.1f} s = {ceiling.images_per_second:.1f} images/s",
+                  flush=True)
     finally:
         clock.fix(None)
         parent.send("stop")
         server.join(10)
+        shutil.rmtree(tmp, ignore_errors=True)
     scan, base_rate = statistics.median(scan_rates), statistics.median(hash_rates)
+    load, rest, match_ms, match_cpu, cpu_ms, loop_ms, server_ms = (
+        statistics.median(p) for p in zip(*parts, strict=True))
     print(f"\nwatch scan ({args.pages} pages x 10 images, {args.entries:,}-entry list, "
           f"{args.workers} hash worker(s)): {scan:.1f} images/s")
     print(f"hash-only baseline (same Hasher, {len(sample)} of the images): "
           f"{base_rate:.1f} images/s")
     print(f"ratio scan / hash-only: {scan / base_rate:.2f}x (goal >= 0.8x)")
+    print(f"where the scan's time went (medians): index build {load:.1f} s, crawl {rest:.1f} s; "
+          f"benchmark-process CPU {cpu_ms:.2f} ms/image ({loop_ms:.2f} without the index "
+          f"build), of which matching {match_ms:.3f} ms/image (CPU {match_cpu:.3f}); "
+          f"hash-only needs {1e3 / base_rate:.2f} ms/image")
+    need, cores = cpu_ms + 1e3 / base_rate + server_ms, os.cpu_count() or 1
+    bound = min(cores * 1e3 / need, 1e3 / cpu_ms)  # the crawl process is one thread
+    print(f"CPU per image: crawl process {cpu_ms:.2f} + hashing {1e3 / base_rate:.2f} + "
+          f"simulated hoster {server_ms:.2f} = {need:.2f} ms on {cores} cores: at most "
+          f"{bound:.0f} images/s = {bound / base_rate:.2f}x hash-only on this machine")
+    if args.ceiling:
+        print(f"ceiling without matching (same crawl, empty list): "
+              f"{ceiling.images_per_second:.1f} images/s = "
+              f"{ceiling.images_per_second / base_rate:.2f}x hash-only")
 
 
 def main() -> None:
@@ -184,6 +289,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="hash worker processes")
     parser.add_argument("--sample", type=int, default=2000,
                         help="images hashed alone for the baseline")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="one more round with an empty hash list: the crawl's ceiling")
     args = parser.parse_args()
     args.pages = args.pages or (30 if args.quick else 5000)
     args.entries = args.entries if args.entries is not None else (

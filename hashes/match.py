@@ -11,19 +11,29 @@ reference also has a PDQ hash within `pdq_agree_threshold` ("strong", algorithm 
 A pHash/dHash hit alone is a "candidate". Anything confirmed against an allowlist entry (a known
 benign image) gives no result at all. Perceptual hashes of images that are not `usable` (too
 small, PDQ quality < 50) are never matched one-to-many, and never confirm a one-to-one match.
+
+Matching cost: all query variants of a batch of images (8 dihedral PDQs and the pHash of the
+image and of its mirror, per image) go through one `HammingIndex.search_batch` per algorithm;
+list entries are kept as columns (no object per entry) and a bulk add checks all hex at once.
 """
 
 from __future__ import annotations
 
+import string
 from collections import defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from hashes.compute import MediaHashes, hamming
-from hashes.formats import ALGORITHMS, normalize
-from hashes.index import HammingIndex
+from hashes.formats import ALGORITHMS, HashFormatError, normalize
+from hashes.index import HammingIndex, to_words
 
 EXACT = ("sha256", "sha1", "md5")
+PERCEPTUAL = ("pdq", "phash", "dhash")
+_HEX_LEN = {a.name: a.hex_len for a in ALGORITHMS.values()}
+_HEX_DIGITS = frozenset(string.hexdigits.lower())
 _RANK = {"exact": 0, "strong": 1, "candidate": 2}
 
 
@@ -82,30 +92,44 @@ def compare_to_baseline(baseline: list[tuple[str, str]], h: MediaHashes, *,
     return found[0] if found else mismatch
 
 
-@dataclass(frozen=True)
-class _Entry:
-    ref: Hashable
-    list_name: str
-    label: str | None
-    allowlist: bool
+_Offer = Callable[[int, Hashable, int, Match], None]  # (image, ref, list number, match)
+
+
+class _Rows:
+    """The entries of one perceptual algorithm, by index id: columns, not one object per row."""
+
+    def __init__(self) -> None:
+        self.refs: list[Hashable] = []
+        self.lists: list[int] = []  # list number (Matcher._lists)
+        self.labels: list[str | None] = []
 
 
 class Matcher:
-    """One-to-many matching of MediaHashes against report baselines and hash lists."""
+    """One-to-many matching of MediaHashes against report baselines and hash lists.
+
+    `match`/`candidates` take one image; `match_many`/`candidates_many` take a batch and search
+    every query variant of every image (8 dihedral PDQs, pHash and its mirror, dHash) in one
+    vectorised index search per algorithm, with identical images (same hashes) matched once.
+    Both give exactly the same results."""
 
     def __init__(self, *, phash_threshold: int = 10, pdq_threshold: int = 31,
                  pdq_agree_threshold: int = 48) -> None:
         self.phash_threshold = phash_threshold
         self.pdq_threshold = pdq_threshold
         self.pdq_agree_threshold = pdq_agree_threshold
-        self._indexes = {a: HammingIndex(ALGORITHMS[a].bits) for a in ("pdq", "phash", "dhash")}
-        self._entries: dict[str, list[_Entry]] = {a: [] for a in self._indexes}
-        self._exact: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
-        self._pdq_of_ref: dict[tuple[Hashable, str], list[str]] = defaultdict(list)
+        radius = {"pdq": pdq_threshold, "phash": phash_threshold, "dhash": phash_threshold}
+        self._indexes = {a: HammingIndex(ALGORITHMS[a].bits, radius=radius[a])
+                         for a in PERCEPTUAL}
+        self._rows = {a: _Rows() for a in PERCEPTUAL}
+        self._exact: dict[str, dict[str, list[tuple[Hashable, int, str | None]]]] = {
+            a: {} for a in EXACT}
+        self._exact_count = 0
+        self._lists: list[tuple[str, bool]] = []  # (list name, allowlist) by list number
+        self._list_no: dict[tuple[str, bool], int] = {}
+        self._pdq_rows: dict[tuple[Hashable, str], list[int]] | None = None  # built on need
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self._entries.values()) + sum(
-            len(v) for v in self._exact.values())
+        return sum(len(r.refs) for r in self._rows.values()) + self._exact_count
 
     def add(self, ref: Hashable, algorithm: str, hex: str, *, list_name: str,
             label: str | None = None, allowlist: bool = False) -> None:
@@ -114,76 +138,184 @@ class Matcher:
 
     def add_many(self, rows: Iterable[tuple[Hashable, str, str] | tuple[Hashable, str, str,
                                                                           str | None]],
-                 *, list_name: str, allowlist: bool = False) -> int:
-        """Add (ref, algorithm, hex[, label]) rows of one list in bulk; returns how many."""
-        batches: dict[str, list[str]] = defaultdict(list)
-        count = 0
+                 *, list_name: str, allowlist: bool = False, skip_invalid: bool = False) -> int:
+        """Add (ref, algorithm, hex[, label]) rows of one list in bulk; returns how many.
+
+        A bad row raises hashes.formats.HashFormatError and adds nothing of this call, unless
+        `skip_invalid`: then bad rows (unknown algorithm, wrong length, not hex) are left out."""
+        key = (list_name, bool(allowlist))
+        if key not in self._list_no:
+            self._list_no[key] = len(self._lists)
+            self._lists.append(key)
+        number = self._list_no[key]
+        texts: dict[str, list[str]] = {a: [] for a in ALGORITHMS}
+        taken: dict[str, list[tuple[Hashable, str | None]]] = {a: [] for a in ALGORITHMS}
+        names: dict[str, str | None] = {}
         for row in rows:
-            ref, algorithm, value = row[0], row[1], row[2]
-            label = row[3] if len(row) > 3 else None
-            name, hx = normalize(algorithm, value)
-            entry = _Entry(ref, list_name, label, allowlist)
-            if name in self._indexes:
-                batches[name].append(hx)
-                self._entries[name].append(entry)
-                if name == "pdq":
-                    self._pdq_of_ref[(ref, list_name)].append(hx)
-            else:
-                self._exact[(name, hx)].append(entry)
-            count += 1
-        for name, hexes in batches.items():
-            self._indexes[name].add(hexes)
+            algorithm, value = row[1], row[2]
+            name = names.get(algorithm, "")
+            if name == "":
+                known = ALGORITHMS.get(str(algorithm).strip().lower())
+                name = names[algorithm] = known.name if known else None
+            text = value.strip().lower() if isinstance(value, str) else ""
+            if text.startswith("0x"):
+                text = text[2:]
+            if name is None or len(text) != _HEX_LEN[name]:
+                if skip_invalid:
+                    continue
+                normalize(str(algorithm), str(value))  # raises with the reason
+                raise HashFormatError(f"bad {algorithm} hash")
+            texts[name].append(text)
+            taken[name].append((row[0], row[3] if len(row) > 3 else None))
+        raws = {a: _checked_hex(texts[a], taken[a], a, skip_invalid) for a in ALGORITHMS}
+        count = 0
+        for a, (raw, kept) in raws.items():  # every row is valid now: commit
+            count += len(kept)
+            if a in self._exact:
+                table = self._exact[a]
+                for hx, (ref, label) in zip(texts[a], kept, strict=True):
+                    table.setdefault(hx, []).append((ref, number, label))
+                self._exact_count += len(kept)
+            elif kept:
+                cols = self._rows[a]
+                first = len(cols.refs)
+                self._indexes[a].add(np.frombuffer(raw, ">u8").astype(np.uint64))
+                cols.refs.extend(ref for ref, _ in kept)
+                cols.labels.extend(label for _, label in kept)
+                cols.lists.extend([number] * len(kept))
+                if a == "pdq" and self._pdq_rows is not None:
+                    for i, (ref, _) in enumerate(kept, first):
+                        self._pdq_rows.setdefault((ref, list_name), []).append(i)
         return count
 
     def match(self, h: MediaHashes) -> list[Match]:
         """Confirmed matches (exact or strong), best first; [] if an allowlist entry matches."""
-        return [m for m in self.candidates(h) if m.strength != "candidate"]
+        return self.match_many([h])[0]
 
     def candidates(self, h: MediaHashes) -> list[Match]:
         """Confirmed matches and pHash/dHash-only candidates, best first."""
-        best: dict[tuple[Hashable, str], tuple[Match, bool]] = {}
+        return self.candidates_many([h])[0]
 
-        def offer(entry: _Entry, m: Match) -> None:
-            key = (entry.ref, entry.list_name)
-            old = best.get(key)
+    def match_many(self, hs: Sequence[MediaHashes]) -> list[list[Match]]:
+        """`match` of each image, in order, searched as one batch."""
+        return [[m for m in ms if m.strength != "candidate"] for ms in self.candidates_many(hs)]
+
+    def candidates_many(self, hs: Sequence[MediaHashes]) -> list[list[Match]]:
+        """`candidates` of each image, in order, searched as one batch."""
+        slot_of: dict[tuple, int] = {}
+        unique: list[MediaHashes] = []
+        slots = []
+        for h in hs:  # identical images (same hashes) are searched once
+            key = _identity(h)
+            if key not in slot_of:
+                slot_of[key] = len(unique)
+                unique.append(h)
+            slots.append(slot_of[key])
+        found = self._search(unique)
+        return [list(found[s]) for s in slots]
+
+    # -- the search
+    def _search(self, hs: list[MediaHashes]) -> list[list[Match]]:
+        best: list[dict[tuple[Hashable, str], tuple[Match, bool]]] = [{} for _ in hs]
+
+        def offer(i: int, ref: Hashable, number: int, m: Match) -> None:
+            key = (ref, self._lists[number][0])
+            old = best[i].get(key)
             if old is None or _order(m) < _order(old[0]):
-                best[key] = (m, entry.allowlist)
+                best[i][key] = (m, self._lists[number][1])
 
-        for algorithm in EXACT:
-            for entry in self._exact.get((algorithm, getattr(h, algorithm)), ()):
-                offer(entry, Match(entry.ref, algorithm, 0, entry.list_name, entry.label, "exact"))
-        if h.ok and h.usable:
-            self._perceptual(h, offer)
-        if any(allow and m.strength != "candidate" for m, allow in best.values()):
-            return []
-        return sorted((m for m, allow in best.values() if not allow), key=_order)
+        for i, h in enumerate(hs):
+            for algorithm in EXACT:
+                for ref, number, label in self._exact[algorithm].get(getattr(h, algorithm), ()):
+                    offer(i, ref, number, Match(ref, algorithm, 0, self._lists[number][0], label,
+                                                "exact"))
+        usable = [i for i, h in enumerate(hs) if h.ok and h.usable]
+        if usable:
+            self._perceptual(hs, usable, offer)
+        out: list[list[Match]] = []
+        for b in best:
+            if any(allow and m.strength != "candidate" for m, allow in b.values()):
+                out.append([])
+            else:
+                out.append(sorted((m for m, allow in b.values() if not allow), key=_order))
+        return out
 
-    def _perceptual(self, h: MediaHashes, offer) -> None:  # type: ignore[no-untyped-def]
-        mine_pdq = _variants(h, "pdq")
+    def _perceptual(self, hs: list[MediaHashes], usable: list[int], offer: _Offer) -> None:
+        mine_pdq: dict[int, np.ndarray] = {}
         for algorithm, radius in (("pdq", self.pdq_threshold), ("phash", self.phash_threshold),
                                   ("dhash", self.phash_threshold)):
-            index = self._indexes[algorithm]
+            index, cols = self._indexes[algorithm], self._rows[algorithm]
             if not len(index):
                 continue
-            dist: dict[int, int] = {}
-            for q in _variants(h, algorithm):
-                ids, ds = index.search(q, radius)
-                for i, d in zip(ids.tolist(), ds.tolist(), strict=True):
-                    dist[i] = min(d, dist.get(i, d))
-            for i, d in dist.items():
-                entry = self._entries[algorithm][i]
-                if algorithm == "pdq":
-                    offer(entry, Match(entry.ref, "pdq", d, entry.list_name, entry.label,
-                                       "strong"))
-                    continue
-                refs_pdq = self._pdq_of_ref.get((entry.ref, entry.list_name), ())
-                agree = [hamming(a, b) for a in refs_pdq for b in mine_pdq]
-                if agree and min(agree) <= self.pdq_agree_threshold:
-                    offer(entry, Match(entry.ref, f"{algorithm}+pdq", d, entry.list_name,
-                                       entry.label, "strong"))
-                else:
-                    offer(entry, Match(entry.ref, algorithm, d, entry.list_name, entry.label,
-                                       "candidate"))
+            queries, owner = [], []
+            for i in usable:
+                variants = _variants(hs[i], algorithm)
+                queries.extend(variants)
+                owner.extend([i] * len(variants))
+            if not queries:
+                continue
+            qi, ids, ds = index.search_batch(to_words(queries, index.bits), radius)
+            dist: dict[int, dict[int, int]] = {}  # image -> id -> least distance, first seen
+            for q, e, d in zip(qi.tolist(), ids.tolist(), ds.tolist(), strict=True):
+                seen = dist.setdefault(owner[q], {})
+                if d < seen.get(e, d + 1):
+                    seen[e] = d
+            for i, found in dist.items():
+                for e, d in found.items():
+                    ref, number, label = cols.refs[e], cols.lists[e], cols.labels[e]
+                    name = self._lists[number][0]
+                    if algorithm == "pdq":
+                        offer(i, ref, number, Match(ref, "pdq", d, name, label, "strong"))
+                    elif self._agrees(ref, name, hs[i], mine_pdq, i):
+                        offer(i, ref, number, Match(ref, f"{algorithm}+pdq", d, name, label,
+                                                    "strong"))
+                    else:
+                        offer(i, ref, number, Match(ref, algorithm, d, name, label, "candidate"))
+
+    def _agrees(self, ref: Hashable, list_name: str, h: MediaHashes,
+                mine: dict[int, np.ndarray], i: int) -> bool:
+        """Whether the entry's reference has a PDQ within pdq_agree_threshold of the image's."""
+        if self._pdq_rows is None:
+            cols, self._pdq_rows = self._rows["pdq"], {}
+            for e, (r, number) in enumerate(zip(cols.refs, cols.lists, strict=True)):
+                self._pdq_rows.setdefault((r, self._lists[number][0]), []).append(e)
+        rows = self._pdq_rows.get((ref, list_name))
+        if not rows:
+            return False
+        if i not in mine:
+            variants = _variants(h, "pdq")
+            mine[i] = to_words(variants, 256) if variants else np.empty((0, 4), np.uint64)
+        if not len(mine[i]):
+            return False
+        theirs = self._indexes["pdq"].rows(rows)
+        d = np.bitwise_count(theirs[:, None, :] ^ mine[i][None, :, :]).sum(axis=2)
+        return int(d.min()) <= self.pdq_agree_threshold
+
+
+def _identity(h: MediaHashes) -> tuple:
+    """Everything matching reads of an image: equal for the same bytes."""
+    return (h.sha256, h.sha1, h.md5, h.ok and h.usable, h.pdq, h.pdq_dihedral, h.phash,
+            h.phash_mirror, h.dhash)
+
+
+def _checked_hex(texts: list[str], kept: list, algorithm: str,
+                 skip_invalid: bool) -> tuple[bytes, list]:
+    """The bytes of hex texts of one algorithm (all checked in one call); bad ones raise, or
+    are dropped from `texts` and `kept` when skip_invalid."""
+    size = ALGORITHMS[algorithm].bits // 8
+    try:
+        raw = bytes.fromhex("".join(texts))
+        if len(raw) == size * len(texts):
+            return raw, kept
+    except ValueError:
+        pass
+    good = [k for k, t in enumerate(texts) if set(t) <= _HEX_DIGITS]
+    if not skip_invalid:
+        bad = next(k for k, t in enumerate(texts) if not set(t) <= _HEX_DIGITS)
+        normalize(algorithm, texts[bad])  # raises with the reason
+    texts[:] = [texts[k] for k in good]
+    kept[:] = [kept[k] for k in good]
+    return bytes.fromhex("".join(texts)), kept
 
 
 def _order(m: Match) -> tuple[int, float, str]:

@@ -33,7 +33,6 @@ from typing import Any
 from sqlite_utils import Database
 
 from hashes.compute import MediaHashes
-from hashes.formats import ALGORITHMS
 from hashes.match import Matcher
 from monitor import urls
 from monitor.config import Config
@@ -130,15 +129,6 @@ def _reports_at(db: Database, values: list[str], report_id: int | None = None
         [*keys, report_id])}
 
 
-def _valid(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-    """Rows whose algorithm and hex length are right (a bad stored row must not stop a build)."""
-    for row in rows:
-        algo = ALGORITHMS.get(str(row[1]).strip().lower())
-        if algo is not None and isinstance(row[2], str) and len(row[2].strip()) in (
-                algo.hex_len, algo.hex_len + 2):
-            yield row
-
-
 def load_index(db: Database, config: Config) -> ReuploadIndex:
     """The Matcher over every report baseline and every hash list in the store."""
     matcher = Matcher(phash_threshold=config.hashes.phash_threshold,
@@ -153,7 +143,7 @@ def load_index(db: Database, config: Config) -> ReuploadIndex:
             with_baseline.add(rid)
             yield (("report", rid), algorithm, value)
 
-    index.entries += matcher.add_many(_valid(report_rows()), list_name=REPORTS)
+    index.entries += matcher.add_many(report_rows(), list_name=REPORTS, skip_invalid=True)
     for rid, of_report, of_known in conn.execute(
             "SELECT r.id, u.of_report_id, u.of_known_hash_id FROM reports r "
             "JOIN reuploads u ON u.id = r.of_reupload_id WHERE r.kind = 'reupload'"):
@@ -166,8 +156,8 @@ def load_index(db: Database, config: Config) -> ReuploadIndex:
         rows = ((("known", kid), algorithm, value, label) for kid, algorithm, value, label in
                 conn.execute("SELECT id, algorithm, hash, label FROM known_hashes "
                              "WHERE list_id = ?", [list_id]))
-        index.entries += matcher.add_many(_valid(rows), list_name=name,
-                                          allowlist=bool(allowlist))
+        index.entries += matcher.add_many(rows, list_name=name, allowlist=bool(allowlist),
+                                          skip_invalid=True)   # a bad stored row is left out
     return index
 
 

@@ -142,3 +142,20 @@ def test_matcher_add_many_and_validation(imgs) -> None:
         m.add("x", "pdq", "zz", list_name="bulk")
     with pytest.raises(HashFormatError):
         m.add("x", "photodna", "00", list_name="bulk")
+
+
+def test_matcher_batch_of_real_images_equals_one_by_one(imgs) -> None:
+    m = Matcher()
+    base = imgs["base"]
+    m.add("r1", "pdq", base.pdq, list_name="reports")
+    m.add("r1", "phash", base.phash, list_name="reports")
+    m.add("r2", "sha256", imgs["recompressed"].sha256, list_name="list-a")
+    m.add("r3", "phash", imgs["other"].phash, list_name="list-b")
+    m.add("ok", "md5", imgs["tiny"].md5, list_name="benign", allowlist=True)
+    hs = list(imgs.values()) + [imgs["mirror"], base]
+    assert m.candidates_many(hs) == [m.candidates(h) for h in hs]
+    assert m.match_many(hs) == [m.match(h) for h in hs]
+    found = m.match_many(hs)
+    assert [x.ref for x in found[0]] == ["r1"] and [x.ref for x in found[1]] == ["r2", "r1"]
+    assert found[3] and found[3][0].ref == "r1"  # the mirror, through a dihedral variant
+    assert found[4] == [] and found[5] == []  # other: a pHash candidate only; tiny: allowlisted

@@ -133,9 +133,12 @@ async def test_index_holds_every_baseline_and_list(copies):
     db.execute("INSERT INTO report_hashes (report_id, algorithm, hash, origin, created_at) "
                "VALUES (?, 'phash', 'not-hex', 'imported', ?)",
                [report_id(db, world, second), clock.now_iso()])
+    db.execute("INSERT INTO report_hashes (report_id, algorithm, hash, origin, created_at) "
+               "VALUES (?, 'phash', ?, 'imported', ?)",      # right length, not hex
+               [report_id(db, world, second), "z" * 16, clock.now_iso()])
 
     index = load_index(db, config)
 
-    assert index.entries == 3 + 1 + 2 + 1      # the malformed stored row is left out
+    assert index.entries == 3 + 1 + 2 + 1      # the malformed stored rows are left out
     assert index.with_baseline == {report_id(db, world, first), report_id(db, world, second)}
     db.conn.close()
