@@ -13,13 +13,12 @@ benign image) gives no result at all. Perceptual hashes of images that are not `
 small, PDQ quality < 50) are never matched one-to-many, and never confirm a one-to-one match.
 
 Matching cost: all query variants of a batch of images (8 dihedral PDQs and the pHash of the
-image and of its mirror, per image) go through one `HammingIndex.search_batch` per algorithm;
-list entries are kept as columns (no object per entry) and a bulk add checks all hex at once.
+image and of its mirror, per image) go through one `HammingIndex.search_batch` per algorithm.
+The entries themselves (columns, hash indexes, digest tables, bulk add) are hashes.entries.
 """
 
 from __future__ import annotations
 
-import string
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -27,13 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hashes.compute import MediaHashes, hamming
-from hashes.formats import ALGORITHMS, HashFormatError, normalize
-from hashes.index import HammingIndex, to_words
+from hashes.entries import EXACT, PERCEPTUAL, Entries
+from hashes.formats import ALGORITHMS
+from hashes.index import to_words
 
-EXACT = ("sha256", "sha1", "md5")
-PERCEPTUAL = ("pdq", "phash", "dhash")
-_HEX_LEN = {a.name: a.hex_len for a in ALGORITHMS.values()}
-_HEX_DIGITS = frozenset(string.hexdigits.lower())
+__all__ = ["EXACT", "PERCEPTUAL", "Comparison", "Match", "Matcher", "compare_to_baseline"]
 _RANK = {"exact": 0, "strong": 1, "candidate": 2}
 
 
@@ -95,15 +92,6 @@ def compare_to_baseline(baseline: list[tuple[str, str]], h: MediaHashes, *,
 _Offer = Callable[[int, Hashable, int, Match], None]  # (image, ref, list number, match)
 
 
-class _Rows:
-    """The entries of one perceptual algorithm, by index id: columns, not one object per row."""
-
-    def __init__(self) -> None:
-        self.refs: list[Hashable] = []
-        self.lists: list[int] = []  # list number (Matcher._lists)
-        self.labels: list[str | None] = []
-
-
 class Matcher:
     """One-to-many matching of MediaHashes against report baselines and hash lists.
 
@@ -118,18 +106,10 @@ class Matcher:
         self.pdq_threshold = pdq_threshold
         self.pdq_agree_threshold = pdq_agree_threshold
         radius = {"pdq": pdq_threshold, "phash": phash_threshold, "dhash": phash_threshold}
-        self._indexes = {a: HammingIndex(ALGORITHMS[a].bits, radius=radius[a])
-                         for a in PERCEPTUAL}
-        self._rows = {a: _Rows() for a in PERCEPTUAL}
-        self._exact: dict[str, dict[str, list[tuple[Hashable, int, str | None]]]] = {
-            a: {} for a in EXACT}
-        self._exact_count = 0
-        self._lists: list[tuple[str, bool]] = []  # (list name, allowlist) by list number
-        self._list_no: dict[tuple[str, bool], int] = {}
-        self._pdq_rows: dict[tuple[Hashable, str], list[int]] | None = None  # built on need
+        self._entries = Entries(radius)
 
     def __len__(self) -> int:
-        return sum(len(r.refs) for r in self._rows.values()) + self._exact_count
+        return len(self._entries)
 
     def add(self, ref: Hashable, algorithm: str, hex: str, *, list_name: str,
             label: str | None = None, allowlist: bool = False) -> None:
@@ -143,50 +123,8 @@ class Matcher:
 
         A bad row raises hashes.formats.HashFormatError and adds nothing of this call, unless
         `skip_invalid`: then bad rows (unknown algorithm, wrong length, not hex) are left out."""
-        key = (list_name, bool(allowlist))
-        if key not in self._list_no:
-            self._list_no[key] = len(self._lists)
-            self._lists.append(key)
-        number = self._list_no[key]
-        texts: dict[str, list[str]] = {a: [] for a in ALGORITHMS}
-        taken: dict[str, list[tuple[Hashable, str | None]]] = {a: [] for a in ALGORITHMS}
-        names: dict[str, str | None] = {}
-        for row in rows:
-            algorithm, value = row[1], row[2]
-            name = names.get(algorithm, "")
-            if name == "":
-                known = ALGORITHMS.get(str(algorithm).strip().lower())
-                name = names[algorithm] = known.name if known else None
-            text = value.strip().lower() if isinstance(value, str) else ""
-            if text.startswith("0x"):
-                text = text[2:]
-            if name is None or len(text) != _HEX_LEN[name]:
-                if skip_invalid:
-                    continue
-                normalize(str(algorithm), str(value))  # raises with the reason
-                raise HashFormatError(f"bad {algorithm} hash")
-            texts[name].append(text)
-            taken[name].append((row[0], row[3] if len(row) > 3 else None))
-        raws = {a: _checked_hex(texts[a], taken[a], a, skip_invalid) for a in ALGORITHMS}
-        count = 0
-        for a, (raw, kept) in raws.items():  # every row is valid now: commit
-            count += len(kept)
-            if a in self._exact:
-                table = self._exact[a]
-                for hx, (ref, label) in zip(texts[a], kept, strict=True):
-                    table.setdefault(hx, []).append((ref, number, label))
-                self._exact_count += len(kept)
-            elif kept:
-                cols = self._rows[a]
-                first = len(cols.refs)
-                self._indexes[a].add(np.frombuffer(raw, ">u8").astype(np.uint64))
-                cols.refs.extend(ref for ref, _ in kept)
-                cols.labels.extend(label for _, label in kept)
-                cols.lists.extend([number] * len(kept))
-                if a == "pdq" and self._pdq_rows is not None:
-                    for i, (ref, _) in enumerate(kept, first):
-                        self._pdq_rows.setdefault((ref, list_name), []).append(i)
-        return count
+        return self._entries.add_many(rows, list_name=list_name, allowlist=allowlist,
+                                      skip_invalid=skip_invalid)
 
     def match(self, h: MediaHashes) -> list[Match]:
         """Confirmed matches (exact or strong), best first; [] if an allowlist entry matches."""
@@ -217,17 +155,18 @@ class Matcher:
     # -- the search
     def _search(self, hs: list[MediaHashes]) -> list[list[Match]]:
         best: list[dict[tuple[Hashable, str], tuple[Match, bool]]] = [{} for _ in hs]
+        lists, exact = self._entries.lists, self._entries.exact
 
         def offer(i: int, ref: Hashable, number: int, m: Match) -> None:
-            key = (ref, self._lists[number][0])
+            key = (ref, lists[number][0])
             old = best[i].get(key)
             if old is None or _order(m) < _order(old[0]):
-                best[i][key] = (m, self._lists[number][1])
+                best[i][key] = (m, lists[number][1])
 
         for i, h in enumerate(hs):
             for algorithm in EXACT:
-                for ref, number, label in self._exact[algorithm].get(getattr(h, algorithm), ()):
-                    offer(i, ref, number, Match(ref, algorithm, 0, self._lists[number][0], label,
+                for ref, number, label in exact[algorithm].get(getattr(h, algorithm), ()):
+                    offer(i, ref, number, Match(ref, algorithm, 0, lists[number][0], label,
                                                 "exact"))
         usable = [i for i, h in enumerate(hs) if h.ok and h.usable]
         if usable:
@@ -242,9 +181,10 @@ class Matcher:
 
     def _perceptual(self, hs: list[MediaHashes], usable: list[int], offer: _Offer) -> None:
         mine_pdq: dict[int, np.ndarray] = {}
+        entries = self._entries
         for algorithm, radius in (("pdq", self.pdq_threshold), ("phash", self.phash_threshold),
                                   ("dhash", self.phash_threshold)):
-            index, cols = self._indexes[algorithm], self._rows[algorithm]
+            index, cols = entries.indexes[algorithm], entries.columns[algorithm]
             if not len(index):
                 continue
             queries, owner = [], []
@@ -263,7 +203,7 @@ class Matcher:
             for i, found in dist.items():
                 for e, d in found.items():
                     ref, number, label = cols.refs[e], cols.lists[e], cols.labels[e]
-                    name = self._lists[number][0]
+                    name = entries.lists[number][0]
                     if algorithm == "pdq":
                         offer(i, ref, number, Match(ref, "pdq", d, name, label, "strong"))
                     elif self._agrees(ref, name, hs[i], mine_pdq, i):
@@ -275,11 +215,7 @@ class Matcher:
     def _agrees(self, ref: Hashable, list_name: str, h: MediaHashes,
                 mine: dict[int, np.ndarray], i: int) -> bool:
         """Whether the entry's reference has a PDQ within pdq_agree_threshold of the image's."""
-        if self._pdq_rows is None:
-            cols, self._pdq_rows = self._rows["pdq"], {}
-            for e, (r, number) in enumerate(zip(cols.refs, cols.lists, strict=True)):
-                self._pdq_rows.setdefault((r, self._lists[number][0]), []).append(e)
-        rows = self._pdq_rows.get((ref, list_name))
+        rows = self._entries.pdq_rows(ref, list_name)
         if not rows:
             return False
         if i not in mine:
@@ -287,7 +223,7 @@ class Matcher:
             mine[i] = to_words(variants, 256) if variants else np.empty((0, 4), np.uint64)
         if not len(mine[i]):
             return False
-        theirs = self._indexes["pdq"].rows(rows)
+        theirs = self._entries.indexes["pdq"].rows(rows)
         d = np.bitwise_count(theirs[:, None, :] ^ mine[i][None, :, :]).sum(axis=2)
         return int(d.min()) <= self.pdq_agree_threshold
 
@@ -296,26 +232,6 @@ def _identity(h: MediaHashes) -> tuple:
     """Everything matching reads of an image: equal for the same bytes."""
     return (h.sha256, h.sha1, h.md5, h.ok and h.usable, h.pdq, h.pdq_dihedral, h.phash,
             h.phash_mirror, h.dhash)
-
-
-def _checked_hex(texts: list[str], kept: list, algorithm: str,
-                 skip_invalid: bool) -> tuple[bytes, list]:
-    """The bytes of hex texts of one algorithm (all checked in one call); bad ones raise, or
-    are dropped from `texts` and `kept` when skip_invalid."""
-    size = ALGORITHMS[algorithm].bits // 8
-    try:
-        raw = bytes.fromhex("".join(texts))
-        if len(raw) == size * len(texts):
-            return raw, kept
-    except ValueError:
-        pass
-    good = [k for k, t in enumerate(texts) if set(t) <= _HEX_DIGITS]
-    if not skip_invalid:
-        bad = next(k for k, t in enumerate(texts) if not set(t) <= _HEX_DIGITS)
-        normalize(algorithm, texts[bad])  # raises with the reason
-    texts[:] = [texts[k] for k in good]
-    kept[:] = [kept[k] for k in good]
-    return bytes.fromhex("".join(texts)), kept
 
 
 def _order(m: Match) -> tuple[int, float, str]:
