@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -85,21 +87,42 @@ async def fleet(workers: int, n: int, work: Path, reports_csv: Path, redis: Redi
     base = [sys.executable, "-m", "monitor", "--db", str(db_file), "--config", str(cfg_file),
             "--now", now]
     started = time.perf_counter()
+    world_cpu = time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     procs = [await asyncio.create_subprocess_exec(
         *base, "worker", "--redis", redis.url, "--no-progress", "--name", f"w{i}",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         for i in range(workers)]
     items = Keys(prefix).items
-    while client.xlen(items) < n:
+    seen, moved = 0, time.perf_counter()
+    while seen < n:
         await asyncio.sleep(0.05)
-        if any(p.returncode is not None for p in procs):
+        count = client.xlen(items)
+        if count > seen:
+            seen, moved = count, time.perf_counter()
+        stalled = time.perf_counter() - moved > 60
+        if stalled or any(p.returncode is not None for p in procs):
+            for p in procs:
+                if p.returncode is None:
+                    p.terminate()
             errors = [(await p.stderr.read()).decode()[-1500:] for p in procs if p.stderr]
-            raise SystemExit(f"a worker died: {errors}")
+            raise SystemExit(f"{'stalled at ' + str(seen) if stalled else 'a worker died'}: "
+                             f"{errors}")
     crawl_s = time.perf_counter() - started
+    world_ms = (time.process_time() - world_cpu) * 1000 / n
     for p in procs:
         p.terminate()
+    shares = []
     for p in procs:
+        err = (await p.stderr.read()).decode() if p.stderr else ""
         await p.wait()
+        found = re.search(r"checks\s*│\s*(\d+)", err)
+        shares.append(int(found.group(1)) if found else -1)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker_ms = ((after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)) \
+        * 1000 / n
+    print(f"    checks per worker: {shares}; CPU per URL: workers {worker_ms:.2f} ms, "
+          f"world (this process) {world_ms:.2f} ms", flush=True)
     started = time.perf_counter()
     code, err = await run([*base, "ingest", "--redis", redis.url, "--idle-exit", "0.5",
                              "--no-asn"])     # no ASN stage: no DNS server in this bench
