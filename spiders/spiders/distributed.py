@@ -32,6 +32,7 @@ from spiders.spiders.recheck import RecheckSpider
 from spiders.spiders.watch import Source, WatchSpider
 
 POLL = 0.05
+REFRESH = 0.25      # seconds between lease renewals: a joining worker gets its share fast
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class _RedisFed:
                 now = time.monotonic()
                 if now >= next_refresh:
                     leases.refresh(busy=[p for p, n in self.inflight.items() if n > 0])
-                    next_refresh = now + min(1.0, self.lease_s / 3)
+                    next_refresh = now + min(REFRESH, self.lease_s / 3)
                 room = self.window - sum(self.inflight.values())
                 got = leases.take(room) if room > 0 else []
                 for part, message in got:
