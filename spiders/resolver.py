@@ -39,6 +39,11 @@ class TargetRefused(OSError):
 class Answer:
     addresses: tuple[str, ...]
     expires: float
+    public: tuple[str, ...] = ()      # the public ones among them, classified once per lookup
+
+    @classmethod
+    def of(cls, addresses: tuple[str, ...], expires: float) -> Answer:
+        return cls(addresses, expires, tuple(a for a in addresses if is_public(a)))
 
 
 def is_public(address: str) -> bool:
@@ -59,6 +64,7 @@ class Resolver(AbstractResolver):
                  allow_private: bool = False, timeout: float = 5.0) -> None:
         self.allow_private = allow_private
         self._cache: dict[str, Answer] = {}
+        self._literals: dict[str, tuple[str, ...]] = {}  # IP literals the guard allowed
         self._inflight: dict[str, asyncio.Future[Answer]] = {}
         self._dns: dns.asyncresolver.Resolver | None = None
         if nameservers:
@@ -72,17 +78,22 @@ class Resolver(AbstractResolver):
     async def addresses(self, host: str) -> tuple[str, ...]:
         """All addresses of `host` (cached); raises NameNotFound, NameLookupFailed or
         TargetRefused (when every address is non-public and that is not allowed)."""
+        known = self._literals.get(host)
+        if known is not None:
+            return known
         try:
             ipaddress.ip_address(host)
         except ValueError:
             pass
         else:
             check_target(host, self.allow_private)
+            if len(self._literals) < 100_000:  # an allowed IP literal stays allowed
+                self._literals[host] = (host,)
             return (host,)
         key = host.lower().rstrip(".")
         cached = self._cache.get(key)
         if cached and cached.expires > time.monotonic():
-            return self._allowed(cached.addresses)
+            return self._allowed(cached)
         pending = self._inflight.get(key)
         if pending is None:
             pending = asyncio.ensure_future(self._lookup(key))
@@ -90,15 +101,14 @@ class Resolver(AbstractResolver):
             pending.add_done_callback(lambda _f: self._inflight.pop(key, None))
         answer = await asyncio.shield(pending)
         self._cache[key] = answer
-        return self._allowed(answer.addresses)
+        return self._allowed(answer)
 
-    def _allowed(self, addresses: tuple[str, ...]) -> tuple[str, ...]:
+    def _allowed(self, answer: Answer) -> tuple[str, ...]:
         if self.allow_private:
-            return addresses
-        public = tuple(a for a in addresses if is_public(a))
-        if not public:
-            raise TargetRefused(f"refused non-public address {addresses[0]}")
-        return public
+            return answer.addresses
+        if not answer.public:
+            raise TargetRefused(f"refused non-public address {answer.addresses[0]}")
+        return answer.public
 
     async def _lookup(self, host: str) -> Answer:
         if self._dns is None:
@@ -120,7 +130,7 @@ class Resolver(AbstractResolver):
             raise NameNotFound(f"{host}: NXDOMAIN")
         if not found:
             raise NameLookupFailed(f"{host}: no A or AAAA record")
-        return Answer(tuple(found), time.monotonic() + CACHE_SECONDS)
+        return Answer.of(tuple(found), time.monotonic() + CACHE_SECONDS)
 
     async def _system(self, host: str) -> Answer:
         loop = asyncio.get_running_loop()
@@ -134,7 +144,7 @@ class Resolver(AbstractResolver):
         except TimeoutError:
             raise NameLookupFailed(f"DNS lookup of {host} timed out") from None
         addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
-        return Answer(addresses, time.monotonic() + CACHE_SECONDS)
+        return Answer.of(addresses, time.monotonic() + CACHE_SECONDS)
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
@@ -151,6 +161,7 @@ class Resolver(AbstractResolver):
 
     async def close(self) -> None:
         self._cache.clear()
+        self._literals.clear()
 
 
 def resolver_for(crawler) -> Resolver:

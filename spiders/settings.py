@@ -71,7 +71,24 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 4.0
 
 # The network guard: private, loopback, link-local and multicast targets are refused unless
 # [crawl].allow_private_networks is true (tests, the demo and benchmarks only).
-DOWNLOADER_MIDDLEWARES = {"spiders.middlewares.guard.NetworkGuardMiddleware": 50}
+# Per-request work we do not need (each costs CPU on every URL; profiled in bench_crawl.py):
+# no allowed_domains (offsite: a reported URL is checked wherever it points), no HTTP auth, and
+# per-request download stats (we keep our own monitor/* counters).
+DOWNLOADER_MIDDLEWARES = {
+    "spiders.middlewares.guard.NetworkGuardMiddleware": 50,
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+}
+DOWNLOADER_STATS = False
+# Spider middlewares for link-following crawls: no Referer (an anonymous visitor sends none),
+# no URL length cap (a reported URL is checked however long it is), no depth tracking (the
+# watch spider bounds its own depth), no warning about copied meta keys.
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
+}
 NTD_ALLOW_PRIVATE_NETWORKS = False
 NTD_NAMESERVERS: list[str] = []
 

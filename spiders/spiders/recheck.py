@@ -1,7 +1,8 @@
 """RecheckSpider: re-check every due reported URL and say honestly whether it is still served.
 
 `start()` pages through due reports from the store (monitor.due: 500 at a time, never all at
-once). Each response is hashed in memory and compared with the report's baseline;
+once; at most DUE_WINDOW unanswered). Each response is hashed in memory and compared with the
+report's baseline (bytes with the baseline's exact digest need no decoding);
 `monitor.classify` decides the outcome; one `CheckItem` per check goes to the store pipeline,
 after a `SeenImage` (re-upload matching) per image of a reported HTML page. The body is dropped
 as soon as it is hashed: nothing fetched is stored, logged or cached.
@@ -10,6 +11,7 @@ as soon as it is hashed: nothing fetched is stored, logged or cached.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import time
 from dataclasses import replace
@@ -26,10 +28,15 @@ from monitor.classify import Fetch, Outcome, classify
 from monitor.config import Config, load
 from monitor.due import iter_due
 from spiders.base import HashingSpider, slot_for
-from spiders.hashing import Hasher
+from spiders.hashing import Hasher, exact_match_async
 from spiders.items import CheckItem, PlaceholderItem, SeenImage
 from spiders.observe import error_kind, image_links, is_away, looks_html, redirect_chain
 from spiders.pipelines.reuploads import seen_image
+
+# Due checks handed to Scrapy and not yet answered: Scrapy reads start() on while its downloader
+# is full, so unbounded it could hold the whole backlog as Requests (2000: a few MB).
+DUE_WINDOW = 2000
+_slot_of = functools.lru_cache(maxsize=1 << 16)(slot_for)  # see _slot
 
 
 class RecheckSpider(HashingSpider):
@@ -50,7 +57,9 @@ class RecheckSpider(HashingSpider):
         self.hasher = Hasher(int(hash_workers))
         self.placeholders: dict[str, str | None] = {}
         self._probe_locks: dict[str, asyncio.Lock] = {}
+        self._room = asyncio.Event()  # set whenever a due check's request is answered
         self.planned = 0
+        self.answered = 0
         self.finished = 0
         # Stepped mode (demo, accuracy tests): crawl what is due at each of these times in turn,
         # calling `on_step(when)` before and `after_step(when)` once a step's checks are stored.
@@ -61,7 +70,7 @@ class RecheckSpider(HashingSpider):
     # -- what is due ---------------------------------------------------------------------------
 
     async def start(self):
-        await self.hasher.start()
+        self.hasher.start_soon()  # while the first due checks are read and fetched
         db = store.connect(self.db_path)
         try:
             self.placeholders = {h: v for h, v in db.execute(
@@ -92,18 +101,27 @@ class RecheckSpider(HashingSpider):
         remaining = self.limit - self.planned if self.limit else None
         for check in iter_due(db, self.config, hoster=self.hoster, report_ids=self.report_ids,
                               limit=remaining):
+            while self.planned - self.answered >= DUE_WINDOW:
+                self._room.clear()
+                await self._room.wait()
             self.planned += 1
             self.crawler.stats.inc_value("monitor/planned")
             yield Request(check.url, callback=self.parse, errback=self.failed,
                           dont_filter=True, meta={
                               "report_id": check.report_id, "due_at": check.due_at,
                               "baseline": list(check.baseline),
-                              "download_slot": slot_for(check.url, check.asn),
+                              "download_slot": _slot(check.url, check.asn),
                               "started": time.monotonic()})
+
+    def _answered(self) -> None:
+        """A due check's request was answered (a response or a failure): room in the window."""
+        self.answered += 1
+        self._room.set()
 
     # -- a response ------------------------------------------------------------------------------
 
     async def parse(self, response: Response):
+        self._answered()
         meta = response.meta
         body = response.body
         content_type = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
@@ -120,8 +138,7 @@ class RecheckSpider(HashingSpider):
             if html:
                 fetch, new_baseline, seen = await self._page(response, fetch, baseline)
             else:
-                hashes_seen = await self.hasher.compute(body)
-                fetch, new_baseline = await self._image(response, fetch, hashes_seen, baseline)
+                fetch, new_baseline = await self._image(response, fetch, body, baseline)
         size = len(body)
         del body
         for item in seen:
@@ -133,8 +150,13 @@ class RecheckSpider(HashingSpider):
                          ip=str(response.ip_address) if response.ip_address else None,
                          new_baseline=new_baseline)
 
-    async def _image(self, response: Response, fetch: Fetch, h: MediaHashes,
+    async def _image(self, response: Response, fetch: Fetch, body: bytes,
                      baseline: list[tuple[str, str]]) -> tuple[Fetch, tuple]:
+        exact = await exact_match_async(body, baseline)  # the reported bytes: no decoding
+        if exact is not None:
+            return replace(fetch, is_image=True, matched=True, distance=exact.distance,
+                           algorithm=exact.algorithm), ()
+        h = await self.hasher.compute(body)
         if not h.ok:
             return replace(fetch, is_image=False, image_error=h.error), ()
         fetch = replace(fetch, is_image=True)
@@ -234,6 +256,7 @@ class RecheckSpider(HashingSpider):
     # -- a failure -------------------------------------------------------------------------------
 
     def failed(self, failure):
+        self._answered()
         request = failure.request
         kind = error_kind(failure.value)
         fetch = Fetch(url=request.url, final_url=request.url, error=kind)
@@ -256,6 +279,12 @@ class RecheckSpider(HashingSpider):
                                       * 1000),
             algorithm=fetch.algorithm, distance=fetch.distance,
             new_baseline=new_baseline if outcome == Outcome.ONLINE else ())
+
+
+def _slot(url: str, asn: int | None) -> str:
+    """slot_for, remembered per (scheme://host:port, ASN): its public-suffix lookup is costly."""
+    end = url.find("/", 8)  # the first "/" after "http://h" or "https://"
+    return _slot_of(url if end < 0 else url[:end], asn)
 
 
 def _baseline_of(h: MediaHashes) -> tuple[tuple[str, str, int | None], ...]:
