@@ -27,7 +27,6 @@ from monitor import clock
 from monitor.dist.conn import connect
 from monitor.dist.keys import Keys, parse_check
 from monitor.dist.leases import PartitionLeases
-from spiders.base import slot_for
 from spiders.spiders.recheck import RecheckSpider
 from spiders.spiders.watch import Source, WatchSpider
 
@@ -116,14 +115,7 @@ class RedisRecheckSpider(_RedisFed, RecheckSpider):
             yield request
 
     def _request(self, partition: str, message: bytes) -> Request:
-        check = parse_check(message)
-        self.planned += 1
-        self.crawler.stats.inc_value("monitor/planned")
-        return Request(check.url, callback=self.parse, errback=self.failed, dont_filter=True,
-                       meta={"report_id": check.report_id, "due_at": check.due_at,
-                             "baseline": [tuple(b) for b in check.baseline],
-                             "download_slot": slot_for(check.url, check.asn),
-                             "partition": partition, "started": time.monotonic()})
+        return self.request_for(parse_check(message), partition=partition)
 
     async def parse(self, response):
         try:

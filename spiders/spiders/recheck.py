@@ -104,14 +104,17 @@ class RecheckSpider(HashingSpider):
             while self.planned - self.answered >= DUE_WINDOW:
                 self._room.clear()
                 await self._room.wait()
-            self.planned += 1
-            self.crawler.stats.inc_value("monitor/planned")
-            yield Request(check.url, callback=self.parse, errback=self.failed,
-                          dont_filter=True, meta={
-                              "report_id": check.report_id, "due_at": check.due_at,
-                              "baseline": list(check.baseline),
-                              "download_slot": _slot(check.url, check.asn),
-                              "started": time.monotonic()})
+            yield self.request_for(check)
+
+    def request_for(self, check, **meta: Any) -> Request:
+        """The request of one due check (monitor.due.DueCheck), counted as planned."""
+        self.planned += 1
+        self.crawler.stats.inc_value("monitor/planned")
+        return Request(check.url, callback=self.parse, errback=self.failed, dont_filter=True,
+                       meta={"report_id": check.report_id, "due_at": check.due_at,
+                             "baseline": list(check.baseline),
+                             "download_slot": _slot(check.url, check.asn),
+                             "started": time.monotonic(), **meta})
 
     def _answered(self) -> None:
         """A due check's request was answered (a response or a failure): room in the window."""
