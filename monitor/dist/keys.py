@@ -25,7 +25,6 @@ from typing import Any
 from monitor.due import DueCheck
 
 GROUP = "ingest"
-KINDS = ("recheck", "watch")
 
 
 @dataclass(frozen=True)
