@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import multiprocessing as mp
 import os
 import shutil
@@ -227,7 +228,14 @@ async def run(args) -> None:
             clock.fix(now + timedelta(hours=25 * n))
             timers.reset()
             cpu, server_cpu = _proc_cpu(os.getpid()), _proc_cpu(server.pid)
+            profiler = cProfile.Profile() if args.profile and n == 0 else None
+            if profiler is not None:
+                profiler.enable()
             summary = await run_watch(db_file, config)
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
+                print(f"profile of round 1 written to {args.profile}", flush=True)
             cpu, server_cpu = _proc_cpu(os.getpid()) - cpu, _proc_cpu(server.pid) - server_cpu
             scan_rates.append(summary.images_per_second)
             hash_rates.append(await _hash_only(sample, args.workers))
@@ -291,6 +299,8 @@ def main() -> None:
                         help="images hashed alone for the baseline")
     parser.add_argument("--ceiling", action="store_true",
                         help="one more round with an empty hash list: the crawl's ceiling")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="cProfile the first round's scan (the crawl process) into FILE")
     args = parser.parse_args()
     args.pages = args.pages or (30 if args.quick else 5000)
     args.entries = args.entries if args.entries is not None else (

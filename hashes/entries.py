@@ -11,7 +11,7 @@ the bad rows out when asked to).
 from __future__ import annotations
 
 import string
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -59,11 +59,7 @@ class Entries:
 
         A bad row raises hashes.formats.HashFormatError and adds nothing of this call, unless
         `skip_invalid`: then bad rows (unknown algorithm, wrong length, not hex) are left out."""
-        key = (list_name, bool(allowlist))
-        if key not in self._list_no:
-            self._list_no[key] = len(self.lists)
-            self.lists.append(key)
-        number = self._list_no[key]
+        number = self._number(list_name, allowlist)
         texts: dict[str, list[str]] = {a: [] for a in ALGORITHMS}
         taken: dict[str, list[tuple[Hashable, str | None]]] = {a: [] for a in ALGORITHMS}
         names: dict[str, str | None] = {}
@@ -103,6 +99,50 @@ class Entries:
                     for i, (ref, _) in enumerate(kept, first):
                         self._pdq_rows.setdefault((ref, list_name), []).append(i)
         return count
+
+    def add_packed(self, algorithm: str, hexes: str, refs: Sequence[Hashable],
+                   labels: Sequence[str | None] | None = None, *, list_name: str,
+                   allowlist: bool = False) -> int:
+        """Add len(refs) hashes of one algorithm given as one string of their hex run together
+        (what SQL's group_concat gives): checked in one call, and for perceptual hashes no work
+        per row. Raises HashFormatError, adding nothing, unless the string is exactly that
+        many hashes."""
+        if algorithm not in ALGORITHMS:
+            raise HashFormatError(f"unknown hash algorithm: {algorithm!r}")
+        size = ALGORITHMS[algorithm].bits // 8
+        try:
+            raw = bytes.fromhex(hexes)
+        except ValueError as exc:
+            raise HashFormatError(f"bad {algorithm} hashes: {exc}") from None
+        if len(raw) != size * len(refs) or len(hexes) != 2 * len(raw):
+            raise HashFormatError(f"{len(refs)} {algorithm} hashes expected")
+        if labels is not None and len(labels) != len(refs):
+            raise ValueError("one label (or None) per ref")
+        number = self._number(list_name, allowlist)
+        if algorithm in self.exact:
+            table, width, text = self.exact[algorithm], 2 * size, hexes.lower()
+            for k, ref in enumerate(refs):
+                table.setdefault(text[k * width:(k + 1) * width], []).append(
+                    (ref, number, labels[k] if labels is not None else None))
+            self._exact_count += len(refs)
+            return len(refs)
+        cols = self.columns[algorithm]
+        first = len(cols.refs)
+        self.indexes[algorithm].add(np.frombuffer(raw, ">u8").astype(np.uint64))
+        cols.refs.extend(refs)
+        cols.labels.extend(labels if labels is not None else [None] * len(refs))
+        cols.lists.extend([number] * len(refs))
+        if algorithm == "pdq" and self._pdq_rows is not None:
+            for i, ref in enumerate(refs, first):
+                self._pdq_rows.setdefault((ref, list_name), []).append(i)
+        return len(refs)
+
+    def _number(self, list_name: str, allowlist: bool) -> int:
+        key = (list_name, bool(allowlist))
+        if key not in self._list_no:
+            self._list_no[key] = len(self.lists)
+            self.lists.append(key)
+        return self._list_no[key]
 
     def pdq_rows(self, ref: Hashable, list_name: str) -> list[int] | None:
         """The PDQ index ids of the entries of `ref` in list `list_name` (None if it has none)."""

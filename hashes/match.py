@@ -126,6 +126,15 @@ class Matcher:
         return self._entries.add_many(rows, list_name=list_name, allowlist=allowlist,
                                       skip_invalid=skip_invalid)
 
+    def add_packed(self, algorithm: str, hexes: str, refs: Sequence[Hashable],
+                   labels: Sequence[str | None] | None = None, *, list_name: str,
+                   allowlist: bool = False) -> int:
+        """Add the hashes of one algorithm in bulk: `hexes` is their hex run together, one per
+        ref (and label). Raises HashFormatError, adding nothing, unless it is exactly len(refs)
+        well-formed hashes."""
+        return self._entries.add_packed(algorithm, hexes, refs, labels, list_name=list_name,
+                                        allowlist=allowlist)
+
     def match(self, h: MediaHashes) -> list[Match]:
         """Confirmed matches (exact or strong), best first; [] if an allowlist entry matches."""
         return self.match_many([h])[0]

@@ -33,6 +33,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from hashes.compute import MediaHashes
+from hashes.formats import ALGORITHMS, HashFormatError
 from hashes.match import Matcher
 from monitor import urls
 from monitor.config import Config
@@ -72,7 +73,13 @@ class ReuploadIndex:
                 report_id: int | None = None) -> list[Found]:
         """What the image with hashes `h` at `url` (seen on `page_url`, while rechecking
         `report_id` if given) is a re-upload of."""
-        matches = self.matcher.match(h)
+        return self.confirmed(db, self.matcher.match(h), url=url, page_url=page_url,
+                              report_id=report_id)
+
+    def confirmed(self, db: Database, matches: list[Any], *, url: str, page_url: str | None,
+                  report_id: int | None = None) -> list[Found]:
+        """`targets` from the Matcher's matches of the image (`Matcher.match_many` gives them
+        for a batch)."""
         if not matches:
             return []
         found: dict[Target, Found] = {}
@@ -153,12 +160,42 @@ def load_index(db: Database, config: Config) -> ReuploadIndex:
             index.origin_of[rid] = ("known", of_known)
     lists = conn.execute("SELECT id, name, allowlist FROM hash_lists ORDER BY id").fetchall()
     for list_id, name, allowlist in lists:
-        rows = ((("known", kid), algorithm, value, label) for kid, algorithm, value, label in
-                conn.execute("SELECT id, algorithm, hash, label FROM known_hashes "
-                             "WHERE list_id = ?", [list_id]))
-        index.entries += matcher.add_many(rows, list_name=name, allowlist=bool(allowlist),
-                                          skip_invalid=True)   # a bad stored row is left out
+        index.entries += _add_list(conn, matcher, list_id, name, bool(allowlist))
     return index
+
+
+def _add_list(conn: Any, matcher: Matcher, list_id: int, name: str, allowlist: bool) -> int:
+    """One hash list into the Matcher: per algorithm its hashes come as one string
+    (group_concat over the covering unique index), so there is no Python work per row for
+    perceptual hashes; a 1M-entry list loads in seconds, not tens of them. An algorithm whose
+    stored rows do not all parse goes row by row instead (a bad stored row is left out)."""
+    labels = dict(conn.execute(
+        "SELECT id, label FROM known_hashes INDEXED BY known_hashes_labelled "
+        "WHERE list_id = ? AND label IS NOT NULL", [list_id]).fetchall())
+    count = 0
+    packed: list[str] = []
+    for algorithm in ALGORITHMS:
+        hexes, ids = conn.execute(
+            "SELECT group_concat(hash, ''), group_concat(id) FROM known_hashes "
+            "WHERE list_id = ? AND algorithm = ?", [list_id, algorithm]).fetchone()
+        if not ids:
+            continue
+        numbers = [int(i) for i in ids.split(",")]
+        try:
+            count += matcher.add_packed(
+                algorithm, hexes, [("known", i) for i in numbers],
+                [labels.get(i) for i in numbers] if labels else None,
+                list_name=name, allowlist=allowlist)
+            packed.append(algorithm)
+        except HashFormatError:
+            pass                                # row by row, below
+    sql = "SELECT id, algorithm, hash, label FROM known_hashes WHERE list_id = ?"
+    if packed:
+        sql += f" AND algorithm NOT IN ({','.join('?' * len(packed))})"
+    rows = ((("known", kid), algorithm, value, label)
+            for kid, algorithm, value, label in conn.execute(sql, [list_id, *packed]))
+    return count + matcher.add_many(rows, list_name=name, allowlist=allowlist,
+                                    skip_invalid=True)
 
 
 def media_hashes(seen: Any) -> MediaHashes:
@@ -240,12 +277,26 @@ class Recorder:
 
     async def observe(self, seen: Any) -> Observed:
         """Match one SeenImage and record what it is a re-upload of."""
+        return await self.observe_many([seen])
+
+    async def observe_many(self, seen: list[Any]) -> Observed:
+        """Match a batch of SeenImages (one index search) and record what each is a re-upload
+        of; the counts are summed over the batch."""
         out = Observed()
-        h = media_hashes(seen)
-        found = self.index.targets(self.db, h, url=seen.url, page_url=seen.page_url,
-                                   report_id=getattr(seen, "report_id", None))
-        if not found:
+        if not seen:
             return out
+        index = self.index
+        batch = index.matcher.match_many([media_hashes(s) for s in seen])
+        for image, matches in zip(seen, batch, strict=True):
+            if not matches:
+                continue
+            found = index.confirmed(self.db, matches, url=image.url, page_url=image.page_url,
+                                    report_id=getattr(image, "report_id", None))
+            if found:
+                await self._record(image, found, out)
+        return out
+
+    async def _record(self, seen: Any, found: list[Found], out: Observed) -> None:
         asn_, hoster_id = await self.attribute(seen.ip)
         values = alert_hashes(seen)
         for f in found:
@@ -262,4 +313,3 @@ class Recorder:
             else:
                 out.seen_again += 1
             out.alerts += len(getattr(result, "alert_ids", ()) or ())
-        return out

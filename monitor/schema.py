@@ -222,6 +222,11 @@ ALTER TABLE reports ADD COLUMN first_takedown_at TEXT;
 UPDATE reports SET first_takedown_at = takedown_at WHERE reappearances = 0;
 """
 
+V4 = """
+-- labelled hash-list entries, so the re-upload index finds a list's labels without a scan
+CREATE INDEX known_hashes_labelled ON known_hashes(list_id) WHERE label IS NOT NULL;
+"""
+
 
 def _statements(script: str) -> list[str]:
     """Split a script into statements (executescript would COMMIT the migration's transaction)."""
@@ -259,9 +264,15 @@ def m003_first_takedown(db: Database) -> None:
     backfill_first_takedown(db)
 
 
+@migrations()
+def m004_labelled_hashes(db: Database) -> None:
+    """An index of the hash-list entries that carry a label (monitor.reuploads.load_index)."""
+    _run(db, V4)
+
+
 def version(db: Database) -> int:
     """How many of our migrations the database has."""
     return len(migrations.applied(db))
 
 
-LATEST = 3
+LATEST = 4

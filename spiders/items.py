@@ -61,3 +61,12 @@ class SeenImage:
     pdq_dihedral: tuple[str, ...] = ()
     dhash: str | None = None
     report_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SeenImages:
+    """The images of one fetched page, matched against the index as one batch (one item per
+    page instead of one per image: matching a batch costs less per image than one at a time)."""
+
+    page_url: str
+    images: tuple[SeenImage, ...]

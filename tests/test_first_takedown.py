@@ -158,7 +158,7 @@ def test_migration_fills_first_takedown_from_the_checks(tmp_path) -> None:
     ro.conn.close()
 
     db = store.connect(path)
-    assert schema.version(db) == schema.LATEST == 3
+    assert schema.version(db) == schema.LATEST == 4
     first = dict(db.execute("SELECT id, first_takedown_at FROM reports").fetchall())
     assert first == {1: iso(2), 2: iso(2), 3: iso(2), 4: None, 5: None}
     # the migration wrote that column only: summaries and schedule are as they were
@@ -169,4 +169,4 @@ def test_migration_fills_first_takedown_from_the_checks(tmp_path) -> None:
     refresh(db, [4], TakedownConfig(confirm_span=timedelta(minutes=10)), SC, now=NOW)
     assert db["reports"].get(4)["first_takedown_at"] == iso(2)
     store.connect(path)   # idempotent
-    assert schema.version(db) == 3
+    assert schema.version(db) == 4

@@ -221,3 +221,38 @@ def test_add_many_is_all_or_nothing_unless_skipping() -> None:
                    ("z", "sha256", "1" * 63)]
     assert m.add_many(rows, list_name="l", skip_invalid=True) == 4 and len(m) == 4
     assert {x.ref for x in m.match(h)} == {"a", "b", "y"}
+
+
+def test_add_packed_is_add_many_without_the_rows() -> None:
+    """A list loaded as one hex string per algorithm (monitor.reuploads.load_index) matches
+    exactly as the same rows added one by one: refs, labels, lists, digests, thresholds."""
+    rng = random.Random(11)
+    images = [_image(rng) for _ in range(6)]
+    rows: list[tuple] = []
+    for n, h in enumerate(images):
+        rows += [(f"pdq{n}", "pdq", _near(rng, h.pdq_dihedral[n % 8], PDQ_T - n % 2), f"L{n}"),
+                 (f"ph{n}", "phash", _near(rng, h.phash, PHASH_T + n % 2), None),
+                 (f"dh{n}", "dhash", _near(rng, h.dhash, 3), None),
+                 (f"md{n}", "md5", h.md5, f"M{n}"), (f"s1{n}", "sha1", h.sha1.upper(), None)]
+    rows += [(f"r{k}", a, _hex(rng.getrandbits(ALGORITHMS[a].bits), ALGORITHMS[a].bits), None)
+             for k in range(300) for a in ("pdq", "phash", "sha256")]
+    by_rows, packed = Matcher(), Matcher()
+    assert by_rows.add_many(rows, list_name="partner") == len(rows)
+    for algorithm in ALGORITHMS:
+        mine = [r for r in rows if r[1] == algorithm]
+        if mine:
+            assert packed.add_packed(algorithm, "".join(r[2] for r in mine),
+                                     [r[0] for r in mine], [r[3] for r in mine],
+                                     list_name="partner") == len(mine)
+    assert len(packed) == len(by_rows)
+    expected = by_rows.candidates_many(images)
+    assert packed.candidates_many(images) == expected
+    assert sum(len(ms) for ms in expected) >= 20     # the near copies are there to be found
+    # a string that is not exactly that many hashes adds nothing
+    for hexes, refs in (("ab" * 32 + "zz" * 32, ["a", "b"]), ("ab" * 32, ["a", "b"]),
+                        ("ab" * 31 + " a" + "ab", ["a"])):
+        with pytest.raises(HashFormatError):
+            packed.add_packed("pdq", hexes, refs, list_name="other")
+    with pytest.raises(HashFormatError):
+        packed.add_packed("photodna", "00" * 8, ["a"], list_name="other")
+    assert len(packed) == len(by_rows) and packed.candidates_many(images) == expected

@@ -142,3 +142,29 @@ async def test_index_holds_every_baseline_and_list(copies):
     assert index.entries == 3 + 1 + 2 + 1      # the malformed stored rows are left out
     assert index.with_baseline == {report_id(db, world, first), report_id(db, world, second)}
     db.conn.close()
+
+
+async def test_index_loads_lists_in_bulk_and_row_by_row_alike(copies):
+    """load_index reads a list per algorithm as one string; a part with a malformed stored row
+    is read row by row instead (that row left out). Either way every entry, its ref and its
+    label are there, and the same images match."""
+    world, config, db_file = copies
+    first, second = world.plan.reports()
+    db = store.connect(db_file)
+    a, b = compute(world.body(first)), compute(world.body(second))
+    clean = hash_list(db, "clean", [("pdq", a.pdq, "first"), ("phash", a.phash, None),
+                                    ("md5", b.md5, "second-md5"), ("sha256", b.sha256, None)])
+    dirty = hash_list(db, "dirty", [("pdq", b.pdq.upper(), "second"), ("pdq", "zz" * 32, "bad"),
+                                    ("md5", a.md5, None), ("md5", "0x12", "short")])
+
+    index = load_index(db, config)
+
+    assert index.entries == 4 + 2
+    found = {(m.list_name, m.ref, m.algorithm, m.label)
+             for ms in index.matcher.match_many([a, b]) for m in ms}
+    assert found == {("clean", ("known", clean[0]), "pdq", "first"),
+                     ("clean", ("known", clean[2]), "md5", "second-md5"),
+                     ("clean", ("known", clean[3]), "sha256", None),
+                     ("dirty", ("known", dirty[0]), "pdq", "second"),
+                     ("dirty", ("known", dirty[2]), "md5", None)}
+    db.conn.close()

@@ -167,6 +167,7 @@ def _claim(client: Any, keys: Keys, consumer: str, min_idle_ms: int,
 async def _store(entries: list[tuple[Any, dict]], writer: Any, recorder: Any,
                  out: IngestSummary, reschedule: Callable, db: Any) -> None:
     scanned: list[int] = []
+    images: list[Any] = []                  # matched as one batch (Recorder.observe_many)
     for _id, fields in entries:
         kind, item = decode_item(fields)
         out.entries += 1
@@ -178,12 +179,13 @@ async def _store(entries: list[tuple[Any, dict]], writer: Any, recorder: Any,
             out.placeholders += 1
         elif kind == "SeenImage":
             out.images += 1
-            seen = await recorder.observe(item)
-            out.reuploads += seen.recorded
+            images.append(item)
         elif kind == "ScanDone":
             scanned.append(int(item.source_id))
         else:
             out.unknown += 1
+    if images:
+        out.reuploads += (await recorder.observe_many(images)).recorded
     out.checks += writer.flush()
     if scanned:
         reschedule(db, sorted(set(scanned)))

@@ -1,5 +1,6 @@
 """Item pipeline: every SeenImage (from watch scans and from rechecks of reported pages) is
 matched against report baselines and hash lists; confirmed re-uploads go to the alert outbox.
+Spiders send a page's images as one SeenImages item: one batched index search per page.
 
 The work is `monitor.reuploads.Recorder` (index built once per crawl on the first image, IP ->
 ASN/hoster cached per crawl). `seen_image()` is how a spider makes a SeenImage from hashes: the
@@ -13,8 +14,8 @@ from typing import Any
 
 from hashes.compute import MediaHashes
 from monitor import clock, store
-from monitor.reuploads import Recorder
-from spiders.items import SeenImage
+from monitor.reuploads import Observed, Recorder
+from spiders.items import SeenImage, SeenImages
 
 
 def seen_image(url: str, page_url: str, ip: str | None, h: MediaHashes, *,
@@ -46,20 +47,31 @@ class ReuploadPipeline:
         self.recorder = Recorder(store.connect(spider.db_path), spider.config)
 
     async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, SeenImage) or self.recorder is None:
+        if isinstance(item, SeenImage):
+            images = [item]
+        elif isinstance(item, SeenImages):
+            images = list(item.images)
+        else:
+            return item
+        if self.recorder is None or not images:
             return item
         stats = self.crawler.stats
-        stats.inc_value("monitor/reuploads/images")
+        stats.inc_value("monitor/reuploads/images", len(images))
         try:
-            seen = await self.recorder.observe(item)
-        except Exception as exc:  # noqa: BLE001 - one bad record must not stop the crawl
-            stats.inc_value(f"monitor/reuploads/error/{type(exc).__name__}")
-            return item
+            self._count(await self.recorder.observe_many(images))
+        except Exception:  # noqa: BLE001 - one bad record must not stop the crawl
+            for image in images:        # nor lose the rest of its batch: one at a time
+                try:            # (recording is idempotent: a re-upload written twice is seen again)
+                    self._count(await self.recorder.observe(image))
+                except Exception as exc:  # noqa: BLE001
+                    stats.inc_value(f"monitor/reuploads/error/{type(exc).__name__}")
+        return item
+
+    def _count(self, seen: Observed) -> None:
         for key in ("found", "recorded", "seen_again", "alerts", "skipped"):
             value = getattr(seen, key)
             if value:
-                stats.inc_value(f"monitor/reuploads/{key}", value)
-        return item
+                self.crawler.stats.inc_value(f"monitor/reuploads/{key}", value)
 
     def close_spider(self) -> None:
         if self.recorder is not None:

@@ -204,20 +204,10 @@ class RedisWatchSpider(_RedisFed, WatchSpider):
         if done is not None:
             yield done
 
-    async def parse_image(self, response):
-        done = None
-        try:
-            async for out in super().parse_image(response):
-                yield out
-        finally:
-            done = self._done(response.meta["source_id"])
-        if done is not None:
-            yield done
-
     def failed(self, failure):
         done = None
         try:
-            yield from super().failed(failure)
+            super().failed(failure)
         finally:
             sid = failure.request.meta.get("source_id")
             done = self._done(sid) if sid is not None else None

@@ -29,7 +29,7 @@ from monitor.config import Config, load
 from monitor.due import iter_due
 from spiders.base import HashingSpider, slot_for
 from spiders.hashing import Hasher, exact_match_async
-from spiders.items import CheckItem, PlaceholderItem, SeenImage
+from spiders.items import CheckItem, PlaceholderItem, SeenImage, SeenImages
 from spiders.observe import error_kind, image_links, is_away, looks_html, redirect_chain
 from spiders.pipelines.reuploads import seen_image
 
@@ -144,8 +144,8 @@ class RecheckSpider(HashingSpider):
                 fetch, new_baseline = await self._image(response, fetch, body, baseline)
         size = len(body)
         del body
-        for item in seen:
-            yield item
+        if seen:
+            yield SeenImages(response.url, tuple(seen))
         outcome, reason = classify(fetch)
         self.crawler.stats.inc_value(f"monitor/outcome/{outcome}")
         self.finished += 1

@@ -4,14 +4,22 @@ Per due watch source a bounded, same-site, polite focused crawl: the source page
 it links on the same host, up to the source's `depth` (links followed from the source page)
 and `max_pages` (pages fetched, the source page included). Every page's image links (img
 src/srcset, og:image, links to image files; `IMAGES_PER_PAGE` at most) are fetched once per
-scan, hashed in memory and dropped; only a `SeenImage` (hashes, URL, page, IP) leaves the
-spider. Requests carry a download slot per site (spiders.spiders.recheck.slot_for) so the
-per-hoster concurrency and AutoThrottle apply. Failures are counted under `monitor/watch/`
-and never stop the scan.
+scan, hashed in memory and dropped; only hashes leave the spider, as one `SeenImages` item per
+page (hashes, URL, page, IP of each image), which the re-upload pipeline matches as one batch.
+
+A page's images are fetched from its callback through `engine.download_async` (downloader
+middlewares only: the network guard, timeouts, redirects, retries), concurrently, at most
+CONCURRENT_REQUESTS image bodies held at once. Going through the scheduler, spider middlewares
+and a callback per image cost the crawl process more CPU per image than hashing it does
+(bench/bench_watch.py). Requests carry a download slot per site (spiders.base.slot_for) so the
+per-hoster concurrency and AutoThrottle apply to pages and images alike. Failures are counted
+under `monitor/watch/` and never stop the scan.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
@@ -19,16 +27,17 @@ from urllib.parse import urldefrag, urlsplit
 from scrapy import Request
 from scrapy.http import Response
 
+from hashes.compute import MediaHashes
 from monitor import clock, store
 from monitor.config import Config, load
 from spiders.base import HashingSpider, slot_for
 from spiders.hashing import Hasher
 from spiders.observe import IMAGE_EXTENSIONS, error_kind, image_links, looks_html
+from spiders.items import SeenImage, SeenImages
 from spiders.pipelines.reuploads import seen_image
 
 IMAGES_PER_PAGE = 50
 LINKS_PER_PAGE = 500
-IMAGE_PRIORITY = 10  # images before further pages: memory stays bounded, finds come early
 
 
 @dataclass
@@ -63,6 +72,7 @@ class WatchSpider(HashingSpider):
         self.hasher = Hasher(int(hash_workers))
         self.sources: dict[int, Source] = {}
         self.images: set[str] = set()   # image URLs fetched in this crawl (once each)
+        self._room: asyncio.Semaphore | None = None
 
     def _inc(self, key: str, count: int = 1) -> None:
         self.crawler.stats.inc_value(f"monitor/watch/{key}", count)
@@ -118,19 +128,20 @@ class WatchSpider(HashingSpider):
         content_type = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
         if not looks_html(content_type, response.body):
             # the source (or a link) is an image itself: hash it where it is
-            async for item in self._hash(response, page_url=response.url):
-                yield item
+            h = await self.hasher.compute(response.body)
+            counts: Counter[str] = Counter()
+            if self._usable(h, counts):
+                yield seen_image(response.url, response.url, _ip(response), h)
+            self._count(counts)
             return
         self._inc("pages")
-        for link in image_links(response, limit=self.images_per_page):
-            if link in self.images:
-                continue
-            self.images.add(link)
-            self._inc("images/queued")
-            yield Request(link, callback=self.parse_image, errback=self.failed,
-                          dont_filter=True, priority=IMAGE_PRIORITY,
-                          meta={"source_id": source.id, "page_url": response.url,
-                                "kind": "image", "download_slot": slot_for(link, None)})
+        links = [link for link in image_links(response, limit=self.images_per_page)
+                 if link not in self.images]
+        self.images.update(links)
+        if links:
+            seen = await self._images(links, response.url)
+            if seen:
+                yield SeenImages(response.url, seen)
         depth = meta["watch_depth"]
         if depth >= source.depth:
             return
@@ -155,30 +166,58 @@ class WatchSpider(HashingSpider):
             out.append(url)
         return out
 
-    # -- an image --------------------------------------------------------------------------------
+    # -- a page's images -------------------------------------------------------------------------
 
-    async def parse_image(self, response: Response):
-        self._inc(f"images/status/{response.status}")
-        if response.status != 200:
-            return
-        async for item in self._hash(response, page_url=response.meta["page_url"]):
-            yield item
+    async def _images(self, links: list[str], page_url: str) -> tuple[SeenImage, ...]:
+        """Fetch and hash a page's images concurrently (in page order out); each body is
+        dropped as soon as it is hashed."""
+        counts: Counter[str] = Counter({"images/queued": len(links)})
+        found = await asyncio.gather(*(self._image(link, page_url, counts) for link in links))
+        self._count(counts)
+        return tuple(s for s in found if s is not None)
 
-    async def _hash(self, response: Response, *, page_url: str):
-        h = await self.hasher.compute(response.body)
+    async def _image(self, link: str, page_url: str, counts: Counter[str]) -> SeenImage | None:
+        if self._room is None:
+            self._room = asyncio.Semaphore(self.crawler.settings.getint("CONCURRENT_REQUESTS"))
+        async with self._room:      # bounds the image bodies held at once
+            request = Request(link, dont_filter=True,
+                              meta={"kind": "image", "download_slot": slot_for(link, None)})
+            try:
+                response = await self.crawler.engine.download_async(request)
+            except Exception as exc:  # noqa: BLE001 - an image that fails is counted, not fatal
+                counts[f"error/image/{error_kind(exc)}"] += 1
+                counts["errors"] += 1
+                return None
+            counts[f"images/status/{response.status}"] += 1
+            if response.status != 200:
+                return None
+            url, ip = response.url, _ip(response)
+            h = await self.hasher.compute(response.body)
+            del response
+        return seen_image(url, page_url, ip, h) if self._usable(h, counts) else None
+
+    @staticmethod
+    def _usable(h: MediaHashes, counts: Counter[str]) -> bool:
         if not h.ok:
-            self._inc("images/not_image")
-            return
+            counts["images/not_image"] += 1
+            return False
         if not h.usable:
-            self._inc("images/not_usable")
-        self._inc("images/hashed")
-        ip = str(response.ip_address) if response.ip_address else None
-        yield seen_image(response.url, page_url, ip, h)
+            counts["images/not_usable"] += 1
+        counts["images/hashed"] += 1
+        return True
 
-    # -- a failure -------------------------------------------------------------------------------
+    def _count(self, counts: Counter[str]) -> None:
+        for key, value in counts.items():
+            self._inc(key, value)
+
+    # -- a failure (of a page; an image's failure is counted where it is fetched) -------------------------------------------------------------------------------
 
     def failed(self, failure):
         kind = error_kind(failure.value)
         what = failure.request.meta.get("kind", "page")
         self._inc(f"error/{what}/{kind}")
         self._inc("errors")
+
+
+def _ip(response: Response) -> str | None:
+    return str(response.ip_address) if response.ip_address else None
