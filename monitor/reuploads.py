@@ -1,9 +1,9 @@
 """Re-upload search: match hashes of seen images against every report baseline and hash list.
 
-`load_index(db, config)` builds one `hashes.match.Matcher` per crawl from the store, streaming
-rows from SQL into `Matcher.add_many`: every report baseline (`report_hashes`) as ref
-("report", id) in list "reports", every `known_hashes` entry as ref ("known", id) under its
-list's name (allowlists flagged, so a known-benign image never matches).
+`load_index(db, config)` builds one `hashes.match.Matcher` per crawl from the store: every
+report baseline (`report_hashes`) as ref ("report", id) in list "reports", every `known_hashes`
+entry as ref ("known", id) under its list's name (allowlists flagged, so a known-benign image
+never matches). A hash list is read per algorithm as one string (`Matcher.add_packed`).
 
 `ReuploadIndex.targets()` turns confirmed matches (exact or strong) of one image into what it
 is a re-upload of, after the rules that keep rechecks out:
@@ -19,8 +19,9 @@ dHash: carried on a SeenImage like pHash (usable images only) and handed to the 
 treats a dHash hit as pHash: a candidate unless the entry's PDQ agrees (hashes.match), so it
 never confirms a match on its own. It is also one of the hash values an alert gives a hoster.
 
-`Recorder.observe()` is the adapter the pipeline calls per seen image: match, attribute the
-serving IP to ASN and hoster (cached per IP for the crawl), record through the alert outbox.
+`Recorder.observe_many()` is the adapter the pipeline calls per page (a batch of seen images:
+one index search), `observe()` for one image: match, attribute the serving IP to ASN and
+hoster (cached per IP for the crawl), record through the alert outbox.
 Nothing here sees content: only hashes, URLs and addresses.
 """
 

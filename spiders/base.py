@@ -3,6 +3,7 @@ and the politeness key that names a request's download slot."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import scrapy
@@ -18,7 +19,12 @@ def slot_for(url: str, asn: int | None) -> str:
     """Politeness key: the ASN once known, else the registrable domain (or the IP)."""
     if asn:
         return f"as{asn}"
-    host = urlsplit(url).hostname or ""
+    return _slot_of_host(urlsplit(url).hostname or "")
+
+
+@lru_cache(maxsize=65536)
+def _slot_of_host(host: str) -> str:
+    """A host's registrable domain (or the host): looked up once per host, not per request."""
     return _extract(host).top_domain_under_public_suffix or host
 
 

@@ -168,3 +168,40 @@ async def test_index_loads_lists_in_bulk_and_row_by_row_alike(copies):
                      ("dirty", ("known", dirty[0]), "pdq", "second"),
                      ("dirty", ("known", dirty[2]), "md5", None)}
     db.conn.close()
+
+
+async def test_a_bad_record_in_a_page_batch_loses_only_itself(copies):
+    """The pipeline matches a page's images as one batch; when the batch fails, each image is
+    tried alone, so the good ones are still recorded and only the bad one is counted."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from scrapy.settings import Settings
+    from scrapy.statscollectors import MemoryStatsCollector
+
+    from spiders.items import SeenImages
+    from spiders.pipelines.reuploads import ReuploadPipeline
+
+    world, config, db_file = copies
+    db = store.connect(db_file)
+    for item in world.plan.reports():
+        set_baseline(db, world, item)
+    db.conn.close()
+    page = world.gallery_urls("Copy Host")[0]
+    good, other = (_seen(world, c, page) for c in world.plan.reuploads())
+    bad = replace(other, pdq="zz" * 32, pdq_dihedral=("zz" * 32,) * 8)   # not hex
+    crawler = SimpleNamespace(settings=Settings(),
+                              spider=SimpleNamespace(db_path=str(db_file), config=config))
+    crawler.stats = MemoryStatsCollector(crawler)
+    pipeline = ReuploadPipeline(crawler)
+    pipeline.open_spider()
+
+    batch = SeenImages(page, (bad, good))
+    assert await pipeline.process_item(batch) is batch
+    pipeline.close_spider()
+
+    stats = crawler.stats.get_stats()
+    assert stats["monitor/reuploads/images"] == 2 and stats["monitor/reuploads/recorded"] == 1
+    assert [k for k in stats if k.startswith("monitor/reuploads/error/")] == [
+        "monitor/reuploads/error/ValueError"]
+    assert [r["url"] for r in reuploads(db_file)] == [good.url]
