@@ -86,10 +86,10 @@ class Timers:
             finally:
                 self.load += time.perf_counter() - t
 
-        def timed_many(matcher, hs):
+        def timed_many(matcher, hs, **options):
             t, cpu = time.perf_counter(), time.thread_time()
             try:
-                return many(matcher, hs)
+                return many(matcher, hs, **options)
             finally:
                 self.match += time.perf_counter() - t
                 self.match_cpu += time.thread_time() - cpu
@@ -127,10 +127,10 @@ def scenario(pages: int):
 
 def _server(conn, pages: int, static: bool) -> None:
     import aiohttp
+    from static_site import serve
 
     from monitor.sim.images import CONTENT_TYPES
     from monitor.sim.world import World
-    from static_site import serve
 
     async def main() -> None:
         world = World(scenario(pages), ipv6=False)

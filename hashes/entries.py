@@ -48,6 +48,8 @@ class Entries:
         self._exact_count = 0
         self._list_no: dict[tuple[str, bool], int] = {}
         self._pdq_rows: dict[tuple[Hashable, str], list[int]] | None = None  # built on need
+        self._radius = radius
+        self._confirmable: dict[str, tuple[tuple[int, int], HammingIndex, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return sum(len(c.refs) for c in self.columns.values()) + self._exact_count
@@ -151,6 +153,27 @@ class Entries:
             for e, (r, number) in enumerate(zip(cols.refs, cols.lists, strict=True)):
                 self._pdq_rows.setdefault((r, self.lists[number][0]), []).append(e)
         return self._pdq_rows.get((ref, list_name))
+
+    def confirmable(self, algorithm: str) -> tuple[HammingIndex, np.ndarray]:
+        """The entries of a 64-bit algorithm (pHash, dHash) whose reference also has a PDQ entry
+        in the same list, as an index of their own and their ids in the full index. Only those
+        can ever be confirmed one-to-many (hashes.match), so a search for confirmed matches
+        reads this one: usually a few report baselines instead of millions of list entries.
+        Built on first use, again after entries were added."""
+        cols = self.columns[algorithm]
+        size = (len(cols.refs), len(self.columns["pdq"].refs))
+        cached = self._confirmable.get(algorithm)
+        if cached is None or cached[0] != size:
+            names = [name for name, _ in self.lists]
+            pairs = enumerate(zip(cols.refs, cols.lists, strict=True))
+            keep = np.array([e for e, (ref, number) in pairs
+                             if self.pdq_rows(ref, names[number])], dtype=np.int64)
+            sub = HammingIndex(ALGORITHMS[algorithm].bits, radius=self._radius[algorithm])
+            if len(keep):
+                sub.add(self.indexes[algorithm].rows(keep))
+            cached = self._confirmable[algorithm] = (size, sub, keep)
+        return cached[1], cached[2]
+
 
 
 def _checked_hex(texts: list[str], kept: list, algorithm: str,

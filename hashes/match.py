@@ -145,10 +145,14 @@ class Matcher:
 
     def match_many(self, hs: Sequence[MediaHashes]) -> list[list[Match]]:
         """`match` of each image, in order, searched as one batch."""
-        return [[m for m in ms if m.strength != "candidate"] for ms in self.candidates_many(hs)]
+        return [[m for m in ms if m.strength != "candidate"]
+                for ms in self.candidates_many(hs, confirmed_only=True)]
 
-    def candidates_many(self, hs: Sequence[MediaHashes]) -> list[list[Match]]:
-        """`candidates` of each image, in order, searched as one batch."""
+    def candidates_many(self, hs: Sequence[MediaHashes], *,
+                        confirmed_only: bool = False) -> list[list[Match]]:
+        """`candidates` of each image, in order, searched as one batch. `confirmed_only`
+        (what `match_many` needs) leaves out the pHash/dHash entries that could only ever be
+        candidates: those whose reference has no PDQ entry in their list."""
         slot_of: dict[tuple, int] = {}
         unique: list[MediaHashes] = []
         slots = []
@@ -158,11 +162,11 @@ class Matcher:
                 slot_of[key] = len(unique)
                 unique.append(h)
             slots.append(slot_of[key])
-        found = self._search(unique)
+        found = self._search(unique, confirmed_only)
         return [list(found[s]) for s in slots]
 
     # -- the search
-    def _search(self, hs: list[MediaHashes]) -> list[list[Match]]:
+    def _search(self, hs: list[MediaHashes], confirmed_only: bool) -> list[list[Match]]:
         best: list[dict[tuple[Hashable, str], tuple[Match, bool]]] = [{} for _ in hs]
         lists, exact = self._entries.lists, self._entries.exact
 
@@ -179,7 +183,7 @@ class Matcher:
                                                 "exact"))
         usable = [i for i, h in enumerate(hs) if h.ok and h.usable]
         if usable:
-            self._perceptual(hs, usable, offer)
+            self._perceptual(hs, usable, offer, confirmed_only)
         out: list[list[Match]] = []
         for b in best:
             if any(allow and m.strength != "candidate" for m, allow in b.values()):
@@ -188,12 +192,16 @@ class Matcher:
                 out.append(sorted((m for m, allow in b.values() if not allow), key=_order))
         return out
 
-    def _perceptual(self, hs: list[MediaHashes], usable: list[int], offer: _Offer) -> None:
+    def _perceptual(self, hs: list[MediaHashes], usable: list[int], offer: _Offer,
+                    confirmed_only: bool) -> None:
         mine_pdq: dict[int, np.ndarray] = {}
         entries = self._entries
         for algorithm, radius in (("pdq", self.pdq_threshold), ("phash", self.phash_threshold),
                                   ("dhash", self.phash_threshold)):
             index, cols = entries.indexes[algorithm], entries.columns[algorithm]
+            full_ids = None                     # the subset index's ids -> the full index's
+            if confirmed_only and algorithm != "pdq" and len(index):
+                index, full_ids = entries.confirmable(algorithm)
             if not len(index):
                 continue
             queries, owner = [], []
@@ -204,6 +212,8 @@ class Matcher:
             if not queries:
                 continue
             qi, ids, ds = index.search_batch(to_words(queries, index.bits), radius)
+            if full_ids is not None:
+                ids = full_ids[ids]
             dist: dict[int, dict[int, int]] = {}  # image -> id -> least distance, first seen
             for q, e, d in zip(qi.tolist(), ids.tolist(), ds.tolist(), strict=True):
                 seen = dist.setdefault(owner[q], {})

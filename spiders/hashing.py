@@ -210,6 +210,8 @@ async def _spawn() -> _Worker:
                              stdout=subprocess.PIPE)
     if sys.platform.startswith("linux"):
         for pipe in (popen.stdin, popen.stdout):
+            if pipe is None:
+                continue
             try:
                 fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
             except OSError:   # above /proc/sys/fs/pipe-max-size: the default size still works

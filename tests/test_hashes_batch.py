@@ -183,8 +183,8 @@ def test_identical_images_are_searched_once_and_answered_apart(monkeypatch) -> N
     m = _matcher(entries)
     seen: list[int] = []
     search = Matcher._search
-    monkeypatch.setattr(Matcher, "_search", lambda self, hs: seen.append(len(hs)) or
-                        search(self, hs))
+    monkeypatch.setattr(Matcher, "_search", lambda self, hs, *a: seen.append(len(hs)) or
+                        search(self, hs, *a))
     h = images[1]
     out = m.match_many([h, replace(h), h])
     assert seen == [1] and out[0] == out[1] == out[2] == oracle(entries, h)[:len(out[0])]
@@ -199,6 +199,7 @@ def test_incremental_adds_between_batches() -> None:
     m = Matcher()
     m.add("p", "phash", _near(rng, h.phash, 4), list_name="l")
     assert [x.strength for x in m.candidates_many([h])[0]] == ["candidate"]
+    assert m.match_many([h]) == [[]]      # (it searches only pHash entries a PDQ can confirm)
     m.add("p", "pdq", _near(rng, h.pdq, 40), list_name="l")  # now the PDQ agrees
     assert [(x.algorithm, x.strength) for x in m.match_many([h])[0]] == [("phash+pdq", "strong")]
     m.add_many([(i, "pdq", _hex(rng.getrandbits(256), 256)) for i in range(5000)],

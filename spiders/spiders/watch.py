@@ -31,9 +31,9 @@ from hashes.compute import MediaHashes
 from monitor import clock, store
 from monitor.config import Config, load
 from spiders.base import HashingSpider, slot_for
-from spiders.hashing import Hasher
-from spiders.observe import IMAGE_EXTENSIONS, error_kind, image_links, looks_html
+from spiders.hashing import Hasher, HashWorkerFailed
 from spiders.items import SeenImage, SeenImages
+from spiders.observe import IMAGE_EXTENSIONS, error_kind, image_links, looks_html
 from spiders.pipelines.reuploads import seen_image
 
 IMAGES_PER_PAGE = 50
@@ -130,7 +130,7 @@ class WatchSpider(HashingSpider):
             # the source (or a link) is an image itself: hash it where it is
             h = await self.hasher.compute(response.body)
             counts: Counter[str] = Counter()
-            if self._usable(h, counts):
+            if self._is_image(h, counts):
                 yield seen_image(response.url, response.url, _ip(response), h)
             self._count(counts)
             return
@@ -192,12 +192,20 @@ class WatchSpider(HashingSpider):
             if response.status != 200:
                 return None
             url, ip = response.url, _ip(response)
-            h = await self.hasher.compute(response.body)
-            del response
-        return seen_image(url, page_url, ip, h) if self._usable(h, counts) else None
+            try:
+                h = await self.hasher.compute(response.body)
+            except HashWorkerFailed:        # the worker died twice on these bytes
+                counts["error/image/hash_worker_failed"] += 1
+                counts["errors"] += 1
+                return None
+            finally:
+                del response
+        return seen_image(url, page_url, ip, h) if self._is_image(h, counts) else None
 
     @staticmethod
-    def _usable(h: MediaHashes, counts: Counter[str]) -> bool:
+    def _is_image(h: MediaHashes, counts: Counter[str]) -> bool:
+        """Whether the bytes were an image (then it is seen: digests always, perceptual
+        hashes when usable for matching), counted either way."""
         if not h.ok:
             counts["images/not_image"] += 1
             return False
@@ -210,7 +218,7 @@ class WatchSpider(HashingSpider):
         for key, value in counts.items():
             self._inc(key, value)
 
-    # -- a failure (of a page; an image's failure is counted where it is fetched) -------------------------------------------------------------------------------
+    # -- a failure (of a page; an image's is counted where it is fetched) --------------------------
 
     def failed(self, failure):
         kind = error_kind(failure.value)
