@@ -3,9 +3,11 @@
 An entry is (ref, algorithm, hash, list, label). Per perceptual algorithm (PDQ, pHash, dHash)
 the hashes go into one `HammingIndex` and the rest into columns by index id (no object per
 entry); per exact digest (SHA-256, SHA-1, MD5) a dict from hex to its entries. Lists are numbered
-in the order they are first added, each with its name and whether it is an allowlist. A bulk add
-checks all hex of an algorithm at once and adds nothing of a call when a row is bad (or leaves
-the bad rows out when asked to).
+in the order they are first added, each with its name and whether it is an allowlist. Per 64-bit
+algorithm, the entries a PDQ of the same reference can confirm also get an index of their own
+(`confirmable`, built on need). A bulk add checks all hex of an algorithm at once and adds
+nothing of a call when a row is bad (or leaves the bad rows out when asked to); `add_packed`
+takes one algorithm's hashes as one hex string.
 """
 
 from __future__ import annotations

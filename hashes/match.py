@@ -14,6 +14,8 @@ small, PDQ quality < 50) are never matched one-to-many, and never confirm a one-
 
 Matching cost: all query variants of a batch of images (8 dihedral PDQs and the pHash of the
 image and of its mirror, per image) go through one `HammingIndex.search_batch` per algorithm.
+`match`/`match_many` search pHash and dHash only among the entries a PDQ can confirm (whose
+reference also has a PDQ entry in the same list: hashes.entries `confirmable`).
 The entries themselves (columns, hash indexes, digest tables, bulk add) are hashes.entries.
 """
 
