@@ -70,17 +70,10 @@ class ReuploadIndex:
     origin_of: dict[int, Target] = field(default_factory=dict)  # tracked re-upload -> original
     entries: int = 0
 
-    def targets(self, db: Database, h: MediaHashes, *, url: str, page_url: str | None,
+    def targets(self, db: Database, matches: list[Any], *, url: str, page_url: str | None,
                 report_id: int | None = None) -> list[Found]:
-        """What the image with hashes `h` at `url` (seen on `page_url`, while rechecking
-        `report_id` if given) is a re-upload of."""
-        return self.confirmed(db, self.matcher.match(h), url=url, page_url=page_url,
-                              report_id=report_id)
-
-    def confirmed(self, db: Database, matches: list[Any], *, url: str, page_url: str | None,
-                  report_id: int | None = None) -> list[Found]:
-        """`targets` from the Matcher's matches of the image (`Matcher.match_many` gives them
-        for a batch)."""
+        """What the image at `url` (seen on `page_url`, while rechecking `report_id` if given)
+        is a re-upload of, from its confirmed matches (`Matcher.match_many`)."""
         if not matches:
             return []
         found: dict[Target, Found] = {}
@@ -291,7 +284,7 @@ class Recorder:
         for image, matches in zip(seen, batch, strict=True):
             if not matches:
                 continue
-            found = index.confirmed(self.db, matches, url=image.url, page_url=image.page_url,
+            found = index.targets(self.db, matches, url=image.url, page_url=image.page_url,
                                     report_id=getattr(image, "report_id", None))
             if found:
                 await self._record(image, found, out)

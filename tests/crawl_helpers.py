@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -59,3 +60,13 @@ def at(world, when) -> None:
     """Move both clocks (ours and the world's) to `when`."""
     world.set_now(when)
     clock.fix(when)
+
+
+def has_ipv6() -> bool:
+    """Whether this machine can bind the IPv6 loopback (tests that need it skip otherwise)."""
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False

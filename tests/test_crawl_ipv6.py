@@ -10,7 +10,6 @@ in a worker process (hash_workers = 1).
 from __future__ import annotations
 
 import csv
-import socket
 from datetime import timedelta
 
 import pytest
@@ -21,19 +20,9 @@ from monitor.import_hosters import import_hosters
 from monitor.import_reports import import_reports
 from monitor.sim import truth
 from monitor.sim.scenario import from_dict
-from tests.crawl_helpers import at, crawl_config
+from tests.crawl_helpers import at, crawl_config, has_ipv6
 
-
-def _has_ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _has_ipv6(), reason="no IPv6 loopback")
+pytestmark = pytest.mark.skipif(not has_ipv6(), reason="no IPv6 loopback")
 
 
 @pytest.fixture(autouse=True)

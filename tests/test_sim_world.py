@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
 from datetime import timedelta
 
 import aiohttp
@@ -15,6 +14,7 @@ from PIL import Image
 from monitor.sim.plan import phase_at
 from monitor.sim.scenario import AFTER, from_dict
 from monitor.sim.world import World
+from tests.crawl_helpers import has_ipv6
 
 BEFORE = "2026-01-05T05:00:00Z"      # every item of the behaviour world is online
 AFTER_T = "2026-01-06T00:00:00Z"     # every item of it is removed (fixed 10 h delay)
@@ -258,16 +258,7 @@ async def test_canary_is_in_every_served_image(make_world):
             assert b"CANARY-7f3a9c" in body, it.fmt
 
 
-def _has_ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_ipv6(), reason="no IPv6 loopback")
+@pytest.mark.skipif(not has_ipv6(), reason="no IPv6 loopback")
 async def test_ipv6_hoster(sim_world):
     assert sim_world.ipv6
     v6_items = [i for i in sim_world.plan.reports() if i.v6]
