@@ -29,8 +29,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import json
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -114,6 +116,24 @@ def _proc_cpu(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's reaped children (the scan's hash and match processes,
+    waited for when the crawl closes them)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _crawl_stats(db_file: Path) -> dict:
+    """The monitor/* stats of the last watch crawl (monitor.watch_crawl stores them)."""
+    db = store.connect(db_file)
+    try:
+        row = db.execute("SELECT stats FROM crawls WHERE kind = 'watch' "
+                         "ORDER BY id DESC LIMIT 1").fetchone()
+    finally:
+        db.conn.close()
+    return json.loads(row[0]) if row and row[0] else {}
 
 
 def scenario(pages: int):
@@ -221,8 +241,9 @@ async def run(args) -> None:
     base = Config()
     config = replace(base, crawl=replace(
         base.crawl, allow_private_networks=True, autothrottle=False,
-        hash_workers=args.workers, concurrent_requests=64, per_hoster_concurrency=16,
-        download_timeout=timedelta(seconds=30)),
+        hash_workers=args.workers, concurrent_requests=64,
+        per_hoster_concurrency=args.per_hoster, download_timeout=timedelta(seconds=30),
+        match_process=not args.match_inline),
         asn=replace(base.asn, routing_table=str(table)))
     total = args.pages * 10
     rnd = np.random.default_rng(3)
@@ -254,6 +275,7 @@ async def run(args) -> None:
             clock.fix(now + timedelta(hours=25 * n))
             timers.reset()
             cpu, server_cpu = _proc_cpu(os.getpid()), _proc_cpu(server.pid)
+            children = _children_cpu()
             profiler = cProfile.Profile() if args.profile and n == 0 else None
             if profiler is not None:
                 profiler.enable()
@@ -263,12 +285,21 @@ async def run(args) -> None:
                 profiler.dump_stats(args.profile)
                 print(f"profile of round 1 written to {args.profile}", flush=True)
             cpu, server_cpu = _proc_cpu(os.getpid()) - cpu, _proc_cpu(server.pid) - server_cpu
+            children = _children_cpu() - children   # hash and match processes (reaped)
+            if not args.match_inline:               # the match process says where its time went
+                stats = _crawl_stats(db_file)
+                timers.load = stats.get("monitor/reuploads/index_build_ms", 0) / 1e3
+                timers.match = timers.match_cpu = stats.get("monitor/reuploads/match_cpu_ms",
+                                                            0) / 1e3
+                timers.images = summary.images
             scan_rates.append(summary.images_per_second)
             hash_rates.append(await _hash_only(sample, args.workers))
             per = max(1, summary.images)
-            parts.append((timers.load, summary.seconds - timers.load, timers.match / per * 1e3,
+            inline_load = timers.load if args.match_inline else 0.0
+            parts.append((timers.load, summary.seconds - inline_load, timers.match / per * 1e3,
                           timers.match_cpu / per * 1e3, cpu / per * 1e3,
-                          (cpu - timers.load) / per * 1e3, server_cpu / per * 1e3))
+                          (cpu - inline_load) / per * 1e3, server_cpu / per * 1e3,
+                          children / per * 1e3))
             print(f"round {n + 1}: scan {summary.images} images in {summary.seconds:.1f} s = "
                   f"{scan_rates[-1]:.1f} images/s (found {summary.found} of the "
                   f"{usable_hits} usable list hits, new "
@@ -292,22 +323,24 @@ async def run(args) -> None:
         server.join(10)
         shutil.rmtree(tmp, ignore_errors=True)
     scan, base_rate = statistics.median(scan_rates), statistics.median(hash_rates)
-    load, rest, match_ms, match_cpu, cpu_ms, loop_ms, server_ms = (
+    load, rest, match_ms, match_cpu, cpu_ms, loop_ms, server_ms, child_ms = (
         statistics.median(p) for p in zip(*parts, strict=True))
     print(f"\nwatch scan ({args.pages} pages x 10 images, {args.entries:,}-entry list, "
           f"{args.workers} hash worker(s)): {scan:.1f} images/s")
     print(f"hash-only baseline (same Hasher, {len(sample)} of the images): "
           f"{base_rate:.1f} images/s")
     print(f"ratio scan / hash-only: {scan / base_rate:.2f}x (goal >= 0.8x)")
-    print(f"where the scan's time went (medians): index build {load:.1f} s, crawl {rest:.1f} s; "
-          f"benchmark-process CPU {cpu_ms:.2f} ms/image ({loop_ms:.2f} without the index "
-          f"build), of which matching {match_ms:.3f} ms/image (CPU {match_cpu:.3f}); "
+    where = "in the match process" if not args.match_inline else "in the crawl loop"
+    print(f"where the scan's time went (medians): index build {load:.1f} s {where}, scan "
+          f"{rest:.1f} s; benchmark-process CPU {cpu_ms:.2f} ms/image ({loop_ms:.2f} without "
+          f"the index build); matching {where} {match_ms:.3f} ms/image (CPU {match_cpu:.3f}); "
           f"hash-only needs {1e3 / base_rate:.2f} ms/image")
-    need, cores = cpu_ms + 1e3 / base_rate + server_ms, os.cpu_count() or 1
+    children_note = "hashing and matching processes" if not args.match_inline else "hashing"
+    need, cores = cpu_ms + child_ms + server_ms, os.cpu_count() or 1
     bound = min(cores * 1e3 / need, 1e3 / cpu_ms)  # the crawl process is one thread
-    print(f"CPU per image: crawl process {cpu_ms:.2f} + hashing {1e3 / base_rate:.2f} + "
-          f"simulated hoster {server_ms:.2f} = {need:.2f} ms on {cores} cores: at most "
-          f"{bound:.0f} images/s = {bound / base_rate:.2f}x hash-only on this machine")
+    print(f"CPU per image: crawl process {cpu_ms:.2f} + child processes ({children_note}) "
+          f"{child_ms:.2f} + simulated hoster {server_ms:.2f} = {need:.2f} ms on {cores} "
+          f"cores: at most {bound:.0f} images/s = {bound / base_rate:.2f}x hash-only here")
     if args.ceiling:
         print(f"ceiling without matching (same crawl, empty list): "
               f"{ceiling.images_per_second:.1f} images/s = "
@@ -330,6 +363,11 @@ def main() -> None:
                         help="serve with the simulated world's aiohttp server (default: the "
                              "same pages and images from bench/static_site.py, which costs "
                              "the shared cores less)")
+    parser.add_argument("--match-inline", action="store_true",
+                        help="match in the crawl loop ([crawl] match_process = false) instead "
+                             "of in a match process")
+    parser.add_argument("--per-hoster", type=int, default=16,
+                        help="per-hoster concurrency (the one simulated hoster's slot)")
     parser.add_argument("--profile", metavar="FILE",
                         help="cProfile the first round's scan (the crawl process) into FILE")
     args = parser.parse_args()

@@ -31,6 +31,7 @@ class CrawlConfig:
     nameservers: tuple[str, ...] = ()   # resolver for crawl targets ("host:port"); empty: system
     hash_workers: int = 1               # processes hashing fetched bytes (0: in the crawl loop)
     autothrottle: bool = True           # back off hosters that slow down (off: loopback worlds)
+    match_process: bool = True          # match seen images in a child process holding the index
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,8 @@ def demo_config(dns_address: str, smtp_port: int) -> Config:
         base,
         crawl=replace(base.crawl, allow_private_networks=True, nameservers=(dns_address,),
                       autothrottle=False, download_timeout=timedelta(seconds=2),
-                      max_download_bytes=8 * 1024 * 1024, hash_workers=1),
+                      max_download_bytes=8 * 1024 * 1024, hash_workers=1,
+                      match_process=False),   # small index, many short crawls: match inline
         asn=replace(base.asn, nameservers=(dns_address,), timeout=timedelta(seconds=1)),
         alerts=replace(base.alerts, smtp_host="127.0.0.1", smtp_port=smtp_port),
     )

@@ -27,6 +27,7 @@ Nothing here sees content: only hashes, URLs and addresses.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,8 +39,10 @@ from hashes.formats import ALGORITHMS, HashFormatError
 from hashes.match import Matcher
 from monitor import urls
 from monitor.config import Config
+from monitor.match_worker import MatchWorkerFailed
 
 REPORTS = "reports"
+log = logging.getLogger(__name__)
 Target = tuple[str, int]  # ("report", report_id) or ("known", known_hash_id)
 
 
@@ -65,7 +68,7 @@ class Found:
 
 @dataclass
 class ReuploadIndex:
-    matcher: Matcher
+    matcher: Matcher | None                 # None: it lives in a match process (match_worker)
     with_baseline: set[int] = field(default_factory=set)      # reports that have hashes
     origin_of: dict[int, Target] = field(default_factory=dict)  # tracked re-upload -> original
     entries: int = 0
@@ -232,21 +235,45 @@ class Observed:
 
 
 class Recorder:
-    """Per crawl: the index (built on first use), the hoster registry and an IP cache."""
+    """Per crawl: the index (built on first use; in `worker`, a monitor.match_worker
+    MatchWorker, when given), the hoster registry and an IP cache."""
 
-    def __init__(self, db: Database, config: Config, *, backend: Any = None) -> None:
+    def __init__(self, db: Database, config: Config, *, backend: Any = None,
+                 worker: Any = None) -> None:
         self.db = db
         self.config = config
         self.backend = backend
+        self.worker = worker
+        self.worker_failed: str | None = None   # why matching moved back into this process
         self._index: ReuploadIndex | None = None
         self._registry: Any = None
         self._ips: dict[str, tuple[int | None, int | None]] = {}
 
     @property
     def index(self) -> ReuploadIndex:
+        """The index in this process (built on first use)."""
         if self._index is None:
             self._index = load_index(self.db, self.config)
         return self._index
+
+    @property
+    def entries(self) -> int | None:
+        """Entries in the index, once it is built (here or in the worker)."""
+        if self.worker is not None:
+            return self.worker.entries
+        return self._index.entries if self._index is not None else None
+
+    async def _match(self, hs: list[MediaHashes]) -> tuple[ReuploadIndex, list[list[Any]]]:
+        if self.worker is not None:
+            try:
+                return await self.worker.index(), await self.worker.match_many(hs)
+            except MatchWorkerFailed as exc:    # no image lost: match here from now on
+                log.warning("re-upload matching continues in the crawl process: %s", exc)
+                self.worker.close()
+                self.worker, self.worker_failed = None, str(exc)
+        index = self.index
+        assert index.matcher is not None
+        return index, index.matcher.match_many(hs)
 
     async def attribute(self, ip: str | None) -> tuple[int | None, int | None]:
         """(asn, hoster_id) of the IP that served the image, looked up once per crawl."""
@@ -279,8 +306,7 @@ class Recorder:
         out = Observed()
         if not seen:
             return out
-        index = self.index
-        batch = index.matcher.match_many([media_hashes(s) for s in seen])
+        index, batch = await self._match([media_hashes(s) for s in seen])
         for image, matches in zip(seen, batch, strict=True):
             if not matches:
                 continue

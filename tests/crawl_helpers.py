@@ -34,7 +34,8 @@ def behaviour_scenario(behaviours=AFTER, *, items: int = 1, noise: dict | None =
 def crawl_config(dns=None, **crawl) -> Config:
     base = Config()
     options = {"allow_private_networks": True, "download_timeout": timedelta(seconds=3),
-               "hash_workers": 0, "autothrottle": False, "max_download_bytes": 4 * 1024 * 1024}
+               "hash_workers": 0, "match_process": False, "autothrottle": False,
+               "max_download_bytes": 4 * 1024 * 1024}
     if dns is not None:
         options["nameservers"] = (dns.address,)
     options.update(crawl)

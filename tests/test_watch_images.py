@@ -53,11 +53,12 @@ async def page_server():
         await runner.cleanup()
 
 
+@pytest.mark.parametrize("match_process", [False, True], ids=["match-inline", "match-process"])
 async def test_page_images_each_fetched_counted_and_matched(make_world, sim_dns, tmp_path,
-                                                             page_server):
+                                                             page_server, match_process):
     world = await make_world(copy_scenario(("mirror",), items=2))
     world.attach_dns(sim_dns)
-    config = crawl_config(sim_dns)
+    config = crawl_config(sim_dns, match_process=match_process)
     db_file = load_world(world, tmp_path, config)
     db = store.connect(db_file)
     for item in world.plan.reports():
@@ -90,6 +91,9 @@ async def test_page_images_each_fetched_counted_and_matched(make_world, sim_dns,
     assert stats["monitor/watch/images/status/404"] == 1
     assert stats["monitor/watch/images/not_image"] == 1
     assert stats["monitor/reuploads/images"] == 2            # one SeenImages batch of two
+    # matched where configured: the match process reports its index build and matching time
+    assert ("monitor/reuploads/match_cpu_ms" in stats) is match_process
+    assert stats["monitor/reuploads/index_entries"] > 0
     # the redirect was followed: the re-upload is recorded at the URL that served the bytes,
     # attributed to the hoster serving it
     rows = reuploads(db_file)

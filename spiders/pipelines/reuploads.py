@@ -14,6 +14,7 @@ from typing import Any
 
 from hashes.compute import MediaHashes
 from monitor import clock, store
+from monitor.match_worker import MatchWorker
 from monitor.reuploads import Observed, Recorder
 from spiders.items import SeenImage, SeenImages
 
@@ -36,6 +37,7 @@ class ReuploadPipeline:
     def __init__(self, crawler) -> None:
         self.crawler = crawler
         self.recorder: Recorder | None = None
+        self.worker: MatchWorker | None = None
         crawler._ntd_reuploads = self
 
     @classmethod
@@ -44,7 +46,13 @@ class ReuploadPipeline:
 
     def open_spider(self) -> None:
         spider = self.crawler.spider
-        self.recorder = Recorder(store.connect(spider.db_path), spider.config)
+        worker = None
+        if spider.config.crawl.match_process:
+            worker = MatchWorker(store.db_path(spider.db_path), spider.config)
+            if getattr(spider, "warm_index", False):
+                worker.start_soon()     # the index builds while the first pages load
+        self.worker = worker
+        self.recorder = Recorder(store.connect(spider.db_path), spider.config, worker=worker)
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, SeenImage):
@@ -75,8 +83,20 @@ class ReuploadPipeline:
 
     def close_spider(self) -> None:
         if self.recorder is not None:
-            index = self.recorder._index
-            if index is not None:
-                self.crawler.stats.set_value("monitor/reuploads/index_entries", index.entries)
+            stats = self.crawler.stats
+            entries = self.recorder.entries
+            if entries is not None:
+                stats.set_value("monitor/reuploads/index_entries", entries)
+            worker = self.worker
+            if self.recorder.worker_failed:
+                stats.set_value("monitor/reuploads/match_process_failed",
+                                self.recorder.worker_failed)
+            if worker is not None:
+                worker.close()
+                if worker.images:   # where the match process's time went (bench_watch reads it)
+                    stats.set_value("monitor/reuploads/match_cpu_ms", round(
+                        worker.match_seconds * 1e3, 1))
+                stats.set_value("monitor/reuploads/index_build_ms", round(
+                    worker.index_seconds * 1e3, 1))
             self.recorder.db.conn.close()
             self.recorder = None

@@ -53,6 +53,7 @@ class Source:
 
 class WatchSpider(HashingSpider):
     name = "watch"
+    warm_index = True   # every image is matched: the re-upload index is built from the start
     custom_settings = {
         "ITEM_PIPELINES": {"spiders.pipelines.reuploads.ReuploadPipeline": 400},
         "DEPTH_LIMIT": 0,           # our own bound per source (Scrapy's counts redirects too)

@@ -1,0 +1,53 @@
+"""Child processes served over pipes (monitor.pipes) and the hash workers built on them: an
+answer per request, a dead child fails its calls with ChildGone, and the Hasher replaces a
+killed worker and still answers. Real child processes; generated benign images only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import signal
+
+import pytest
+
+from hashes.compute import compute
+from hashes.synthetic import jpeg
+from monitor.pipes import Child, ChildGone
+from spiders.hashing import Hasher
+
+
+async def test_child_answers_each_request_and_fails_calls_once_dead():
+    child = await Child.spawn("spiders.hashing", "serve")
+    try:
+        bodies = [jpeg(seed, (160, 120)) for seed in (1, 2, 3)]
+        head, tail = bodies[0][:100], bodies[0][100:]
+        answers = await asyncio.gather(child.call(head, tail),      # parts sent back to back
+                                       *(child.call(b) for b in bodies[1:]))
+        assert [pickle.loads(a) for a in answers] == [compute(b) for b in bodies]
+        os.kill(child.pid, signal.SIGKILL)
+        for _ in range(200):                  # the reader sees EOF and marks it dead
+            if not child.alive:
+                break
+            await asyncio.sleep(0.01)
+        assert not child.alive
+        with pytest.raises(ChildGone):
+            await child.call(bodies[0])
+    finally:
+        child.close()
+
+
+async def test_hasher_replaces_a_killed_worker():
+    hasher = Hasher(1)
+    await hasher.start()
+    try:
+        body = jpeg(7, (160, 120))
+        assert await hasher.compute(body) == compute(body)
+        (first,) = hasher.pids
+        os.kill(first, signal.SIGKILL)
+        os.waitpid(first, 0)
+        assert await hasher.compute(body) == compute(body)   # on its replacement
+        assert hasher.pids and hasher.pids != [first]
+    finally:
+        hasher.close()
+    assert hasher.pids == []
