@@ -9,7 +9,9 @@ benchmark process stores a hash list of M random entries (PDQ, pHash, MD5) plus 
 of the served images (so matching, attribution and the outbox are exercised), adds every album
 as a watch source (depth 0) and runs `run_watch`. Its figure: images hashed per second over the
 whole scan (the index build included). The baseline, in the same run: the same Hasher (same
-number of worker processes) hashing a sample of the same images' bytes with the pool kept busy.
+number of worker processes) hashing a sample of the same images' bytes (2000 of them, 3 times
+over) with the pool kept busy, just before and just after each scan: their mean is the round's
+baseline (this machine's speed drifted by up to 35 % between 4-second windows).
 Goal: scan >= 0.8x hash-only (matching and bookkeeping are not the bottleneck).
 
 Where the scan's time goes is printed too (medians over rounds): the index build
@@ -206,7 +208,7 @@ def _hash_list(db, entries: int, hits: list[str]) -> None:
                             "VALUES (?, 'pdq', ?, 'hit')", ((list_id, h) for h in hits))
 
 
-async def _hash_only(bodies: list[bytes], workers: int) -> float:
+async def _hash_only(bodies: list[bytes], workers: int, passes: int = 1) -> float:
     from spiders.hashing import Hasher
     hasher = Hasher(workers)
     await hasher.start()
@@ -217,10 +219,11 @@ async def _hash_only(bodies: list[bytes], workers: int) -> float:
             await hasher.compute(data)
 
     started = time.perf_counter()
-    await asyncio.gather(*(one(b) for b in bodies))
+    for _ in range(passes):     # a window long enough to average out the machine's drift
+        await asyncio.gather(*(one(b) for b in bodies))
     seconds = time.perf_counter() - started
     hasher.close()
-    return len(bodies) / seconds
+    return len(bodies) * passes / seconds
 
 
 async def run(args) -> None:
@@ -274,6 +277,7 @@ async def run(args) -> None:
         for n in range(args.rounds):
             clock.fix(now + timedelta(hours=25 * n))
             timers.reset()
+            before = await _hash_only(sample, args.workers, args.passes)
             cpu, server_cpu = _proc_cpu(os.getpid()), _proc_cpu(server.pid)
             children = _children_cpu()
             profiler = cProfile.Profile() if args.profile and n == 0 else None
@@ -293,7 +297,8 @@ async def run(args) -> None:
                                                             0) / 1e3
                 timers.images = summary.images
             scan_rates.append(summary.images_per_second)
-            hash_rates.append(await _hash_only(sample, args.workers))
+            after = await _hash_only(sample, args.workers, args.passes)
+            hash_rates.append((before + after) / 2)     # the machine's speed drifts
             per = max(1, summary.images)
             inline_load = timers.load if args.match_inline else 0.0
             parts.append((timers.load, summary.seconds - inline_load, timers.match / per * 1e3,
@@ -304,7 +309,8 @@ async def run(args) -> None:
                   f"{scan_rates[-1]:.1f} images/s (found {summary.found} of the "
                   f"{usable_hits} usable list hits, new "
                   f"{summary.new_reuploads}, alerts {summary.alerts}, errors "
-                  f"{sum(summary.errors.values())}); hash-only {hash_rates[-1]:.1f} images/s; "
+                  f"{sum(summary.errors.values())}); hash-only {hash_rates[-1]:.1f} images/s "
+                  f"(before {before:.1f}, after {after:.1f}); "
                   f"index build {timers.load:.1f} s, matching {parts[-1][2]:.3f} ms/image "
                   f"({timers.images} images), recording {timers.record:.1f} s "
                   f"({timers.records} outbox writes)", flush=True)
@@ -327,7 +333,8 @@ async def run(args) -> None:
         statistics.median(p) for p in zip(*parts, strict=True))
     print(f"\nwatch scan ({args.pages} pages x 10 images, {args.entries:,}-entry list, "
           f"{args.workers} hash worker(s)): {scan:.1f} images/s")
-    print(f"hash-only baseline (same Hasher, {len(sample)} of the images): "
+    print(f"hash-only baseline (same Hasher, {len(sample)} of the images x {args.passes}, "
+          f"before and after each scan): "
           f"{base_rate:.1f} images/s")
     print(f"ratio scan / hash-only: {scan / base_rate:.2f}x (goal >= 0.8x)")
     where = "in the match process" if not args.match_inline else "in the crawl loop"
@@ -357,6 +364,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="hash worker processes")
     parser.add_argument("--sample", type=int, default=2000,
                         help="images hashed alone for the baseline")
+    parser.add_argument("--passes", type=int,
+                        help="times the sample is hashed for each baseline measurement "
+                             "(default 3; 1 with --quick)")
     parser.add_argument("--ceiling", action="store_true",
                         help="one more round with an empty hash list: the crawl's ceiling")
     parser.add_argument("--aiohttp-hoster", action="store_true",
@@ -375,6 +385,7 @@ def main() -> None:
     args.entries = args.entries if args.entries is not None else (
         20_000 if args.quick else 1_000_000)
     args.rounds = args.rounds or (3 if args.quick else 1)
+    args.passes = args.passes or (1 if args.quick else 3)
     asyncio.run(run(args))
 
 

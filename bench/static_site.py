@@ -39,10 +39,10 @@ class _Static(asyncio.Protocol):
             method, target = line[0], line[1].decode("latin-1").split("?", 1)[0]
             found = self.routes.get(target)
             status, ctype, body = _NOT_FOUND if found is None else (b"200 OK", *found)
-            self.transport.write(b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
-                                 % (status, ctype, len(body)))
-            if method != b"HEAD":
-                self.transport.write(body)
+            head = (b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
+                    % (status, ctype, len(body)))
+            # head and body in one write, as servers send a small file (writev / sendfile)
+            self.transport.write(head if method == b"HEAD" else head + body)
 
 
 async def serve(host: str, port: int, routes: Routes) -> asyncio.Server:

@@ -264,13 +264,15 @@ class Recorder:
         return self._index.entries if self._index is not None else None
 
     async def _match(self, hs: list[MediaHashes]) -> tuple[ReuploadIndex, list[list[Any]]]:
-        if self.worker is not None:
+        worker = self.worker
+        if worker is not None:
             try:
-                return await self.worker.index(), await self.worker.match_many(hs)
+                return await worker.index(), await worker.match_many(hs)
             except MatchWorkerFailed as exc:    # no image lost: match here from now on
-                log.warning("re-upload matching continues in the crawl process: %s", exc)
-                self.worker.close()
-                self.worker, self.worker_failed = None, str(exc)
+                worker.close()
+                if self.worker is worker:       # (other pages' batches may fail with it)
+                    log.warning("re-upload matching continues in the crawl process: %s", exc)
+                    self.worker, self.worker_failed = None, str(exc)
         index = self.index
         assert index.matcher is not None
         return index, index.matcher.match_many(hs)
