@@ -60,8 +60,9 @@ HIT_SHARE = 0.01
 @dataclass
 class Timers:
     """Seconds spent in the index build and in the Matcher during a scan (wrapped in place,
-    once; `reset` between rounds). With `stub`, the index build yields an empty Matcher: the
-    crawl's ceiling without any hash list."""
+    once; `reset` between rounds) when matching runs in the crawl loop (`--match-inline`); a
+    match process reports its own (crawl stats). With `stub`, the index build yields an empty
+    Matcher (the ceiling round matches in the crawl loop): the crawl without any hash list."""
     load: float = 0.0
     match: float = 0.0
     match_cpu: float = 0.0
@@ -318,8 +319,9 @@ async def run(args) -> None:
                 print(f"warning: scanned {summary.images} of {total} images")
         if args.ceiling:
             clock.fix(now + timedelta(hours=25 * args.rounds))
-            timers.reset(stub=True)
-            ceiling = await run_watch(db_file, config)
+            timers.reset(stub=True)     # in the crawl loop: a match process builds the list
+            ceiling = await run_watch(db_file, replace(
+                config, crawl=replace(config.crawl, match_process=False)))
             print(f"ceiling round (empty hash list, no index): {ceiling.images} images in "
                   f"{ceiling.seconds:.1f} s = {ceiling.images_per_second:.1f} images/s",
                   flush=True)

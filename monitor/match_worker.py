@@ -4,15 +4,15 @@ A crawl's event loop is one thread. Hashing already runs in worker processes
 (spiders.hashing); matching a page's hashes against a million-entry index (~0.5 ms per image)
 and building that index from the store (seconds) were the rest of its CPU per image, and made
 it the bottleneck of a watch scan (bench/bench_watch.py). A `MatchWorker` moves both into one
-child process (monitor.pipes): the child builds the index (monitor.reuploads.load_index) while
-the crawl's first pages load, then answers each batch of image hashes with their confirmed
+child process (monitor.pipes): the child builds the index (monitor.reupload_index.load_index)
+while the crawl's first pages load, then answers each batch of image hashes with their confirmed
 matches. The crawl process keeps only what deciding a re-upload needs besides the matches
 (which reports have a baseline, what a tracked re-upload copies): a few sets, not the index.
 
 Only hashes and match records cross the pipe (pickled); the child opens the store read-only.
 A child that dies is replaced, which rebuilds the index, and the batch is tried once more; a
-second death raises MatchWorkerFailed (the pipeline counts those images as errors under
-monitor/reuploads/error/: none is silently taken as unmatched).
+second death (or an index the child cannot build) raises MatchWorkerFailed, and the Recorder
+(monitor.reuploads) matches in the crawl process from then on: no image goes unmatched.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class MatchWorker:
         self.match_seconds = 0.0    # the child's CPU time matching
         self.images = 0
         self._child: Child | None = None
-        self._view: Any = None      # monitor.reuploads.ReuploadIndex without its matcher
+        self._view: Any = None      # monitor.reupload_index.ReuploadIndex without its matcher
         self._starting: asyncio.Future | None = None
         self._lock: asyncio.Lock | None = None
         self._closed = False
@@ -57,7 +57,7 @@ class MatchWorker:
                 lambda done: done.cancelled() or done.exception())  # retrieved; use re-raises
 
     async def index(self) -> Any:
-        """The parent's view of the index (monitor.reuploads.ReuploadIndex, matcher None)."""
+        """The parent's view of the index (a ReuploadIndex whose matcher is None)."""
         await self._ensure()
         return self._view
 
@@ -74,13 +74,19 @@ class MatchWorker:
             if self._child is not None:
                 self._child.close()
                 self._child = None
-            child = await Child.spawn("monitor.match_worker", "serve")
+            try:
+                child = await Child.spawn("monitor.match_worker", "serve")
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                raise MatchWorkerFailed(f"cannot start the match process: {exc}") from None
             try:
                 answer = pickle.loads(await child.call(
                     pickle.dumps((self.db_path, self.config), pickle.HIGHEST_PROTOCOL)))
             except ChildGone:
                 child.close()
                 raise MatchWorkerFailed("the match process died building its index") from None
+            except BaseException:       # cancelled (the crawl closed while it was building)
+                child.close()
+                raise
             if isinstance(answer, BaseException):
                 child.close()
                 raise MatchWorkerFailed(f"the match process could not build its index: "
@@ -142,7 +148,7 @@ def serve() -> None:
 
 def _warm() -> bytes:
     import hashes.match  # noqa: F401 - numpy and the index code before saying ready
-    import monitor.reuploads  # noqa: F401
+    import monitor.reupload_index  # noqa: F401
     return b""
 
 
@@ -170,7 +176,7 @@ def _build(db_path: str, config: Config) -> tuple[Any, float]:
     from dataclasses import replace
 
     from monitor import store
-    from monitor.reuploads import load_index
+    from monitor.reupload_index import load_index
     started = time.monotonic()
     db = store.connect(db_path, readonly=True)
     try:

@@ -61,27 +61,37 @@ class Child:
                 f"from {module} import {function}; {function}()")
         popen = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE)
-        if sys.platform.startswith("linux"):
-            for pipe in (popen.stdin, popen.stdout):
-                if pipe is None:
-                    continue
-                try:
-                    fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
-                except OSError:   # above /proc/sys/fs/pipe-max-size: the default still works
-                    pass
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=1 << 20)
-        rtransport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), popen.stdout)
-        wtransport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin,
-                                                             popen.stdin)
-        writer = asyncio.StreamWriter(wtransport, protocol, None, loop)
-        child = cls(popen, reader, writer, (wtransport, rtransport))
-        try:
+        transports: list = []
+        try:    # until the child is ready; cancelled or failed, nothing is left running
+            if sys.platform.startswith("linux"):
+                for pipe in (popen.stdin, popen.stdout):
+                    if pipe is None:
+                        continue
+                    try:
+                        fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
+                    except OSError:   # above /proc/sys/fs/pipe-max-size: the default works
+                        pass
+            loop = asyncio.get_running_loop()
+            reader = asyncio.StreamReader(limit=1 << 20)
+            rtransport, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), popen.stdout)
+            transports.append(rtransport)
+            wtransport, protocol = await loop.connect_write_pipe(
+                asyncio.streams.FlowControlMixin, popen.stdin)
+            transports.append(wtransport)
+            writer = asyncio.StreamWriter(wtransport, protocol, None, loop)
+            child = cls(popen, reader, writer, (wtransport, rtransport))
             _, size = HEAD.unpack(await reader.readexactly(HEAD.size))
             child.ready = await reader.readexactly(size)
         except BaseException:
-            child.close()
+            for transport in transports:
+                transport.close()
+            for pipe in (popen.stdin, popen.stdout):
+                if pipe is not None:
+                    pipe.close()
+            if popen.poll() is None:
+                popen.kill()
+                popen.wait()
             raise
         child._task = asyncio.ensure_future(child._read())
         return child

@@ -266,7 +266,7 @@ def m003_first_takedown(db: Database) -> None:
 
 @migrations()
 def m004_labelled_hashes(db: Database) -> None:
-    """An index of the hash-list entries that carry a label (monitor.reuploads.load_index)."""
+    """An index of the hash-list entries that carry a label (reupload_index.load_index)."""
     _run(db, V4)
 
 

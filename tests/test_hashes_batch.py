@@ -225,7 +225,7 @@ def test_add_many_is_all_or_nothing_unless_skipping() -> None:
 
 
 def test_add_packed_is_add_many_without_the_rows() -> None:
-    """A list loaded as one hex string per algorithm (monitor.reuploads.load_index) matches
+    """A list loaded as one hex string per algorithm (monitor.reupload_index.load_index) matches
     exactly as the same rows added one by one: refs, labels, lists, digests, thresholds."""
     rng = random.Random(11)
     images = [_image(rng) for _ in range(6)]

@@ -4,9 +4,11 @@ clearly why when it cannot build its index. Real child processes, real SQLite st
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +139,30 @@ async def test_recorder_matches_in_the_crawl_process_when_the_match_process_fail
     assert out.found == 1 and out.recorded == 1
     assert recorder.worker is None and "could not build its index" in recorder.worker_failed
     assert [r["of_known_hash_id"] for r in reuploads(db_file)] == [pdq_id]
+
+
+def _match_children() -> list[int]:
+    """Live child processes of this test process that run the match process."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid() and b"monitor.match_worker" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("after", [0.0, 0.3, 1.5])
+async def test_closing_while_the_index_builds_leaves_no_process(listed, after):
+    """A crawl that ends while its match process is starting or building stops it."""
+    db_file, *_ = listed
+    worker = MatchWorker(db_file, Config())
+    worker.start_soon()
+    await asyncio.sleep(after)
+    worker.close()
+    await asyncio.sleep(0.05)
+    assert _match_children() == []
