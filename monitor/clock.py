@@ -9,6 +9,7 @@ sorts lexically in SQLite indexes.
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 _fixed: datetime | None = None
@@ -63,8 +64,19 @@ def iso(when: datetime | None) -> str | None:
     return to_utc(when).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_last_second: tuple[int, str] = (-1, "")
+
+
 def now_iso() -> str:
-    return iso(now())  # type: ignore[return-value]
+    """`iso(now())`; the string is made once per second (a crawl stamps every image it sees)."""
+    global _last_second
+    if _fixed is not None:
+        return iso(_fixed)  # type: ignore[return-value]
+    second = int(time.time())
+    if second != _last_second[0]:
+        _last_second = (second, datetime.fromtimestamp(second, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"))
+    return _last_second[1]
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")

@@ -19,12 +19,16 @@ def slot_for(url: str, asn: int | None) -> str:
     """Politeness key: the ASN once known, else the registrable domain (or the IP)."""
     if asn:
         return f"as{asn}"
-    return _slot_of_host(urlsplit(url).hostname or "")
+    _, sep, rest = url.partition("://")
+    return _slot_of_netloc(rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0] if sep
+                           else "")
 
 
 @lru_cache(maxsize=65536)
-def _slot_of_host(host: str) -> str:
-    """A host's registrable domain (or the host): looked up once per host, not per request."""
+def _slot_of_netloc(netloc: str) -> str:
+    """A netloc's registrable domain (or its host): looked up once per netloc, not per
+    request (a watch scan asks for every image)."""
+    host = urlsplit(f"//{netloc}").hostname or ""
     return _extract(host).top_domain_under_public_suffix or host
 
 

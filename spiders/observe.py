@@ -78,26 +78,39 @@ def looks_html(content_type: str | None, body: bytes) -> bool:
     return body[:200].lstrip().lower().startswith((b"<!doctype html", b"<html"))
 
 
+# One XPath pass over the parsed page (attribute values in page order, each knowing its element
+# and attribute), grouped as listed here; five CSS queries through parsel made a Selector per
+# value (a 10-image album page: 295 -> 231 us, most of the rest is urljoin).
+_IMAGE_ATTRS = ("//img/@src | //img/@data-src | //meta[@property='og:image']/@content"
+                " | //a/@href | //img/@srcset | //source/@srcset")
+_GROUPS = {("img", "src"): 0, ("img", "data-src"): 1, ("meta", "content"): 2, ("a", "href"): 3,
+           ("img", "srcset"): 4, ("source", "srcset"): 4}
+
+
 def image_links(response: Response, limit: int = 20) -> list[str]:
-    """Image URLs on an HTML page: img src/srcset, og:image, links to image files."""
-    found: list[str] = []
-    selectors = (
-        "img::attr(src)", "img::attr(data-src)", "meta[property='og:image']::attr(content)",
-        "a::attr(href)",
-    )
-    for css in selectors:
-        for value in response.css(css).getall():
-            if css.startswith("a::") and not urlsplit(value).path.lower().endswith(
-                    IMAGE_EXTENSIONS):
-                continue
-            found.append(value)
-    for srcset in response.css("img::attr(srcset), source::attr(srcset)").getall():
-        found.extend(part.strip().split(" ")[0] for part in srcset.split(",") if part.strip())
+    """Image URLs on an HTML page: img src, then img data-src, og:image, links to image files,
+    img/source srcset (each kind in page order), resolved against the page URL, http(s) only,
+    each once, at most `limit`."""
+    groups: list[list[str]] = [[], [], [], [], []]
+    for value in response.selector.root.xpath(_IMAGE_ATTRS):
+        group = _GROUPS.get((value.getparent().tag, value.attrname))
+        if group is None:       # (an element name in another case or namespace: not ours)
+            continue
+        if group == 3 and not urlsplit(value).path.lower().endswith(IMAGE_EXTENSIONS):
+            continue
+        if group == 4:
+            groups[4].extend(part.strip().split(" ")[0] for part in value.split(",")
+                             if part.strip())
+        else:
+            groups[group].append(str(value))
     out: list[str] = []
-    for value in found:
-        url = urljoin(response.url, value.strip())
-        if url.startswith(("http://", "https://")) and url not in out:
-            out.append(url)
-        if len(out) >= limit:
-            break
+    seen: set[str] = set()
+    for group in groups:
+        for value in group:
+            url = urljoin(response.url, value.strip())
+            if url.startswith(("http://", "https://")) and url not in seen:
+                seen.add(url)
+                out.append(url)
+                if len(out) >= limit:
+                    return out
     return out

@@ -1,0 +1,53 @@
+"""image_links: which image URLs a page yields, in which order, bounded (spiders.observe)."""
+
+from __future__ import annotations
+
+from scrapy.http import HtmlResponse, TextResponse
+
+from spiders.observe import image_links
+
+PAGE = b"""<!doctype html><html><head>
+<meta property="og:image" content="/og.jpg">
+<meta name="og:image" content="/not-a-property.jpg">
+</head><body>
+<a href="/big/1.JPG">full size</a>
+<img src="a.png" srcset="a-2x.png 2x, a-3x.png 3x">
+<picture><source srcset="/s.webp 1x, /s-2.webp 2x">
+<img data-src="/lazy.gif" src=" b.jpg "></picture>
+<a href="/page2.html">next page</a>
+<a href="mailto:abuse@example.org">mail</a>
+<img src="javascript:void(0)">
+<img src="a.png">
+<IMG SRC="https://cdn.example.net/c.jpeg">
+<a href="/big/2.webp?size=full">2</a>
+</body></html>"""
+
+
+def test_every_kind_of_image_link_in_order_deduplicated():
+    response = HtmlResponse("http://site.test/album/7/", body=PAGE)
+    assert image_links(response, limit=50) == [
+        "http://site.test/album/7/a.png",            # img src, in page order
+        "http://site.test/album/7/b.jpg",            # (whitespace trimmed)
+        "https://cdn.example.net/c.jpeg",
+        "http://site.test/lazy.gif",                 # then img data-src
+        "http://site.test/og.jpg",                   # og:image (the property, not a name)
+        "http://site.test/big/1.JPG",                # links to image files
+        "http://site.test/big/2.webp?size=full",
+        "http://site.test/album/7/a-2x.png",         # srcset of img and source, page order
+        "http://site.test/album/7/a-3x.png",
+        "http://site.test/s.webp",
+        "http://site.test/s-2.webp",
+    ]
+
+
+def test_bounded_by_limit():
+    response = HtmlResponse("http://site.test/album/7/", body=PAGE)
+    assert image_links(response, limit=2) == ["http://site.test/album/7/a.png",
+                                              "http://site.test/album/7/b.jpg"]
+
+
+def test_a_page_without_images_and_a_text_response():
+    assert image_links(HtmlResponse("http://site.test/", body=b"<p>no images</p>")) == []
+    text = TextResponse("http://site.test/x", body=b"<html><img src='/t.png'></html>",
+                        encoding="utf-8")
+    assert image_links(text) == ["http://site.test/t.png"]
