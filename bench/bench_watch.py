@@ -18,7 +18,10 @@ Where the scan's time goes is printed too (medians over rounds): the index build
 (`monitor.reuploads.load_index`), the time inside `hashes.match.Matcher` per image, and the
 benchmark process's CPU time per image (the crawl loop: Scrapy, spider, pipeline, matching;
 hashing runs in the worker process), the simulated hoster's CPU time per image, and the bound
-those CPU times put on the scan on this machine. `--ceiling` adds a round with an empty list (no
+those CPU times put on the scan on this machine; on Linux also the hash worker's CPU per image
+in the scan against hashing alone (crawl stat `monitor/hashing/cpu_ms`: sharing the two cores
+and their caches makes hashing dearer) and all of the match process's CPU per image
+(`monitor/reuploads/match_process_cpu_ms`). `--ceiling` adds a round with an empty list (no
 index, nothing to match): what the crawl itself reaches here.
 
     python bench/bench_watch.py --quick          # 30 albums x 10 images, 20k-entry list, 3 rounds
@@ -139,6 +142,14 @@ def _crawl_stats(db_file: Path) -> dict:
     return json.loads(row[0]) if row and row[0] else {}
 
 
+def _cpu_note(cpu: tuple[float | None, float | None, float]) -> str:
+    scan, alone, match = cpu
+    if scan is None or alone is None:
+        return ""
+    return (f"; hash worker CPU {scan:.2f} ms/image (alone {alone:.2f}), match process "
+            f"{match:.2f} ms/image")
+
+
 def scenario(pages: int):
     return from_dict({
         "name": "bench-watch", "seed": 5, "start": "2026-01-05T00:00:00Z", "days": 30,
@@ -209,7 +220,9 @@ def _hash_list(db, entries: int, hits: list[str]) -> None:
                             "VALUES (?, 'pdq', ?, 'hit')", ((list_id, h) for h in hits))
 
 
-async def _hash_only(bodies: list[bytes], workers: int, passes: int = 1) -> float:
+async def _hash_only(bodies: list[bytes], workers: int, passes: int = 1
+                     ) -> tuple[float, float | None]:
+    """(images/s, the hash workers' CPU ms per image) hashing `bodies` `passes` times."""
     from spiders.hashing import Hasher
     hasher = Hasher(workers)
     await hasher.start()
@@ -219,12 +232,16 @@ async def _hash_only(bodies: list[bytes], workers: int, passes: int = 1) -> floa
         async with limit:
             await hasher.compute(data)
 
+    cpu = hasher.cpu_seconds
     started = time.perf_counter()
     for _ in range(passes):     # a window long enough to average out the machine's drift
         await asyncio.gather(*(one(b) for b in bodies))
     seconds = time.perf_counter() - started
+    after = hasher.cpu_seconds
     hasher.close()
-    return len(bodies) * passes / seconds
+    images = len(bodies) * passes
+    per = (after - cpu) / images * 1e3 if cpu is not None and after is not None else None
+    return images / seconds, per
 
 
 async def run(args) -> None:
@@ -272,13 +289,14 @@ async def run(args) -> None:
     db.conn.close()
 
     scan_rates, hash_rates, parts = [], [], []
+    hashing: list[tuple[float | None, float | None, float]] = []
     timers = Timers()
     timers.install()
     try:
         for n in range(args.rounds):
             clock.fix(now + timedelta(hours=25 * n))
             timers.reset()
-            before = await _hash_only(sample, args.workers, args.passes)
+            before, alone_before = await _hash_only(sample, args.workers, args.passes)
             cpu, server_cpu = _proc_cpu(os.getpid()), _proc_cpu(server.pid)
             children = _children_cpu()
             profiler = cProfile.Profile() if args.profile and n == 0 else None
@@ -291,16 +309,22 @@ async def run(args) -> None:
                 print(f"profile of round 1 written to {args.profile}", flush=True)
             cpu, server_cpu = _proc_cpu(os.getpid()) - cpu, _proc_cpu(server.pid) - server_cpu
             children = _children_cpu() - children   # hash and match processes (reaped)
+            stats = _crawl_stats(db_file)
             if not args.match_inline:               # the match process says where its time went
-                stats = _crawl_stats(db_file)
                 timers.load = stats.get("monitor/reuploads/index_build_ms", 0) / 1e3
                 timers.match = timers.match_cpu = stats.get("monitor/reuploads/match_cpu_ms",
                                                             0) / 1e3
                 timers.images = summary.images
             scan_rates.append(summary.images_per_second)
-            after = await _hash_only(sample, args.workers, args.passes)
+            after, alone_after = await _hash_only(sample, args.workers, args.passes)
             hash_rates.append((before + after) / 2)     # the machine's speed drifts
             per = max(1, summary.images)
+            # hashing's CPU per image in the scan and alone, and all of the match process's
+            scan_hash = stats.get("monitor/hashing/cpu_ms")
+            alone = ((alone_before + alone_after) / 2 if alone_before is not None
+                     and alone_after is not None else None)
+            hashing.append((scan_hash / per if scan_hash is not None else None, alone,
+                            stats.get("monitor/reuploads/match_process_cpu_ms", 0) / per))
             inline_load = timers.load if args.match_inline else 0.0
             parts.append((timers.load, summary.seconds - inline_load, timers.match / per * 1e3,
                           timers.match_cpu / per * 1e3, cpu / per * 1e3,
@@ -314,7 +338,7 @@ async def run(args) -> None:
                   f"(before {before:.1f}, after {after:.1f}); "
                   f"index build {timers.load:.1f} s, matching {parts[-1][2]:.3f} ms/image "
                   f"({timers.images} images), recording {timers.record:.1f} s "
-                  f"({timers.records} outbox writes)", flush=True)
+                  f"({timers.records} outbox writes)" + _cpu_note(hashing[-1]), flush=True)
             if summary.images < total:
                 print(f"warning: scanned {summary.images} of {total} images")
         if args.ceiling:
@@ -350,6 +374,14 @@ async def run(args) -> None:
     print(f"CPU per image: crawl process {cpu_ms:.2f} + child processes ({children_note}) "
           f"{child_ms:.2f} + simulated hoster {server_ms:.2f} = {need:.2f} ms on {cores} "
           f"cores: at most {bound:.0f} images/s = {bound / base_rate:.2f}x hash-only here")
+    scan_hash = [h for h, _, _ in hashing if h is not None]
+    alone = [a for _, a, _ in hashing if a is not None]
+    if scan_hash and alone:     # (Linux: read from /proc)
+        h, a = statistics.median(scan_hash), statistics.median(alone)
+        print(f"hash worker CPU per image: {h:.2f} ms in the scan, {a:.2f} ms hashing alone "
+              f"({(h / a - 1) * 100:+.0f} %; in the scan it shares the cores and their caches "
+              f"with the crawl and the match process); the match process (all of it: index "
+              f"build, matching, pipes) {statistics.median(m for _, _, m in hashing):.2f} ms")
     if args.ceiling:
         print(f"ceiling without matching (same crawl, empty list): "
               f"{ceiling.images_per_second:.1f} images/s = "

@@ -42,6 +42,7 @@ class MatchWorker:
         self.config = config
         self.index_seconds = 0.0    # wall time of the child's index builds
         self.match_seconds = 0.0    # the child's CPU time matching
+        self.cpu_closed = 0.0       # all CPU time of the children closed so far (Linux)
         self.images = 0
         self._child: Child | None = None
         self._view: Any = None      # monitor.reupload_index.ReuploadIndex without its matcher
@@ -72,7 +73,7 @@ class MatchWorker:
             if self._child is not None and self._child.alive:
                 return self._child
             if self._child is not None:
-                self._child.close()
+                self._retire(self._child)
                 self._child = None
             try:
                 child = await Child.spawn("monitor.match_worker", "serve")
@@ -82,19 +83,19 @@ class MatchWorker:
                 answer = pickle.loads(await child.call(
                     pickle.dumps((self.db_path, self.config), pickle.HIGHEST_PROTOCOL)))
             except ChildGone:
-                child.close()
+                self._retire(child)
                 raise MatchWorkerFailed("the match process died building its index") from None
             except BaseException:       # cancelled (the crawl closed while it was building)
-                child.close()
+                self._retire(child)
                 raise
             if isinstance(answer, BaseException):
-                child.close()
+                self._retire(child)
                 raise MatchWorkerFailed(f"the match process could not build its index: "
                                         f"{answer}") from answer
             self._view, seconds = answer
             self.index_seconds += seconds
             if self._closed:
-                child.close()
+                self._retire(child)
                 raise MatchWorkerFailed("the match process is closed")
             self._child = child
             return child
@@ -130,8 +131,12 @@ class MatchWorker:
         if self._starting is not None and not self._starting.done():
             self._starting.cancel()
         if self._child is not None:
-            self._child.close()
+            self._retire(self._child)
             self._child = None
+
+    def _retire(self, child: Child) -> None:
+        child.close()
+        self.cpu_closed += child.cpu_seconds() or 0.0
 
 
 # -- the child ------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ class Child:
         self.dead = False
         self._ids = itertools.count(1)
         self._task: asyncio.Task | None = None
+        self._cpu_at_close: float | None = None
+        self._cpu_at_ready = 0.0
 
     @classmethod
     async def spawn(cls, module: str, function: str) -> Child:
@@ -83,6 +85,7 @@ class Child:
             child = cls(popen, reader, writer, (wtransport, rtransport))
             _, size = HEAD.unpack(await reader.readexactly(HEAD.size))
             child.ready = await reader.readexactly(size)
+            child._cpu_at_ready = child._total_cpu() or 0.0
         except BaseException:
             for transport in transports:
                 transport.close()
@@ -103,6 +106,22 @@ class Child:
     @property
     def pid(self) -> int:
         return self.popen.pid
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the child has used since it was ready (its start-up and
+        imports left out), read from /proc (Linux; None elsewhere or when it is gone); after
+        `close`, what it had used by then."""
+        if self._cpu_at_close is not None:
+            return self._cpu_at_close
+        total = self._total_cpu()
+        return None if total is None else max(0.0, total - self._cpu_at_ready)
+
+    def _total_cpu(self) -> float | None:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     async def call(self, *parts: bytes) -> bytes:
         """Send one request (its parts back to back) and return the child's answer;
@@ -145,6 +164,8 @@ class Child:
             self.popen.poll()  # reap it if it has exited
 
     def close(self) -> None:
+        if self._cpu_at_close is None and self.popen.returncode is None:
+            self._cpu_at_close = self.cpu_seconds()
         self.dead = True
         if self._task is not None and not self._task.done():
             self._task.cancel()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import pickle
+import sys
 
 from hashes.compute import MediaHashes, compute
 from hashes.match import EXACT, Comparison, compare_to_baseline
@@ -63,6 +64,7 @@ class Hasher:
         self._closed = False
         self._starting: asyncio.Future | None = None
         self._room: asyncio.Semaphore | None = None  # IN_FLIGHT per worker
+        self._cpu_closed = 0.0    # CPU seconds of workers closed so far
 
     async def start(self) -> None:
         """Start the workers and wait until each has imported its libraries."""
@@ -78,8 +80,12 @@ class Hasher:
     def _prune(self) -> None:
         for worker in self._live:
             if not worker.alive:
-                worker.close()  # reaps it
+                self._retire(worker)
         self._live = [w for w in self._live if w.alive]
+
+    def _retire(self, worker: Child) -> None:
+        worker.close()  # reaps it
+        self._cpu_closed += worker.cpu_seconds() or 0.0
 
     async def _ensure(self) -> list[Child]:
         self._prune()
@@ -122,10 +128,18 @@ class Hasher:
         """Process ids of the live workers."""
         return [w.pid for w in self._live if w.alive]
 
+    @property
+    def cpu_seconds(self) -> float | None:
+        """CPU time the worker processes have used, those replaced or closed included (Linux;
+        None elsewhere or with no workers): what hashing cost, apart from the event loop."""
+        if self.workers == 0 or not sys.platform.startswith("linux"):
+            return None
+        return self._cpu_closed + sum(w.cpu_seconds() or 0.0 for w in self._live)
+
     def close(self) -> None:
         self._closed = True
         for worker in self._live:
-            worker.close()
+            self._retire(worker)
         self._live = []
 
 

@@ -10,6 +10,8 @@ in a worker process (hash_workers = 1).
 from __future__ import annotations
 
 import csv
+import json
+import os
 from datetime import timedelta
 
 import pytest
@@ -97,3 +99,9 @@ async def test_recheck_over_ipv6_records_the_v6_address(make_world, tmp_path, di
             assert (outcome, status) == ("removed", 404), (url, outcome, reason)
     others = [ip for url, _o, _r, _s, ip, *_ in rows if url not in v6]
     assert others and "::1" not in others  # the IPv4 half of the hoster stays on IPv4
+    db = store.connect(db_file)
+    stats = json.loads(db.execute("SELECT stats FROM crawls ORDER BY id DESC").fetchone()[0])
+    db.conn.close()
+    # a worker's CPU time is counted apart from the crawl's (Linux /proc); none when inline
+    if os.path.exists("/proc/self/stat"):
+        assert ("monitor/hashing/cpu_ms" in stats) is (hash_workers == 1)

@@ -98,5 +98,8 @@ class ReuploadPipeline:
                         worker.match_seconds * 1e3, 1))
                 stats.set_value("monitor/reuploads/index_build_ms", round(
                     worker.index_seconds * 1e3, 1))
+                if worker.cpu_closed:   # all of it: index build, matching, pipes, pickling
+                    stats.set_value("monitor/reuploads/match_process_cpu_ms", round(
+                        worker.cpu_closed * 1e3, 1))
             self.recorder.db.conn.close()
             self.recorder = None
