@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor import clock  # noqa: E402
+from monitor.pipes import process_cpu  # noqa: E402
 from monitor.sim.scenario import from_dict  # noqa: E402
 from monitor.sim.world import World  # noqa: E402
 
@@ -79,12 +80,7 @@ def _status_kb(pid: int | str, field: str) -> int:
 
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far (0 once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu(pid) or 0.0
 
 
 def _children(pid: int) -> list[int]:

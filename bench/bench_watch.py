@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from monitor import clock, store  # noqa: E402
 from monitor.config import Config  # noqa: E402
+from monitor.pipes import process_cpu  # noqa: E402
 from monitor.sim.scenario import from_dict  # noqa: E402
 
 HIT_SHARE = 0.01
@@ -117,11 +118,7 @@ class Timers:
 
 def _proc_cpu(pid: int) -> float:
     """CPU seconds (user + system) of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu(pid) or 0.0
 
 
 def _children_cpu() -> float:
@@ -232,12 +229,12 @@ async def _hash_only(bodies: list[bytes], workers: int, passes: int = 1
         async with limit:
             await hasher.compute(data)
 
-    cpu = hasher.cpu_seconds
+    cpu = hasher.cpu_seconds()
     started = time.perf_counter()
     for _ in range(passes):     # a window long enough to average out the machine's drift
         await asyncio.gather(*(one(b) for b in bodies))
     seconds = time.perf_counter() - started
-    after = hasher.cpu_seconds
+    after = hasher.cpu_seconds()
     hasher.close()
     images = len(bodies) * passes
     per = (after - cpu) / images * 1e3 if cpu is not None and after is not None else None

@@ -34,6 +34,16 @@ PIPE_BYTES = 1 << 20
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) process `pid` has used so far, from /proc (Linux; None
+    elsewhere or once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class ChildGone(Exception):
     """The child process holding a request died (or was closed) before answering."""
 
@@ -117,11 +127,7 @@ class Child:
         return None if total is None else max(0.0, total - self._cpu_at_ready)
 
     def _total_cpu(self) -> float | None:
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu(self.pid)
 
     async def call(self, *parts: bytes) -> bytes:
         """Send one request (its parts back to back) and return the child's answer;

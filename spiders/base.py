@@ -45,6 +45,6 @@ class HashingSpider(scrapy.Spider):
 
     def _close_hasher(self) -> None:
         self.hasher.close()
-        cpu = self.hasher.cpu_seconds
+        cpu = self.hasher.cpu_seconds()
         if cpu is not None:     # what hashing cost (bench/bench_watch.py sets it against images)
             self.crawler.stats.set_value("monitor/hashing/cpu_ms", round(cpu * 1e3, 1))

@@ -3,7 +3,7 @@
 Scrapy 2.19's reactorless mode downloads with aiohttp; its handler builds the connector with
 aiohttp's default resolver. We build the same session with our resolver instead, so a name is
 looked up once per TTL, IPv6 answers are used, and the address connected to is the one the
-network guard approved, and parse the peer's address once per address rather than once per
+network guard approved. The peer's address is parsed once per address rather than once per
 response (a watch scan fetches thousands of images from one server). Everything else is
 Scrapy's handler unchanged.
 """

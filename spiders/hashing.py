@@ -128,7 +128,6 @@ class Hasher:
         """Process ids of the live workers."""
         return [w.pid for w in self._live if w.alive]
 
-    @property
     def cpu_seconds(self) -> float | None:
         """CPU time the worker processes have used, those replaced or closed included (Linux;
         None elsewhere or with no workers): what hashing cost, apart from the event loop."""
