@@ -19,8 +19,8 @@ Where the scan's time goes is printed too (medians over rounds): the index build
 benchmark process's CPU time per image (the crawl loop: Scrapy, spider, pipeline, matching;
 hashing runs in the worker process), the simulated hoster's CPU time per image, and the bound
 those CPU times put on the scan on this machine; on Linux also the hash worker's CPU per image
-in the scan against hashing alone (crawl stat `monitor/hashing/cpu_ms`: sharing the two cores
-and their caches makes hashing dearer) and all of the match process's CPU per image
+in the scan against hashing alone (crawl stat `monitor/hashing/cpu_ms`; in the scan it shares
+the two cores and their caches) and all of the match process's CPU per image
 (`monitor/reuploads/match_process_cpu_ms`). `--ceiling` adds a round with an empty list (no
 index, nothing to match): what the crawl itself reaches here.
 
@@ -139,12 +139,11 @@ def _crawl_stats(db_file: Path) -> dict:
     return json.loads(row[0]) if row and row[0] else {}
 
 
-def _cpu_note(cpu: tuple[float | None, float | None, float]) -> str:
+def _cpu_note(cpu: tuple[float | None, float | None, float | None]) -> str:
     scan, alone, match = cpu
-    if scan is None or alone is None:
-        return ""
-    return (f"; hash worker CPU {scan:.2f} ms/image (alone {alone:.2f}), match process "
-            f"{match:.2f} ms/image")
+    note = (f"; hash worker CPU {scan:.2f} ms/image (alone {alone:.2f})"
+            if scan is not None and alone is not None else "")
+    return note + (f", match process {match:.2f} ms/image" if match is not None else "")
 
 
 def scenario(pages: int):
@@ -286,7 +285,7 @@ async def run(args) -> None:
     db.conn.close()
 
     scan_rates, hash_rates, parts = [], [], []
-    hashing: list[tuple[float | None, float | None, float]] = []
+    hashing: list[tuple[float | None, float | None, float | None]] = []
     timers = Timers()
     timers.install()
     try:
@@ -318,10 +317,11 @@ async def run(args) -> None:
             per = max(1, summary.images)
             # hashing's CPU per image in the scan and alone, and all of the match process's
             scan_hash = stats.get("monitor/hashing/cpu_ms")
+            match_all = stats.get("monitor/reuploads/match_process_cpu_ms")
             alone = ((alone_before + alone_after) / 2 if alone_before is not None
                      and alone_after is not None else None)
             hashing.append((scan_hash / per if scan_hash is not None else None, alone,
-                            stats.get("monitor/reuploads/match_process_cpu_ms", 0) / per))
+                            match_all / per if match_all is not None else None))
             inline_load = timers.load if args.match_inline else 0.0
             parts.append((timers.load, summary.seconds - inline_load, timers.match / per * 1e3,
                           timers.match_cpu / per * 1e3, cpu / per * 1e3,
@@ -373,12 +373,15 @@ async def run(args) -> None:
           f"cores: at most {bound:.0f} images/s = {bound / base_rate:.2f}x hash-only here")
     scan_hash = [h for h, _, _ in hashing if h is not None]
     alone = [a for _, a, _ in hashing if a is not None]
+    match_all = [m for _, _, m in hashing if m is not None]
     if scan_hash and alone:     # (Linux: read from /proc)
         h, a = statistics.median(scan_hash), statistics.median(alone)
         print(f"hash worker CPU per image: {h:.2f} ms in the scan, {a:.2f} ms hashing alone "
               f"({(h / a - 1) * 100:+.0f} %; in the scan it shares the cores and their caches "
-              f"with the crawl and the match process); the match process (all of it: index "
-              f"build, matching, pipes) {statistics.median(m for _, _, m in hashing):.2f} ms")
+              f"with the crawl and the match process)")
+    if match_all:
+        print(f"match process CPU per image, all of it (index build, matching, pipes): "
+              f"{statistics.median(match_all):.2f} ms")
     if args.ceiling:
         print(f"ceiling without matching (same crawl, empty list): "
               f"{ceiling.images_per_second:.1f} images/s = "
