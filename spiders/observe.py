@@ -17,7 +17,7 @@ from scrapy.exceptions import (
     DownloadTimeoutError,
     ResponseDataLossError,
 )
-from scrapy.http import Response
+from scrapy.http import HtmlResponse, Response, TextResponse
 
 from spiders.resolver import NameLookupFailed, NameNotFound, TargetRefused
 
@@ -91,6 +91,8 @@ def image_links(response: Response, limit: int = 20) -> list[str]:
     """Image URLs on an HTML page: img src, then img data-src, og:image, links to image files,
     img/source srcset (each kind in page order), resolved against the page URL, http(s) only,
     each once, at most `limit`."""
+    if not isinstance(response, TextResponse):  # HTML served under a non-text type
+        response = HtmlResponse(response.url, body=response.body)
     groups: list[list[str]] = [[], [], [], [], []]
     for value in response.selector.root.xpath(_IMAGE_ATTRS):
         group = _GROUPS.get((value.getparent().tag, value.attrname))
@@ -105,8 +107,8 @@ def image_links(response: Response, limit: int = 20) -> list[str]:
             groups[group].append(str(value))
     out: list[str] = []
     seen: set[str] = set()
-    for group in groups:
-        for value in group:
+    for values in groups:
+        for value in values:
             url = urljoin(response.url, value.strip())
             if url.startswith(("http://", "https://")) and url not in seen:
                 seen.add(url)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scrapy.http import HtmlResponse, TextResponse
+from scrapy.http import HtmlResponse, Response, TextResponse
 
 from spiders.observe import image_links
 
@@ -51,3 +51,6 @@ def test_a_page_without_images_and_a_text_response():
     text = TextResponse("http://site.test/x", body=b"<html><img src='/t.png'></html>",
                         encoding="utf-8")
     assert image_links(text) == ["http://site.test/t.png"]
+    # HTML served under a non-text type (a plain Response): read as HTML all the same
+    binary = Response("http://site.test/y", body=b"<html><img src='/u.png'></html>")
+    assert image_links(binary) == ["http://site.test/u.png"]
