@@ -95,7 +95,7 @@ class Child:
             child = cls(popen, reader, writer, (wtransport, rtransport))
             _, size = HEAD.unpack(await reader.readexactly(HEAD.size))
             child.ready = await reader.readexactly(size)
-            child._cpu_at_ready = child._total_cpu() or 0.0
+            child._cpu_at_ready = process_cpu(popen.pid) or 0.0
         except BaseException:
             for transport in transports:
                 transport.close()
@@ -123,11 +123,8 @@ class Child:
         `close`, what it had used by then."""
         if self._cpu_at_close is not None:
             return self._cpu_at_close
-        total = self._total_cpu()
+        total = process_cpu(self.pid)
         return None if total is None else max(0.0, total - self._cpu_at_ready)
-
-    def _total_cpu(self) -> float | None:
-        return process_cpu(self.pid)
 
     async def call(self, *parts: bytes) -> bytes:
         """Send one request (its parts back to back) and return the child's answer;
