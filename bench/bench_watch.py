@@ -22,7 +22,9 @@ those CPU times put on the scan on this machine; on Linux also the hash worker's
 in the scan against hashing alone (crawl stat `monitor/hashing/cpu_ms`; in the scan it shares
 the two cores and their caches) and all of the match process's CPU per image
 (`monitor/reuploads/match_process_cpu_ms`). `--ceiling` adds a round with an empty list (no
-index, nothing to match): what the crawl itself reaches here.
+index, nothing to match): what the crawl itself reaches here. Each round also says when the
+scan hashed: how long before its first image and after its last, and its rate per tenth of the
+images (a slow start shows there).
 
     python bench/bench_watch.py --quick          # 30 albums x 10 images, 20k-entry list, 3 rounds
     python bench/bench_watch.py                  # 5000 albums x 10 images, 1M-entry list, 1 round
@@ -43,7 +45,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -74,15 +76,20 @@ class Timers:
     images: int = 0
     records: int = 0
     stub: bool = False
+    hashed: list[float] = field(default_factory=list)  # when each image's hashes came back
 
     def reset(self, *, stub: bool = False) -> None:
         self.load = self.match = self.match_cpu = self.record = 0.0
         self.images = self.records = 0
         self.stub = stub
+        self.hashed = []
 
     def install(self) -> None:
         from hashes.match import Matcher
         from monitor import reuploads
+        from spiders.hashing import Hasher
+
+        compute = Hasher.compute
 
         load_index, many, record = reuploads.load_index, Matcher.candidates_many, reuploads.record
 
@@ -112,7 +119,14 @@ class Timers:
                 self.record += time.perf_counter() - t
                 self.records += 1
 
+        async def timed_compute(hasher, body):
+            try:
+                return await compute(hasher, body)
+            finally:
+                self.hashed.append(time.monotonic())
+
         reuploads.load_index, reuploads.record = timed_load, timed_record
+        Hasher.compute = timed_compute
         Matcher.candidates_many = timed_many  # match/candidates/match_many all go through it
 
 
@@ -137,6 +151,22 @@ def _crawl_stats(db_file: Path) -> dict:
     finally:
         db.conn.close()
     return json.loads(row[0]) if row and row[0] else {}
+
+
+def _timeline(hashed: list[float], start: float, end: float) -> str:
+    """When the scan hashed its images: seconds before the first and after the last, the rate
+    between the 5th and the 95th percentile image (the steady state) and in each tenth."""
+    n = len(hashed)
+    if n < 20:
+        return ""
+
+    def rate(first: int, last: int) -> float:    # images first..last-1
+        return (last - first) / max(hashed[last - 1] - hashed[first], 1e-9)
+
+    tenths = " ".join(f"{rate(n * k // 10, n * (k + 1) // 10):.0f}" for k in range(10))
+    return (f"; first image hashed {hashed[0] - start:.1f} s after the start, the last "
+            f"{end - hashed[-1]:.1f} s before the end; steady state "
+            f"{rate(n // 20, n * 19 // 20):.1f} images/s (per tenth of the images: {tenths})")
 
 
 def _cpu_note(cpu: tuple[float | None, float | None, float | None]) -> str:
@@ -298,7 +328,10 @@ async def run(args) -> None:
             profiler = cProfile.Profile() if args.profile and n == 0 else None
             if profiler is not None:
                 profiler.enable()
+            timers.hashed = []
+            t0 = time.monotonic()
             summary = await run_watch(db_file, config)
+            timeline = _timeline(timers.hashed, t0, time.monotonic())
             if profiler is not None:
                 profiler.disable()
                 profiler.dump_stats(args.profile)
@@ -335,7 +368,8 @@ async def run(args) -> None:
                   f"(before {before:.1f}, after {after:.1f}); "
                   f"index build {timers.load:.1f} s, matching {parts[-1][2]:.3f} ms/image "
                   f"({timers.images} images), recording {timers.record:.1f} s "
-                  f"({timers.records} outbox writes)" + _cpu_note(hashing[-1]), flush=True)
+                  f"({timers.records} outbox writes)" + _cpu_note(hashing[-1]) + timeline,
+                  flush=True)
             if summary.images < total:
                 print(f"warning: scanned {summary.images} of {total} images")
         if args.ceiling:

@@ -14,17 +14,23 @@ and a callback per image cost the crawl process more CPU per image than hashing 
 (bench/bench_watch.py). Requests carry a download slot per site (spiders.base.slot_for) so the
 per-hoster concurrency and AutoThrottle apply to pages and images alike. Failures are counted
 under `monitor/watch/` and never stop the scan.
+
+Sources start in turns across download slots, and only while their slot has fewer than
+NTD_WATCH_PAGES_PER_SLOT pages open and the scan fewer than NTD_WATCH_OPEN_PAGES
+(spiders.page_gate; default twice the per-hoster and the total concurrency): page parsing
+stays a little ahead of the image fetches instead of front-loading the whole scan.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.http import Response
 
 from hashes.compute import MediaHashes
@@ -34,9 +40,15 @@ from spiders.base import HashingSpider, slot_for
 from spiders.hashing import Hasher, HashWorkerFailed
 from spiders.items import SeenImage, SeenImages
 from spiders.observe import IMAGE_EXTENSIONS, error_kind, image_links, looks_html
+from spiders.page_gate import PageGate, by_slot, take_turns
 from spiders.pipelines.reuploads import seen_image
 
+logger = logging.getLogger(__name__)
+
 IMAGES_PER_PAGE = 50
+# Seconds the next source waits for an open page to finish before it starts anyway (a page
+# whose end went unnoticed must never stall a scan; `monitor/watch/gate/timeouts` counts it).
+GATE_PATIENCE = 60.0
 LINKS_PER_PAGE = 500
 
 
@@ -74,6 +86,20 @@ class WatchSpider(HashingSpider):
         self.sources: dict[int, Source] = {}
         self.images: set[str] = set()   # image URLs fetched in this crawl (once each)
         self._room: asyncio.Semaphore | None = None
+        self.gate = PageGate(8, 128)    # sized from the crawl's settings in start()
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._dropped, signal=signals.request_dropped)
+        crawler.signals.connect(spider._gate_stats, signal=signals.spider_closed)
+        return spider
+
+    def _gate_stats(self) -> None:
+        self.crawler.stats.set_value("monitor/watch/gate/most_open", self.gate.most)
+        if self.gate.open_total:    # pages whose end went unnoticed (a test asserts none)
+            self.crawler.stats.set_value("monitor/watch/gate/open_at_close",
+                                         self.gate.open_total)
 
     def _inc(self, key: str, count: int = 1) -> None:
         self.crawler.stats.inc_value(f"monitor/watch/{key}", count)
@@ -99,12 +125,30 @@ class WatchSpider(HashingSpider):
 
     async def start(self):
         await self.hasher.start()
-        for source in self.due_sources():
-            self.sources[source.id] = source
-            self._inc("sources")
-            request = self._page(source, source.url, 0)
-            if request is not None:
-                yield request
+        settings = self.crawler.settings
+        self.gate = PageGate(
+            settings.getint("NTD_WATCH_PAGES_PER_SLOT")
+            or 2 * settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"),
+            settings.getint("NTD_WATCH_OPEN_PAGES") or 2 * settings.getint("CONCURRENT_REQUESTS"))
+        patience = settings.getfloat("NTD_WATCH_GATE_PATIENCE", GATE_PATIENCE)
+        waiting = by_slot(self.due_sources(), lambda s: slot_for(s.url, None))
+        while waiting:
+            turn = take_turns(waiting, self.gate)
+            if not turn and not await self.gate.wait(patience):
+                # nothing closed for that long: open one more page rather than ever stall
+                self._inc("gate/timeouts")
+                logger.warning("no watch page finished in %.0f s; starting the next source "
+                               "anyway (%d pages open)", patience, self.gate.open_total)
+                slot = next(iter(waiting))
+                turn = [(slot, waiting[slot].popleft())]
+                if not waiting[slot]:
+                    del waiting[slot]
+            for _, source in turn:
+                self.sources[source.id] = source
+                self._inc("sources")
+                request = self._page(source, source.url, 0)
+                if request is not None:
+                    yield request
 
     def _page(self, source: Source, url: str, depth: int) -> Request | None:
         url = urldefrag(url)[0]
@@ -114,13 +158,31 @@ class WatchSpider(HashingSpider):
             self._inc("bounded/max_pages")
             return None
         source.pages.add(url)
+        slot = slot_for(url, None)
+        self.gate.opened(slot)      # closed when the page and its images are done, or it failed
         return Request(url, callback=self.parse_page, errback=self.failed, dont_filter=True,
                        meta={"source_id": source.id, "watch_depth": depth, "kind": "page",
-                             "download_slot": slot_for(url, None)})
+                             "download_slot": slot, "watch_slot": slot})
+
+    def _page_done(self, request: Request) -> None:
+        slot = request.meta.get("watch_slot")
+        if slot is not None and request.meta.get("kind") == "page":
+            self.gate.closed(slot)
 
     # -- a page ----------------------------------------------------------------------------------
 
     async def parse_page(self, response: Response):
+        """A page: its images fetched and hashed (one SeenImages item), then the same-site
+        pages it links, while the source's depth allows; the page stays open on the gate until
+        all of that is done."""
+        try:
+            async for out in self._scan_page(response):
+                yield out
+        finally:
+            if response.request is not None:
+                self._page_done(response.request)
+
+    async def _scan_page(self, response: Response):
         meta = response.meta
         source = self.sources[meta["source_id"]]
         self._inc(f"pages/status/{response.status}")
@@ -226,6 +288,12 @@ class WatchSpider(HashingSpider):
         what = failure.request.meta.get("kind", "page")
         self._inc(f"error/{what}/{kind}")
         self._inc("errors")
+        self._page_done(failure.request)
+
+    def _dropped(self, request: Request) -> None:
+        if request.meta.get("source_id") is not None:  # a page of ours the scheduler refused
+            self._inc("error/page/dropped")
+            self._page_done(request)
 
 
 def _ip(response: Response) -> str | None:
