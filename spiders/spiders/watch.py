@@ -86,11 +86,16 @@ class WatchSpider(HashingSpider):
         self.sources: dict[int, Source] = {}
         self.images: set[str] = set()   # image URLs fetched in this crawl (once each)
         self._room: asyncio.Semaphore | None = None
-        self.gate = PageGate(8, 128)    # sized from the crawl's settings in start()
+        self.gate = PageGate(8, 128)    # sized from the crawl's settings (from_crawler)
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.gate = PageGate(
+            settings.getint("NTD_WATCH_PAGES_PER_SLOT")
+            or 2 * settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"),
+            settings.getint("NTD_WATCH_OPEN_PAGES") or 2 * settings.getint("CONCURRENT_REQUESTS"))
         crawler.signals.connect(spider._dropped, signal=signals.request_dropped)
         crawler.signals.connect(spider._gate_stats, signal=signals.spider_closed)
         return spider
@@ -125,12 +130,7 @@ class WatchSpider(HashingSpider):
 
     async def start(self):
         await self.hasher.start()
-        settings = self.crawler.settings
-        self.gate = PageGate(
-            settings.getint("NTD_WATCH_PAGES_PER_SLOT")
-            or 2 * settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"),
-            settings.getint("NTD_WATCH_OPEN_PAGES") or 2 * settings.getint("CONCURRENT_REQUESTS"))
-        patience = settings.getfloat("NTD_WATCH_GATE_PATIENCE", GATE_PATIENCE)
+        patience = self.crawler.settings.getfloat("NTD_WATCH_GATE_PATIENCE", GATE_PATIENCE)
         waiting = by_slot(self.due_sources(), lambda s: slot_for(s.url, None))
         while waiting:
             turn = take_turns(waiting, self.gate)
