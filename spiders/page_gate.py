@@ -8,8 +8,9 @@ them, while the hash worker waited for images (bench/bench_watch.py: the first f
 scan ran at 60-75 % of the rate of the rest). `PageGate` bounds the open pages per download
 slot (a hoster's politeness key) and in all. The spider starts a new source only where its
 slot has room, taking the slots in turn (`take_turns`), so a slow hoster's open pages neither
-hold up the other hosters nor fill the whole budget. Pages followed from a page are counted
-but never held back: the page that links them is already open.
+hold up the other hosters nor fill the whole budget. A page followed from a page waits for
+room on its slot the same way (`watch add URL --depth 1 --max-pages 200` links up to 199); the
+page that links it closes first, its images being done, so no page ever waits on itself.
 """
 
 from __future__ import annotations

@@ -90,7 +90,8 @@ def _png(n: int) -> bytes:
 @pytest.fixture
 async def sites():
     """Loopback sites on 127.0.0.1 and 127.0.0.2 (two download slots). /p/N.html shows 3
-    images /i/N-K.png; /slow/N.html the same with each image served after 0.15 s; /gone.html
+    images /i/N-K.png; /slow/N.html the same with each image served after 0.15 s;
+/front/N.html links /slow/1.html to /slow/N.html; /gone.html
     is a 404, /moved.html redirects to /p/99.html, /img/N.png is an image. Every request is
     logged as (host, path, time)."""
     log: list[tuple[str, str, float]] = []
@@ -107,6 +108,11 @@ async def sites():
             await asyncio.sleep(0.15)
         n = int(request.match_info["n"])
         return web.Response(body=_png(n), content_type="image/png")
+
+    async def front(request):
+        n = int(request.match_info["n"])
+        links = "".join(f'<a href="/slow/{k}.html">album {k}</a>' for k in range(1, n + 1))
+        return web.Response(text=f"<html><body>{links}</body></html>", content_type="text/html")
 
     async def gone(_request):
         return web.Response(status=404, text="gone")
@@ -126,6 +132,7 @@ async def sites():
         app.router.add_get(r"/i/{n:\d+}-{k:\d+}.png", image)
         app.router.add_get(r"/slow-i/{n:\d+}-{k:\d+}.png", image)
         app.router.add_get(r"/img/{n:\d+}.png", image)
+        app.router.add_get(r"/front/{n:\d+}.html", front)
         app.router.add_get("/gone.html", gone)
         app.router.add_get("/moved.html", moved)
         runner = web.AppRunner(app, access_log=None)
@@ -141,10 +148,10 @@ async def sites():
         await runner.cleanup()
 
 
-def _sources(db_file, config, urls):
+def _sources(db_file, config, urls, *, depth: int = 0, max_pages: int = 1):
     db = store.connect(db_file)
     for url in urls:
-        add_source(db, url, config, depth=0, max_pages=1)
+        add_source(db, url, config, depth=depth, max_pages=max_pages)
     db.conn.close()
 
 
@@ -193,6 +200,26 @@ async def test_a_slow_hoster_does_not_hold_up_the_others(sites, tmp_path):
     # the fast hoster's pages went on while the slow hoster's first page still loaded images
     assert sum(t < second_slow_page for t in fast_pages) >= 2, log
     assert _stats(db_file)["monitor/watch/gate/most_open"] == 2
+
+
+async def test_pages_a_page_links_wait_for_room_too(sites, tmp_path):
+    a, b, log = sites
+    config = crawl_config()
+    db_file = tmp_path / "t.db"
+    _sources(db_file, config, [f"{a}/front/6.html"], depth=1, max_pages=200)
+    _sources(db_file, config, [f"{b}/p/{n}.html" for n in range(1, 5)])
+
+    summary = await run_watch(db_file, config, NTD_WATCH_PAGES_PER_SLOT=2,
+                              NTD_WATCH_OPEN_PAGES=3)
+
+    assert summary.sources == 5 and summary.images == 6 * 3 + 4 * 3
+    stats = _stats(db_file)
+    assert stats["monitor/watch/gate/most_open"] == 3     # not the 6 albums at once
+    assert "monitor/watch/gate/timeouts" not in stats
+    albums = [t for _, path, t in log if path.startswith("/slow/")]
+    fast_pages = [t for host, path, t in log if host == "127.0.0.2" and path.startswith("/p/")]
+    assert len(albums) == 6 and len(fast_pages) == 4
+    assert max(fast_pages) < max(albums), log   # the other hoster was not held up behind them
 
 
 async def test_every_way_a_page_ends_closes_it(sites, tmp_path):

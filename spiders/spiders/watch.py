@@ -15,10 +15,11 @@ and a callback per image cost the crawl process more CPU per image than hashing 
 per-hoster concurrency and AutoThrottle apply to pages and images alike. Failures are counted
 under `monitor/watch/` and never stop the scan.
 
-Sources start in turns across download slots, and only while their slot has fewer than
-NTD_WATCH_PAGES_PER_SLOT pages open and the scan fewer than NTD_WATCH_OPEN_PAGES
-(spiders.page_gate; default twice the per-hoster and the total concurrency): page parsing
-stays a little ahead of the image fetches instead of front-loading the whole scan.
+Sources start in turns across download slots, and a page (a source's, or one a page links)
+is requested only while its slot has fewer than NTD_WATCH_PAGES_PER_SLOT pages open and the
+scan fewer than NTD_WATCH_OPEN_PAGES (spiders.page_gate; default twice the per-hoster and the
+total concurrency): page parsing stays a little ahead of the image fetches instead of
+front-loading the whole scan.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class WatchSpider(HashingSpider):
         self.images: set[str] = set()   # image URLs fetched in this crawl (once each)
         self._room: asyncio.Semaphore | None = None
         self.gate = PageGate(8, 128)    # sized from the crawl's settings (from_crawler)
+        self.patience = GATE_PATIENCE
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -96,6 +98,7 @@ class WatchSpider(HashingSpider):
             settings.getint("NTD_WATCH_PAGES_PER_SLOT")
             or 2 * settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"),
             settings.getint("NTD_WATCH_OPEN_PAGES") or 2 * settings.getint("CONCURRENT_REQUESTS"))
+        spider.patience = settings.getfloat("NTD_WATCH_GATE_PATIENCE", GATE_PATIENCE)
         crawler.signals.connect(spider._dropped, signal=signals.request_dropped)
         crawler.signals.connect(spider._gate_stats, signal=signals.spider_closed)
         return spider
@@ -130,15 +133,11 @@ class WatchSpider(HashingSpider):
 
     async def start(self):
         await self.hasher.start()
-        patience = self.crawler.settings.getfloat("NTD_WATCH_GATE_PATIENCE", GATE_PATIENCE)
         waiting = by_slot(self.due_sources(), lambda s: slot_for(s.url, None))
         while waiting:
             turn = take_turns(waiting, self.gate)
-            if not turn and not await self.gate.wait(patience):
-                # nothing closed for that long: open one more page rather than ever stall
-                self._inc("gate/timeouts")
-                logger.warning("no watch page finished in %.0f s; starting the next source "
-                               "anyway (%d pages open)", patience, self.gate.open_total)
+            if not turn and not await self.gate.wait(self.patience):
+                self._gate_timeout()    # open one more page rather than ever stall
                 slot = next(iter(waiting))
                 turn = [(slot, waiting[slot].popleft())]
                 if not waiting[slot]:
@@ -151,6 +150,13 @@ class WatchSpider(HashingSpider):
                     yield request
 
     def _page(self, source: Source, url: str, depth: int) -> Request | None:
+        """The request of a page of `source`, opened on the gate (None: not to be fetched)."""
+        claimed = self._claim(source, url)
+        return self._open(source, claimed, depth) if claimed is not None else None
+
+    def _claim(self, source: Source, url: str) -> str | None:
+        """`url` without its fragment, counted as one of the source's pages; None when the
+        source has it already or has reached its max_pages."""
         url = urldefrag(url)[0]
         if url in source.pages:
             return None
@@ -158,6 +164,9 @@ class WatchSpider(HashingSpider):
             self._inc("bounded/max_pages")
             return None
         source.pages.add(url)
+        return url
+
+    def _open(self, source: Source, url: str, depth: int) -> Request:
         slot = slot_for(url, None)
         self.gate.opened(slot)      # closed when the page and its images are done, or it failed
         return Request(url, callback=self.parse_page, errback=self.failed, dont_filter=True,
@@ -165,16 +174,29 @@ class WatchSpider(HashingSpider):
                              "download_slot": slot, "watch_slot": slot})
 
     def _page_done(self, request: Request) -> None:
-        slot = request.meta.get("watch_slot")
-        if slot is not None and request.meta.get("kind") == "page":
+        """Close the page on the gate (once: later calls for the same request do nothing)."""
+        slot = request.meta.pop("watch_slot", None)
+        if slot is not None:
             self.gate.closed(slot)
+
+    async def _room_for(self, slot: str) -> None:
+        """Wait until `slot` has room for one more open page (or the patience ran out)."""
+        while not self.gate.room(slot):
+            if not await self.gate.wait(self.patience):
+                self._gate_timeout()
+                return
+
+    def _gate_timeout(self) -> None:
+        self._inc("gate/timeouts")
+        logger.warning("no watch page finished in %.0f s; opening the next page anyway "
+                       "(%d pages open)", self.patience, self.gate.open_total)
 
     # -- a page ----------------------------------------------------------------------------------
 
     async def parse_page(self, response: Response):
         """A page: its images fetched and hashed (one SeenImages item), then the same-site
-        pages it links, while the source's depth allows; the page stays open on the gate until
-        all of that is done."""
+        pages it links, while the source's depth allows. The page is open on the gate until its
+        images are done; each page it links then waits for room on the gate like a source."""
         try:
             async for out in self._scan_page(response):
                 yield out
@@ -210,10 +232,14 @@ class WatchSpider(HashingSpider):
             return
         if urlsplit(response.url).netloc.lower() != source.netloc:
             return                          # redirected off the site: follow nothing from here
-        for link in self._links(response, source):
-            request = self._page(source, link, depth + 1)
-            if request is not None:
-                yield request
+        links = self._links(response, source)
+        if links and response.request is not None:
+            self._page_done(response.request)   # its images are done: its links wait for room
+        for link in links:
+            url = self._claim(source, link)
+            if url is not None:
+                await self._room_for(slot_for(url, None))
+                yield self._open(source, url, depth + 1)
 
     def _links(self, response: Response, source: Source) -> list[str]:
         """Same-host page links (not image files), in page order, bounded."""
