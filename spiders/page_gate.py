@@ -35,7 +35,7 @@ class PageGate:
         self._closed: asyncio.Event | None = None
 
     def room(self, slot: str) -> bool:
-        """Whether a source on `slot` may open its first page now."""
+        """Whether one more page on `slot` may open now."""
         return self.open_total < self.total and self.open[slot] < self.per_slot
 
     def opened(self, slot: str) -> None:

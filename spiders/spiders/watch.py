@@ -47,8 +47,8 @@ from spiders.pipelines.reuploads import seen_image
 logger = logging.getLogger(__name__)
 
 IMAGES_PER_PAGE = 50
-# Seconds the next source waits for an open page to finish before it starts anyway (a page
-# whose end went unnoticed must never stall a scan; `monitor/watch/gate/timeouts` counts it).
+# Seconds a page waits for room on the gate before it opens anyway (a page whose end went
+# unnoticed must never stall a scan; `monitor/watch/gate/timeouts` counts it).
 GATE_PATIENCE = 60.0
 LINKS_PER_PAGE = 500
 
