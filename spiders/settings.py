@@ -90,6 +90,12 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 NTD_ALLOW_PRIVATE_NETWORKS = False
+# Watch scans keep page parsing just ahead of image fetching (spiders.page_gate): pages open at
+# once per download slot and in all (0: twice CONCURRENT_REQUESTS_PER_DOMAIN, twice
+# CONCURRENT_REQUESTS), and how long a page waits for room before it opens anyway.
+NTD_WATCH_PAGES_PER_SLOT = 0
+NTD_WATCH_OPEN_PAGES = 0
+NTD_WATCH_GATE_PATIENCE = 60.0
 NTD_NAMESERVERS: list[str] = []
 
 LOG_LEVEL = "INFO"
