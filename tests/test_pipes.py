@@ -12,9 +12,9 @@ import signal
 import pytest
 
 from hashes.compute import compute
-from hashes.synthetic import jpeg
+from hashes.synthetic import encode, image, jpeg
 from monitor.pipes import Child, ChildGone
-from spiders.hashing import Hasher
+from spiders.hashing import Hasher, HashWorkerFailed
 
 
 async def test_child_answers_each_request_and_fails_calls_once_dead():
@@ -51,6 +51,31 @@ async def test_hasher_replaces_a_killed_worker():
     finally:
         hasher.close()
     assert hasher.pids == []
+
+
+async def test_bytes_two_workers_die_on_fail_and_hashing_goes_on():
+    """The bytes are tried once more on a replacement; when that one dies on them too they fail
+    with HashWorkerFailed (no observation is made of them), and hashing goes on for others."""
+    hasher = Hasher(1)
+    await hasher.start()
+    try:
+        big = encode(image(5, (2000, 1600)), "PNG", compress_level=1)  # ~0.15 s to hash
+        task = asyncio.ensure_future(hasher.compute(big))
+        killed: list[int] = []
+        while not task.done():          # kill each worker while it holds the big body
+            for worker in list(hasher._live):
+                if worker.pending and worker.pid not in killed:
+                    os.kill(worker.pid, signal.SIGKILL)
+                    killed.append(worker.pid)
+            await asyncio.sleep(0.002)
+        with pytest.raises(HashWorkerFailed):
+            await task
+        assert len(killed) == 2                             # the first worker and its replacement
+        body = jpeg(8, (160, 120))
+        assert await hasher.compute(body) == compute(body)  # on a third worker
+        assert hasher.pids and not set(hasher.pids) & set(killed)
+    finally:
+        hasher.close()
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="CPU time is read from /proc")
