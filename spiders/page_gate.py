@@ -73,20 +73,24 @@ def by_slot(items: Iterable[T], slot: Callable[[T], str]) -> dict[str, deque[T]]
     return queues
 
 
+def take(queues: dict[str, deque[T]], slot: str) -> T:
+    """The next item of `slot`; a slot whose queue is then empty leaves `queues`."""
+    queue = queues[slot]
+    item = queue.popleft()
+    if not queue:
+        del queues[slot]
+    return item
+
+
 def take_turns(queues: dict[str, deque[T]], gate: PageGate) -> list[tuple[str, T]]:
-    """One (slot, item) from each slot that has room, slots in turn; taken items leave
-    `queues`, and a slot whose queue is empty leaves it. The caller opens each taken item's
-    page on the gate before the next round."""
+    """One (slot, item) from each slot that has room, slots in turn (`take`). The caller
+    opens each taken item's page on the gate before the next round."""
     taken: list[tuple[str, T]] = []
     for slot in list(queues):
         if len(taken) + gate.open_total >= gate.total:
             break
-        if gate.open[slot] >= gate.per_slot:
-            continue
-        queue = queues[slot]
-        taken.append((slot, queue.popleft()))
-        if not queue:
-            del queues[slot]
+        if gate.open[slot] < gate.per_slot:
+            taken.append((slot, take(queues, slot)))
     if taken:   # the next round starts with the slots that did not get a turn in this one
         for slot, _ in taken:
             if slot in queues:

@@ -5,7 +5,6 @@ error status, redirect, refused connection, an image as the source) closing it a
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import socket
 import time
@@ -13,8 +12,8 @@ from collections import deque
 
 import pytest
 from aiohttp import web
-from PIL import Image
 
+from hashes.synthetic import encode, image
 from monitor import store
 from monitor.watch_crawl import run_watch
 from monitor.watch_sources import add_source
@@ -76,17 +75,6 @@ def test_take_turns_respects_the_total_and_rotates_the_slots():
 # -- in a scan ---------------------------------------------------------------------------------
 
 
-def _png(n: int) -> bytes:
-    image = Image.new("RGB", (96, 96), (n * 37 % 256, 90, 160))
-    for x in range(0, 96, 8):
-        for y in range(0, 96, 8):
-            if (x // 8 + y // 8 + n) % 3 == 0:
-                image.paste((240, 240 - n % 200, 20), (x, y, x + 8, y + 8))
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
-
-
 @pytest.fixture
 async def sites():
     """Loopback sites on 127.0.0.1 and 127.0.0.2 (two download slots). /p/N.html shows 3
@@ -103,11 +91,11 @@ async def sites():
         tags = "".join(f'<img src="{prefix}/{n}-{k}.png">' for k in range(3))
         return web.Response(text=f"<html><body>{tags}</body></html>", content_type="text/html")
 
-    async def image(request):
+    async def serve_image(request):
         if request.path.startswith("/slow-i/"):
             await asyncio.sleep(0.15)
         n = int(request.match_info["n"])
-        return web.Response(body=_png(n), content_type="image/png")
+        return web.Response(body=encode(image(n, (96, 96)), "PNG"), content_type="image/png")
 
     async def front(request):
         n = int(request.match_info["n"])
@@ -129,9 +117,9 @@ async def sites():
         app = web.Application(middlewares=[logged])
         app.router.add_get(r"/p/{n:\d+}.html", page)
         app.router.add_get(r"/slow/{n:\d+}.html", page)
-        app.router.add_get(r"/i/{n:\d+}-{k:\d+}.png", image)
-        app.router.add_get(r"/slow-i/{n:\d+}-{k:\d+}.png", image)
-        app.router.add_get(r"/img/{n:\d+}.png", image)
+        app.router.add_get(r"/i/{n:\d+}-{k:\d+}.png", serve_image)
+        app.router.add_get(r"/slow-i/{n:\d+}-{k:\d+}.png", serve_image)
+        app.router.add_get(r"/img/{n:\d+}.png", serve_image)
         app.router.add_get(r"/front/{n:\d+}.html", front)
         app.router.add_get("/gone.html", gone)
         app.router.add_get("/moved.html", moved)

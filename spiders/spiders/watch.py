@@ -41,7 +41,7 @@ from spiders.base import HashingSpider, slot_for
 from spiders.hashing import Hasher, HashWorkerFailed
 from spiders.items import SeenImage, SeenImages
 from spiders.observe import IMAGE_EXTENSIONS, error_kind, image_links, looks_html
-from spiders.page_gate import PageGate, by_slot, take_turns
+from spiders.page_gate import PageGate, by_slot, take, take_turns
 from spiders.pipelines.reuploads import seen_image
 
 logger = logging.getLogger(__name__)
@@ -139,9 +139,7 @@ class WatchSpider(HashingSpider):
             if not turn and not await self.gate.wait(self.patience):
                 self._gate_timeout()    # open one more page rather than ever stall
                 slot = next(iter(waiting))
-                turn = [(slot, waiting[slot].popleft())]
-                if not waiting[slot]:
-                    del waiting[slot]
+                turn = [(slot, take(waiting, slot))]
             for _, source in turn:
                 self.sources[source.id] = source
                 self._inc("sources")
