@@ -107,7 +107,7 @@ async def run_crawl(db_path: str | os.PathLike[str] | None, config: Config, *,
         assert stop is not None
         await stop.wait()
         stopping.append(True)
-        await crawler.stop_async()
+        await stop_crawler(crawler)
 
     watcher = asyncio.ensure_future(watch_stop()) if stop is not None else None
     status = "finished"
@@ -143,6 +143,18 @@ async def run_crawl(db_path: str | os.PathLike[str] | None, config: Config, *,
     result.seconds = time.monotonic() - started
     db.conn.close()
     return result
+
+
+async def stop_crawler(crawler) -> None:
+    """`crawler.stop_async()`, once its engine runs. Scrapy 2.19 drops a stop asked for before
+    that (it clears `crawling`, and the engine starts anyway), and the crawl then never closes
+    when it has finished: a SIGTERM in a crawl's first moments hung it. Returns at once if the
+    crawl ends (or fails) before its engine runs."""
+    while crawler._engine is None or not crawler._engine.running:  # (the documented way to
+        if crawler._started and not crawler.crawling:               # read it before it is set)
+            return
+        await asyncio.sleep(0.05)
+    await crawler.stop_async()
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -225,7 +237,7 @@ async def run_worker(config: Config, redis_url: str, *, worker: str | None = Non
         assert stop is not None
         await stop.wait()
         stopping.append(True)
-        await asyncio.gather(*(c.stop_async() for c in crawlers))
+        await asyncio.gather(*(stop_crawler(c) for c in crawlers))
 
     watcher = asyncio.ensure_future(watch_stop()) if stop is not None else None
     try:

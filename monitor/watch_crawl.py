@@ -65,7 +65,7 @@ async def run_watch(db_path: str | os.PathLike[str] | None, config: Config, *,
     """Scan the watch sources due now (at most `limit`), then reschedule them."""
     from scrapy.crawler import AsyncCrawlerRunner
 
-    from monitor.crawl import scrapy_settings
+    from monitor.crawl import scrapy_settings, stop_crawler
     from spiders.spiders.watch import IMAGES_PER_PAGE, WatchSpider
 
     db = store.connect(db_path)
@@ -84,7 +84,7 @@ async def run_watch(db_path: str | os.PathLike[str] | None, config: Config, *,
     def stop(signame: str) -> None:
         if not stopping:
             stopping.append(signame)
-            asyncio.ensure_future(crawler.stop_async())
+            asyncio.ensure_future(stop_crawler(crawler))
 
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -88,3 +88,22 @@ async def test_placeholder_at_first_check_is_not_taken_as_the_baseline(make_worl
     assert [(o, r) for _, o, r, *_ in rows] == [("removed", "placeholder")] * 2
     db = store.connect(db_file)
     assert db.execute("SELECT COUNT(*) FROM report_hashes").fetchone()[0] == 0
+
+
+async def test_a_stop_asked_before_the_crawl_runs_stops_it(make_world, tmp_path):
+    """A stop (SIGTERM in `run`) in a crawl's first moments: Scrapy 2.19 dropped a stop asked
+    for before its engine ran (the whole crawl went on). Now it stops once its engine runs: the
+    checks under way finish, the rest stays due for the next crawl."""
+    import asyncio
+
+    world = await make_world(behaviour_scenario(("slow",), items=5))   # no answer in time
+    config = crawl_config(download_timeout=timedelta(seconds=1))        # 4 at once per hoster
+    db_file = load_world(world, tmp_path, config)
+    at(world, world.scenario.start + timedelta(hours=2, minutes=5))
+    stop = asyncio.Event()
+    stop.set()
+    stopped = await asyncio.wait_for(run_crawl(db_file, config, resolve_asn=False, stop=stop),
+                                     60)
+    assert stopped.interrupted and stopped.written < 5
+    rest = await run_crawl(db_file, config, resolve_asn=False)
+    assert stopped.written + rest.written == 5 == len(outcomes(db_file))

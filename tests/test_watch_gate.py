@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import time
 from collections import deque
@@ -261,3 +263,29 @@ async def test_a_page_that_never_ends_does_not_stall_the_scan(sites, tmp_path, m
     stats = _stats(db_file)
     assert stats["monitor/watch/gate/timeouts"] == 1
     assert stats["monitor/watch/gate/open_at_close"] == 1
+
+
+@pytest.mark.parametrize("after", [0.0, 1.0], ids=["at-once", "while-waiting-for-room"])
+async def test_sigterm_stops_the_scan_cleanly(sites, tmp_path, after):
+    """`run` stops on SIGTERM: at once (before Scrapy's engine runs: Scrapy 2.19 dropped that
+    stop and then never closed the finished crawl) or while sources wait on the gate. The scan
+    is recorded as interrupted and leaves every source due for the next run."""
+    a, _, _ = sites
+    config = crawl_config()
+    db_file = tmp_path / "t.db"
+    _sources(db_file, config, [f"{a}/slow/{n}.html" for n in range(1, 21)])  # >= 3 s at 1 open
+    loop = asyncio.get_running_loop()
+    kill = loop.call_later(after, os.kill, os.getpid(), signal.SIGTERM)
+    try:
+        summary = await asyncio.wait_for(run_watch(
+            db_file, config, handle_signals=True, NTD_WATCH_PAGES_PER_SLOT=1,
+            NTD_WATCH_OPEN_PAGES=1), 60)
+    finally:
+        kill.cancel()       # never a SIGTERM after run_watch has put the handlers back
+
+    assert summary.interrupted and summary.sources < 20
+    db = store.connect(db_file)
+    status = db.execute("SELECT status FROM crawls WHERE kind = 'watch'").fetchone()[0]
+    due = db.execute("SELECT count(*) FROM watch_sources WHERE last_scan_at IS NULL").fetchone()[0]
+    db.conn.close()
+    assert status == "interrupted" and due == 20
