@@ -150,8 +150,9 @@ async def stop_crawler(crawler) -> None:
     that (it clears `crawling`, and the engine starts anyway), and the crawl then never closes
     when it has finished: a SIGTERM in a crawl's first moments hung it. Returns at once if the
     crawl ends (or fails) before its engine runs."""
-    while crawler._engine is None or not crawler._engine.running:  # (the documented way to
-        if crawler._started and not crawler.crawling:               # read it before it is set)
+    # `_engine` is how Scrapy documents reading the engine before it is set
+    while crawler._engine is None or not crawler._engine.running:
+        if crawler._started and not crawler.crawling:
             return
         await asyncio.sleep(0.05)
     await crawler.stop_async()

@@ -79,11 +79,11 @@ def test_take_turns_respects_the_total_and_rotates_the_slots():
 
 @pytest.fixture
 async def sites():
-    """Loopback sites on 127.0.0.1 and 127.0.0.2 (two download slots). /p/N.html shows 3
-    images /i/N-K.png; /slow/N.html the same with each image served after 0.15 s;
-/front/N.html links /slow/1.html to /slow/N.html; /gone.html
-    is a 404, /moved.html redirects to /p/99.html, /img/N.png is an image. Every request is
-    logged as (host, path, time)."""
+    """Loopback sites on 127.0.0.1 and 127.0.0.2 (two download slots; Linux answers on all of
+    127.0.0.0/8). /p/N.html shows 3 images /i/N-K.png; /slow/N.html the same with each image
+    served after 0.15 s; /front/N.html links /slow/1.html to /slow/N.html; /gone.html is a
+    404, /moved.html redirects to /p/99.html, /img/N.png is an image. Every request is logged
+    as (host, path, time)."""
     log: list[tuple[str, str, float]] = []
     runners = []
 
