@@ -145,7 +145,7 @@ def child(db: str, now: str, hash_workers: int) -> None:
     from monitor.crawl import run_crawl
     clock.fix(now)
     base = Config()
-    cfg = replace(base, crawl=replace(base.crawl, allow_private_networks=True,
+    cfg = replace(base, crawl=replace(base.crawl, allow_networks=("127.0.0.0/8", "::1/128"),
                                       autothrottle=False, concurrent_requests=64,
                                       per_hoster_concurrency=16, hash_workers=hash_workers))
     with TreeMemory() as memory:

@@ -36,7 +36,7 @@ BEHAVIOURS = {"404": 0.4, "410": 0.2, "451": 0.2, "redirect_front": 0.2}
 HOSTERS = 8
 
 CONFIG = """[crawl]
-allow_private_networks = true
+allow_networks = ["127.0.0.0/8", "::1/128"]
 autothrottle = false
 hash_workers = 0
 concurrent_requests = 64

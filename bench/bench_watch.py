@@ -287,7 +287,7 @@ async def run(args) -> None:
     table.write_text(f"{ip}/32 64650\n")
     base = Config()
     config = replace(base, crawl=replace(
-        base.crawl, allow_private_networks=True, autothrottle=False,
+        base.crawl, allow_networks=("127.0.0.0/8", "::1/128"), autothrottle=False,
         hash_workers=args.workers, concurrent_requests=64,
         per_hoster_concurrency=args.per_hoster, download_timeout=timedelta(seconds=30),
         match_process=not args.match_inline),

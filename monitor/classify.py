@@ -10,6 +10,9 @@ Rules, first match wins:
 
 | # | what the spider saw                                      | outcome      | reason            |
 |---|----------------------------------------------------------|--------------|-------------------|
+| 0 | 2xx, body read whole, and it matches the baseline (exact | online       | `hash_match`      |
+|   | digest or hash within threshold), whatever the content   |              |                   |
+|   | type, redirect, gallery or placeholder flags say         |              |                   |
 | 1 | redirected, ending on the site's front page or a page    | removed      | `redirect_away`   |
 |   | that says removed (whatever the final status or error)   |              |                   |
 | 2 | no response: NXDOMAIN                                    | dns_gone     | `nxdomain`        |
@@ -22,7 +25,8 @@ Rules, first match wins:
 | 9 | HTTP 5xx, other 4xx (400, 408, ...), 1xx, 3xx left over  | unreachable  | `http_503` ...    |
 |   | (a redirect chain longer than allowed), unknown codes    |              |                   |
 | 10| 2xx but the body broke off (reset) or exceeded the size  | unreachable  | the error kind,   |
-|   | limit                                                    |              | e.g. `too_large`  |
+|   | limit, or the check's deadline passed before anything    |              | e.g. `too_large`, |
+|   | decisive was seen (a page whose images were still coming)|              | `timeout`         |
 | 11| 2xx image that equals the host's learned placeholder     | removed      | `placeholder`     |
 | 12| 2xx gallery page: any image on it matches the baseline   | online       | `hash_match`      |
 | 13| 2xx gallery page: images, none matches                   | removed      | `content_changed` |
@@ -31,7 +35,8 @@ Rules, first match wins:
 | 16| 2xx image, hash matches the baseline                     | online       | `hash_match`      |
 | 17| 2xx image, hash does not match                           | removed      | `content_changed` |
 | 18| 2xx image, no baseline yet                               | online       | `first_check`     |
-| 19| 2xx, image too large to decode (decompression bomb)      | unreachable  | `too_large`       |
+| 19| 2xx, image too large to decode (decompression bomb, more | unreachable  | `too_large`       |
+|   | pixels than the limit declared, out of memory)           |              |                   |
 | 20| 2xx, claimed to be an image (`image/*`, or an untelling  | removed      | `corrupt_image`   |
 |   | type and a decode error) but did not decode              |              |                   |
 | 21| 2xx, not an image (HTML, text, JSON ...) where an image  | removed      | `not_an_image`    |
@@ -41,16 +46,25 @@ Rules, first match wins:
 | 23| 2xx, decoding not attempted, no or an image content type | unreachable  | `not_hashed`      |
 
 Choices worth knowing:
-- Oversized bodies (rule 10) and decompression bombs (rule 19) cannot be hashed, so they are no
+- A match is decisive (rule 0): the material is served, so no header, redirect or flag may turn
+  it into a removal. The spider tries the exact digest on every complete 2xx body and decodes
+  any body whose bytes are an image, whatever its `Content-Type` (hostile hosters serve the
+  material as `text/html`, `application/octet-stream`, `text/plain` or with no type at all).
+- Oversized bodies (rule 10, a gzip bomb included: its decompressed size counts) and
+  decompression bombs (rule 19: `image_error` whose kind, the text before any ":", is in
+  TOO_LARGE_IMAGE_ERRORS; hashes.compute names them so) cannot be hashed, so they are no
   evidence either way: `unreachable`. The reported material was confirmed by an analyst; it is
   not a 20 MB file nor a bomb, but we do not claim removal from a response we did not read.
 - Corrupt image bytes served completely with a 2xx (rule 20) are not the material: `removed`,
   with its own reason `corrupt_image` so analysts can tell it from an HTML page. A body cut off
   in transit is an error (`reset`), not a corrupt image. One corrupt response never confirms a
   takedown alone: the confirmation rule needs repeated down checks.
-- The placeholder test (rule 11) comes before the hash comparison: an image the host serves for
-  paths that never existed says nothing about the reported material, even if it were close to the
-  baseline; and it must never become a `first_check` baseline.
+- The placeholder test (rule 11) comes before a failed comparison and before `first_check`: an
+  image the host serves for paths that never existed says nothing about the reported material,
+  and it must never become a `first_check` baseline. A match (rule 0) still wins over it.
+- Each check has one overall deadline (the spider's NTD_CHECK_DEADLINE, default 60 s): retries,
+  redirects and a page's images all share it; what was not seen in time is `timeout` (rule 10),
+  never a removal.
 - A redirect to the front page (rule 1) is evidence about the reported URL itself, so it wins
   even when the front page then fails. It needs an actual redirect (or a final URL different from
   the requested one): a reported URL that *is* a site root is not "redirected away".
@@ -97,14 +111,20 @@ class Fetch:
     redirects: tuple[tuple[str, int], ...] = ()   # (url, status) of each hop
     content_type: str | None = None
     is_image: bool | None = None        # the body decoded as an image (None: not attempted)
-    image_error: str | None = None      # why it did not decode: "corrupt", "truncated",
-                                        # "unsupported", "decompression_bomb", "too_large"
+    image_error: str | None = None      # why it did not decode: its kind ("corrupt",
+                                        # "not_image", "decompression_bomb", "too_large"...)
+                                        # optionally followed by ": detail"
     matched: bool | None = None         # hash comparison with the baseline; None: no baseline
     distance: int | None = None
     algorithm: str | None = None
     placeholder: bool = False           # the image equals the host's learned placeholder
     final_is_front_page: bool = False   # redirect target is "/", the site root, or "removed"
     gallery: bool = False               # an HTML page whose images were hashed
+
+
+def image_error_kind(error: str | None) -> str | None:
+    """The kind of an image error: its text before any ":" ("decompression_bomb: 9x9 > 8")."""
+    return None if error is None else error.split(":", 1)[0].strip().lower()
 
 
 def _redirected(f: Fetch) -> bool:
@@ -151,7 +171,7 @@ def _body(f: Fetch) -> tuple[Outcome, str]:
             return Outcome.ONLINE, "first_check"
         return (Outcome.ONLINE, "hash_match") if f.matched else (Outcome.REMOVED,
                                                                  "content_changed")
-    if f.image_error in TOO_LARGE_IMAGE_ERRORS:
+    if image_error_kind(f.image_error) in TOO_LARGE_IMAGE_ERRORS:
         return Outcome.UNREACHABLE, "too_large"
     if f.is_image is None and f.image_error is None:
         kind = (f.content_type or "").lower()
@@ -165,9 +185,11 @@ def _body(f: Fetch) -> tuple[Outcome, str]:
 
 def classify(f: Fetch) -> tuple[Outcome, str]:
     """The outcome of one check and its reason (see the module table)."""
+    status = f.http_status
+    if f.matched and f.error is None and status is not None and 200 <= status < 300:
+        return Outcome.ONLINE, "hash_match"
     if f.final_is_front_page and _redirected(f):
         return Outcome.REMOVED, "redirect_away"
-    status = f.http_status
     if status is None:
         return _error(f.error or "other")
     if status in REMOVED_STATUS:

@@ -1,11 +1,15 @@
 """The `ntd-monitor` command line: one click group, each command a thin shell over the core.
 
-Domain errors (bad input, bad config, a missing database) become one clear line on stderr and
-exit code 2; runtime failures exit 1; never a traceback for either.
+Domain errors (bad input, bad config, a missing, damaged, read-only or foreign database)
+become one clear line on stderr and exit code 2; runtime failures exit 1; never a traceback for
+either. `Group.invoke` is the one place where they are mapped, SQLite's own errors included.
+Only `init` and the import commands create a database; every command runs SQLite's
+`quick_check` on the database when it first opens it (about 1 s per 100k reports).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -30,18 +34,31 @@ class NotAvailable(click.ClickException):
     exit_code = 1
 
 
+# SQLite errors that mean the file is bad (damaged, not a database, read-only): bad input
+BAD_FILE_WORDS = ("malformed", "not a database", "readonly", "read-only", "unable to open")
+
+
 class Group(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except DOMAIN_ERRORS as exc:
             raise BadInput(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            if type(exc) not in (sqlite3.DatabaseError, sqlite3.OperationalError):
+                raise          # IntegrityError, ProgrammingError ...: a bug, keep its traceback
+            ctx_db = ctx.obj.db_path if isinstance(ctx.obj, State) else "the database"
+            message = f"database {ctx_db}: {store.explain(exc)}"
+            if any(word in str(exc).lower() for word in BAD_FILE_WORDS):
+                raise BadInput(message) from None
+            raise NotAvailable(message) from None
 
 
 class State:
     def __init__(self, db: str | None, config: str | None) -> None:
         self.db_arg, self.config_arg = db, config
         self._config: Config | None = None
+        self._verified = False
 
     @property
     def config(self) -> Config:
@@ -53,8 +70,14 @@ class State:
     def db_path(self) -> Path:
         return store.db_path(self.db_arg)
 
-    def db(self, *, readonly: bool = False):
-        return store.connect(self.db_arg, readonly=readonly)
+    def db(self, *, readonly: bool = False, create: bool = False):
+        """Open the database, its integrity checked on the first open in this process (a
+        damaged file makes readers print wrong numbers and writers make it worse); only
+        `create=True` (init, imports) makes a new database."""
+        db = store.connect(self.db_arg, readonly=readonly, create=create,
+                           verify=not self._verified)
+        self._verified = True
+        return db
 
 
 pass_state = click.make_pass_decorator(State)
@@ -110,7 +133,7 @@ def init(state: State) -> None:
     Example:
       ntd-monitor --db hotline.db init
     """
-    db = state.db()
+    db = state.db(create=True)
     from monitor.schema import version
     from monitor.summary import backfill_first_takedown
     backfill_first_takedown(db, state.config.takedown)   # rows a migration could not replay
@@ -144,7 +167,8 @@ def import_reports_cmd(state: State, file: str, dry_run: bool) -> None:
       ntd-monitor import reports reports.jsonl
     """
     from monitor.import_reports import import_reports
-    _print_import(import_reports(state.db(), file, state.config, dry_run=dry_run), "reports")
+    _print_import(import_reports(state.db(create=True), file, state.config, dry_run=dry_run),
+                  "reports")
 
 
 @import_group.command("hashes")
@@ -167,8 +191,8 @@ def import_hashes_cmd(state: State, file: str, list_name: str, source: str | Non
     """
     from monitor.import_hashes import import_hashes
     try:
-        result = import_hashes(state.db(), file, list_name, source=source, allowlist=allowlist,
-                               dry_run=dry_run)
+        result = import_hashes(state.db(create=True), file, list_name, source=source,
+                               allowlist=allowlist, dry_run=dry_run)
     except ValueError as exc:
         if isinstance(exc, DOMAIN_ERRORS):
             raise
@@ -191,17 +215,22 @@ def hosters() -> None:
 @click.option("--dry-run", is_flag=True, help="Only validate; write nothing.")
 @pass_state
 def hosters_import(state: State, file: str, dry_run: bool) -> None:
-    """Import hosters (CSV: name,asn,prefix,country,abuse_email,webhook_url,webhook_secret_env).
+    """Import hosters (CSV: name,asn,prefix,country,abuse_email,webhook_url,webhook_secret_env,
+    webhook_scheme).
 
     One row per network; `prefix` maps a reseller inside a larger ASN. The webhook secret is
     read from the environment variable named in webhook_secret_env, never stored.
+    webhook_scheme: `standard` (Standard Webhooks, the default) or `x-signature` (the older
+    scheme). A webhook URL whose host is an IP outside [crawl] allow_networks is refused.
 
     \b
     Example:
       ntd-monitor hosters import hosters.csv
     """
     from monitor.import_hosters import import_hosters
-    _print_import(import_hosters(state.db(), file, dry_run=dry_run), "hoster rows")
+    _print_import(import_hosters(state.db(create=True), file, dry_run=dry_run,
+                                 allow_networks=state.config.crawl.allow_networks),
+                  "hoster rows")
 
 
 @hosters.command("list")
@@ -226,6 +255,27 @@ def hosters_list(state: State, fmt: str) -> None:
         if busiest:
             emit(busiest, fmt, ["asn", "name", "checks"],
                  title="Unmapped ASNs with the most checks (curate with `hosters import`)")
+
+
+@hosters.command("secret")
+@click.argument("name")
+@pass_state
+def hosters_secret(state: State, name: str) -> None:
+    """Generate a Standard Webhooks secret (whsec_...) for hoster NAME and print it once.
+
+    It is stored nowhere: put it in the environment variable the registry names for the
+    hoster (webhook_secret_env) and give it to the hoster's receiver.
+
+    \b
+    Example:
+      ntd-monitor hosters secret "Example Hosting"
+    """
+    from monitor.hosters import new_webhook_secret, secret_instructions
+    try:
+        found = new_webhook_secret(state.db(), name)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    click.echo("\n".join(secret_instructions(found)))
 
 
 @cli.command()
@@ -261,7 +311,8 @@ def status(state: State, fmt: str, state_filter: str | None, hoster: str | None,
       ntd-monitor status --state online --format json
     """
     from monitor.queries import status_rows
-    rows = status_rows(state.db(readonly=True), state=state_filter, hoster=hoster, limit=limit)
+    rows = status_rows(state.db(readonly=True), state=state_filter, hoster=hoster,
+                       limit=limit)
     emit(rows, fmt, ["id", "kind", "state", "url", "reference", "last_outcome",
                      "last_checked_at", "takedown_at", "reappearances", "hoster"],
          title="Status (times UTC)", empty="no reports yet")

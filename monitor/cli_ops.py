@@ -36,9 +36,11 @@ def register(cli: click.Group) -> None:
             return
         import asyncio
 
+        from monitor import store
         from monitor.crawl import run_crawl, stop_on_signals
         from monitor.progress import console, crawl_progress, summary_table
-        state.db()  # create/migrate before the crawl opens its own connections
+        state.db().conn.close()  # check and migrate before the crawl opens its own connections
+
         async def go():
             stop = stop_on_signals()
             checks = await run_crawl(state.db_arg, state.config, limit=limit, hoster=hoster,
@@ -47,10 +49,10 @@ def register(cli: click.Group) -> None:
             scans = None
             if not checks.interrupted and not report_ids and not hoster:
                 from monitor.watch_crawl import run_watch
-                scans = await run_watch(state.db_arg, state.config, limit=limit)
+                scans = await run_watch(state.db_arg, state.config, limit=limit, stop=stop)
             return checks, scans
 
-        with crawl_progress(progress) as update:
+        with store.exclusive(state.db_arg), crawl_progress(progress) as update:
             result, watch = asyncio.run(go())
         rows = {"crawl": result.crawl_id, "checks planned": result.planned,
                 "checks recorded": result.written, "seconds": f"{result.seconds:.1f}",
@@ -62,7 +64,7 @@ def register(cli: click.Group) -> None:
                          "re-uploads found": watch.new_reuploads})
         console.print(summary_table("Crawl" + (" (interrupted)" if result.interrupted else ""),
                                     rows))
-        if result.interrupted:
+        if result.interrupted or (watch is not None and watch.interrupted):
             raise SystemExit(1)
 
     @cli.command()
@@ -78,14 +80,17 @@ def register(cli: click.Group) -> None:
         """
         import asyncio
 
+        from monitor import store
         from monitor.crawl import stop_on_signals
         from monitor.service import run_forever
-        state.db()
+        state.db().conn.close()
 
         async def go() -> int:
             return await run_forever(state.db_arg, state.config, stop_on_signals(),
                                      report=click.echo)
-        raise SystemExit(asyncio.run(go()))
+        with store.exclusive(state.db_arg):
+            code = asyncio.run(go())
+        raise SystemExit(code)
 
     @cli.group()
     def alerts() -> None:
@@ -212,6 +217,7 @@ def register(cli: click.Group) -> None:
         from monitor.cli import NotAvailable
         from reports.browse import BrowseUnavailable
         from reports.browse import browse as run_browse
+        state.db(readonly=True).conn.close()   # ours, readable: a clear error otherwise
         try:
             raise SystemExit(run_browse(state.db_path, port=port))
         except BrowseUnavailable as exc:

@@ -49,19 +49,23 @@ def parse(text: str, *, assume_utc: bool = False) -> datetime:
     try:
         when = datetime.fromisoformat(candidate)
     except ValueError:
-        raise TimeFormatError(f"not an ISO-8601 time: {raw!r}") from None
+        raise TimeFormatError(f"not an ISO-8601 time: {raw[:80]!r}") from None
     if when.tzinfo is None:
         if not assume_utc:
-            raise TimeFormatError(f"time without a zone: {raw!r} (add Z or +01:00)")
+            raise TimeFormatError(f"time without a zone: {raw[:80]!r} (add Z or +01:00)")
         when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except (OverflowError, ValueError):  # 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
+        raise TimeFormatError(f"time out of range: {raw[:80]!r}") from None
 
 
 def iso(when: datetime | None) -> str | None:
     """`2026-11-28T18:31:44Z` (UTC, seconds), or None."""
     if when is None:
         return None
-    return to_utc(when).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    w = to_utc(when)  # not strftime: its %Y gives "999", not "0999", for early years
+    return f"{w.year:04d}-{w.month:02d}-{w.day:02d}T{w.hour:02d}:{w.minute:02d}:{w.second:02d}Z"
 
 
 _last_second: tuple[int, str] = (-1, "")

@@ -1,7 +1,10 @@
 """Configuration: the TOML file of DESIGN.md, read into frozen dataclasses with its defaults.
 
 Every key is optional. Unknown sections or keys are refused with a clear message (a typo in a
-deadline must not silently fall back to a default). Durations are strings such as "12h".
+deadline must not silently fall back to a default). Durations are strings such as "12h". Every
+value is checked against its key's rule (monitor.config_rules: type, range, form; no control
+characters in any string) and files the config names must exist, so a bad config stops before
+any work. Loading raises nothing but ConfigError, whose message starts "[section] key: ".
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.clock import TimeFormatError, duration
+from monitor.clock import duration
+from monitor.config_rules import REPLACED, RULES, Bad, fallback
 
 
 class ConfigError(ValueError):
@@ -23,7 +27,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class CrawlConfig:
     user_agent: str = "ntd-monitor (+https://example.org/contact)"
-    allow_private_networks: bool = False
+    allow_networks: tuple[str, ...] = ()  # non-public networks to allow (tests, demo, bench)
     concurrent_requests: int = 64
     per_hoster_concurrency: int = 4
     download_timeout: timedelta = timedelta(seconds=30)
@@ -32,6 +36,7 @@ class CrawlConfig:
     hash_workers: int = 1               # processes hashing fetched bytes (0: in the crawl loop)
     autothrottle: bool = True           # back off hosters that slow down (off: loopback worlds)
     match_process: bool = True          # match seen images in a child process holding the index
+    check_deadline: timedelta = timedelta(seconds=60)   # one check, redirects and retries included
 
 
 @dataclass(frozen=True)
@@ -119,52 +124,44 @@ class Config:
 
 
 def _coerce(section: str, name: str, default: Any, value: Any) -> Any:
-    where = f"[{section}] {name}"
+    rule = RULES.get(section, {}).get(name) or fallback(default)
     try:
-        if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where}: expected true or false, got {value!r}")
-            return value
-        if isinstance(default, timedelta):
-            return duration(value)
-        if isinstance(default, tuple):
-            if not isinstance(value, list):
-                raise ConfigError(f"{where}: expected a list, got {value!r}")
-            if name in ("after_notice", "after_takedown"):
-                return tuple(duration(v) for v in value)
-            if name == "deadlines_hours":
-                return tuple(float(v) for v in value)
-            return tuple(str(v) for v in value)
-        if isinstance(default, int) and not isinstance(value, bool):
-            if not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{where}: expected a non-negative integer, got {value!r}")
-            return value
-        if isinstance(default, str):
-            if not isinstance(value, str):
-                raise ConfigError(f"{where}: expected a string, got {value!r}")
-            return value
-    except TimeFormatError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    return value
+        return rule(value)
+    except Bad as exc:
+        raise ConfigError(f"[{section}] {name}: {exc}") from None
 
 
-def from_dict(data: dict[str, Any]) -> Config:
+def from_dict(data: Any) -> Config:
+    """The Config of parsed TOML `data`; ConfigError (and nothing else) for any bad value."""
+    if not isinstance(data, dict):
+        raise ConfigError("the configuration must be a table of sections")
     config = Config()
     known = {f.name for f in fields(Config)}
     for section, values in data.items():
         if section not in known:
-            raise ConfigError(f"unknown section [{section}] (known: {', '.join(sorted(known))})")
+            raise ConfigError(f"unknown section [{str(section)[:60]}] "
+                              f"(known: {', '.join(sorted(known))})")
         if not isinstance(values, dict):
             raise ConfigError(f"[{section}] must be a table")
         current = getattr(config, section)
         names = {f.name: getattr(current, f.name) for f in fields(current)}
         changes = {}
         for key, value in values.items():
+            if (section, key) in REPLACED:
+                raise ConfigError(f"[{section}] {key}: {REPLACED[section, key]}")
             if key not in names:
-                raise ConfigError(f"unknown key {key!r} in [{section}]")
+                raise ConfigError(f"unknown key {str(key)[:60]!r} in [{section}] "
+                                  f"(known: {', '.join(sorted(names))})")
             changes[key] = _coerce(section, key, names[key], value)
         config = replace(config, **{section: replace(current, **changes)})
     return config
+
+
+def check_files(config: Config) -> None:
+    """Files the config names must exist now, not when the crawl needs them."""
+    table = config.asn.routing_table
+    if table and not Path(table).is_file():
+        raise ConfigError(f"[asn] routing_table: file not found: {table}")
 
 
 def load(path: str | os.PathLike[str] | None = None) -> Config:
@@ -179,4 +176,8 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         data = tomllib.loads(candidate.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{candidate}: not valid TOML: {exc}") from None
-    return from_dict(data)
+    except OSError as exc:
+        raise ConfigError(f"{candidate}: cannot read: {exc.strerror or exc}") from None
+    config = from_dict(data)
+    check_files(config)
+    return config

@@ -2,8 +2,10 @@
 
 The only module in monitor/ that imports Scrapy. It records the crawl in `crawls`, layers the
 TOML config over spiders/settings.py, runs the spider in this process's asyncio loop
-(reactorless Scrapy), shows progress, stops cleanly on SIGINT/SIGTERM (the writer flushes its
-last batch), then runs the ASN stage for the new checks and refreshes the touched summaries.
+(reactorless Scrapy), shows progress, then runs the ASN stage for the new checks and refreshes
+the touched summaries. A stop (SIGINT/SIGTERM) ends it within seconds: downloads in flight are
+cut and record nothing (`cancel_downloads`), the writer flushes what was observed, the crawl
+row says 'interrupted', and the ASN stage is left for the next run or `asn resolve`.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ def scrapy_settings(config: Config, **overrides: Any) -> Settings:
         "CONCURRENT_REQUESTS_PER_DOMAIN": c.per_hoster_concurrency,
         "AUTOTHROTTLE_ENABLED": c.autothrottle,
         "AUTOTHROTTLE_TARGET_CONCURRENCY": float(c.per_hoster_concurrency),
-        "NTD_ALLOW_PRIVATE_NETWORKS": c.allow_private_networks,
+        "NTD_ALLOW_NETWORKS": list(c.allow_networks),
+        "NTD_CHECK_DEADLINE": c.check_deadline.total_seconds(),
         "NTD_NAMESERVERS": list(c.nameservers),
         "LOG_ENABLED": False,
     }, priority="cmdline")
@@ -139,7 +142,7 @@ async def run_crawl(db_path: str | os.PathLike[str] | None, config: Config, *,
                                     json.dumps({k: v for k, v in stats.items()
                                                 if k.startswith("monitor/")}), crawl_id])
     if resolve_asn and not stopping and not steps:
-        result.asn_resolved = await attribute(db, config)
+        result.asn_resolved = await attribute_unless_stopped(db, config, stop)
     result.seconds = time.monotonic() - started
     db.conn.close()
     return result
@@ -155,7 +158,48 @@ async def stop_crawler(crawler) -> None:
         if crawler._started and not crawler.crawling:
             return
         await asyncio.sleep(0.05)
-    await crawler.stop_async()
+    stopping = asyncio.ensure_future(crawler.stop_async())
+    await asyncio.sleep(0)          # the engine is marked stopping: it takes no new request
+    await cancel_downloads(crawler)
+    await stopping
+
+
+def _dropped(_failure) -> None:
+    """The errback of a request a stop cancelled: nothing was observed, so nothing is stored
+    (the check stays due for the next crawl)."""
+
+
+async def cancel_downloads(crawler) -> None:
+    """Cut what is in flight so a stop takes seconds, not a download timeout per queued
+    request: requests in flight lose their errback (a cancelled download is no observation),
+    requests queued in download slots are dropped, and the download handlers' connections in
+    use are aborted. Responses already received are still parsed and
+    stored. Scrapy 2.19 has no public way to do this (its stop waits for every download in
+    flight); these are its downloader's and aiohttp's parts, each looked up defensively."""
+    from scrapy.exceptions import IgnoreRequest
+    engine = crawler._engine
+    if engine is None:
+        return
+    downloader = engine.downloader
+    in_flight = set(downloader.active)
+    if engine._slot is not None:
+        in_flight |= engine._slot.inprogress
+    for request in in_flight:
+        request.errback = _dropped
+    for slot in list(downloader.slots.values()):
+        while slot.queue:
+            request, queued = slot.queue.popleft()
+            request.errback = _dropped
+            queued.errback(IgnoreRequest("the crawl was stopped"))
+    for handler in list(getattr(downloader.handlers, "_handlers", {}).values()):
+        session = getattr(handler, "_session", None)   # Scrapy's aiohttp handler (ours)
+        for proto in list(getattr(getattr(session, "connector", None), "_acquired", ())):
+            transport = getattr(proto, "transport", None)
+            if transport is not None:
+                # the connection_lost that follows fails the body read in flight. Not
+                # session.close(): aiohttp 3.14 detaches the reads from their connections
+                # first, and they then wait for their timeout (Scrapy closes it at the end)
+                transport.abort()
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -165,6 +209,24 @@ def stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, event.set)
     return event
+
+
+async def attribute_unless_stopped(db, config: Config, stop: asyncio.Event | None) -> int:
+    """The ASN stage, given up at once on a stop (`asn resolve` or the next crawl fills in
+    what it left: every stage transaction is all or nothing)."""
+    if stop is None:
+        return await attribute(db, config)
+    if stop.is_set():
+        return 0
+    task = asyncio.ensure_future(attribute(db, config))
+    halt = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, halt}, return_when=asyncio.FIRST_COMPLETED)
+    halt.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return 0
+    return task.result()
 
 
 async def attribute(db, config: Config) -> int:

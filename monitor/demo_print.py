@@ -73,9 +73,21 @@ def summary_lines(result) -> list[str]:
         f"alerts delivered: {r.alerts('reupload')} re-upload, {r.alerts('reappearance')} "
         f"reappearance ({r.alerts(channel='webhook')} by signed webhook, "
         f"{r.alerts(channel='email')} by e-mail); {pending} not delivered")
+    lines.append(receivers_line(r))
     lines.append(f"{result.checks} checks in {result.steps} clock steps, "
                  f"{result.seconds:.0f} s; report: {result.out / 'demo-report.html'}")
     return lines
+
+
+def receivers_line(r) -> str:
+    """The hosters' tools' view: "webhooks verified by standardwebhooks: N/M sent; XARF valid:
+    N/M sent" (M: POSTs the receiver got, XARF attachments the SMTP sink got)."""
+    hooks = (f"{r.hooks_by_library}/{r.hooks_posted} sent" if r.library
+             else f"not checked (standardwebhooks not installed; {r.hooks_posted} sent)")
+    xarf = (f"{r.xarf_valid}/{r.xarf_sent} sent" if r.xarf_valid is not None
+            else f"not checked (xarf not installed; {r.xarf_sent} sent)" if r.xarf_sent
+            else "0/0 sent")
+    return f"webhooks verified by standardwebhooks: {hooks}; XARF valid: {xarf}"
 
 
 def print_tables(result) -> None:

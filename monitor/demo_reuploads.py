@@ -106,6 +106,13 @@ class ReuploadTally:
     hosters: list[HosterReuploads] = field(default_factory=list)
     found: list[FoundReupload] = field(default_factory=list)
     missed: Counter = field(default_factory=Counter)    # transform -> re-uploads not found
+    hooks_posted: int = 0        # webhook POSTs the receiver got
+    hooks_by_library: int = 0    # of those, verified by the standardwebhooks library
+    library: bool = False        # the standardwebhooks library was there to verify
+    xarf_sent: int = 0           # XARF attachments the SMTP sink got
+    xarf_valid: int | None = None  # of those, valid (xarf package + official schemas); None:
+                                   # the validators are not installed
+    xarf_strict_gaps: frozenset[str] = frozenset()   # what strict mode still asked for
 
     @property
     def served(self) -> int:
@@ -226,4 +233,21 @@ def tally(db, world, receiver, sink, end: datetime) -> ReuploadTally:
                            tuple(sorted(alerted.get(k, ()))), tuple(sorted(delivered.get(k, ()))))
              for k, url in found_keys.items()]
     missed = Counter(r.transform for r in served if _key(world.url(r)) not in found_keys)
-    return ReuploadTally(hosters=list(rows.values()), found=found, missed=missed)
+    result = ReuploadTally(hosters=list(rows.values()), found=found, missed=missed)
+    return _receivers_view(result, receiver, sink)
+
+
+def _receivers_view(result: ReuploadTally, receiver, sink) -> ReuploadTally:
+    """What the hosters' own tools make of the alerts: webhooks the standardwebhooks library
+    verified, XARF attachments the xarf package and the official schemas accept."""
+    import importlib.util
+
+    result.library = importlib.util.find_spec("standardwebhooks") is not None
+    result.hooks_posted = len(receiver.deliveries)
+    result.hooks_by_library = sum(d.by_library for d in receiver.deliveries)
+    checks = sink.xarf_checks()
+    result.xarf_sent = len(checks)
+    if checks and all(c.valid is not None for c in checks):
+        result.xarf_valid = sum(bool(c.valid) for c in checks)
+        result.xarf_strict_gaps = frozenset(f for c in checks for f in c.strict_missing)
+    return result

@@ -5,26 +5,31 @@ validated and normalised (URL cleaned and keyed, times read with their zone, has
 bad rows are listed and skipped; all good rows go in one transaction, written in chunks so a
 large file streams in constant memory. Re-importing a file changes nothing: a URL already
 stored (by its normalised key) is left as it is, and its hashes are only added when new.
+Times must be plausible: from 1990-01-01 to one day after now (`clock.now()`, so `--now`
+counts); anything else is a row error. A dry run makes the same writes and rolls them back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from hashes.formats import HashFormatError, normalize
-from monitor import clock, store
+from monitor import clock
 from monitor.config import Config
-from monitor.importing import ImportResult, read_rows
+from monitor.importing import ImportResult, read_rows, writing
 from monitor.schedule import first_check
 from monitor.urls import UrlError, clean, key
 
 COLUMNS = ("url", "reference", "reported_at", "noticed_at", "phash", "pdq", "sha256")
 HASH_COLUMNS = ("phash", "pdq", "sha256")
 CHUNK = 2000
+MAX_REFERENCE = 200
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)
 
 
 class RowInvalid(ValueError):
@@ -41,27 +46,35 @@ class ReportRow:
     hashes: tuple[tuple[str, str], ...]
 
 
-def _time(value: str, name: str, zone_less: list[int]) -> datetime | None:
+def _time(value: str, name: str, zone_less: list[int], latest: datetime) -> datetime | None:
     text = value.strip()
     if not text:
         return None
     try:
-        when = clock.parse(text)
+        try:
+            when = clock.parse(text)
+        except clock.TimeFormatError as exc:
+            if "without a zone" not in str(exc):
+                raise
+            when = clock.parse(text, assume_utc=True)
+            zone_less[0] += 1
     except clock.TimeFormatError as exc:
-        if "without a zone" not in str(exc):
-            raise RowInvalid(f"{name}: {exc}") from None
-        zone_less[0] += 1
-        when = clock.parse(text, assume_utc=True)
+        raise RowInvalid(f"{name}: {exc}") from None
+    if not EARLIEST <= when <= latest:
+        raise RowInvalid(f"{name}: {clock.iso(when)} is not a plausible time "
+                         f"(accepted: {clock.iso(EARLIEST)} to {clock.iso(latest)})")
     return when
 
 
-def parse_row(values: dict[str, str], imported_at: datetime, zone_less: list[int]) -> ReportRow:
+def parse_row(values: dict[str, str], imported_at: datetime, zone_less: list[int],
+              latest: datetime | None = None) -> ReportRow:
+    latest = latest or imported_at + FUTURE_SLACK
     try:
         url = clean(values.get("url", ""))
     except UrlError as exc:
         raise RowInvalid(f"url: {exc}") from None
-    reported = _time(values.get("reported_at", ""), "reported_at", zone_less)
-    noticed = _time(values.get("noticed_at", ""), "noticed_at", zone_less)
+    reported = _time(values.get("reported_at", ""), "reported_at", zone_less, latest)
+    noticed = _time(values.get("noticed_at", ""), "noticed_at", zone_less, latest)
     reported = reported or noticed or imported_at
     noticed = noticed or reported
     if noticed < reported:
@@ -75,35 +88,36 @@ def parse_row(values: dict[str, str], imported_at: datetime, zone_less: list[int
             except HashFormatError as exc:
                 raise RowInvalid(f"{column}: {exc}") from None
     reference = values.get("reference", "").strip() or None
-    if reference and len(reference) > 200:
-        raise RowInvalid("reference longer than 200 characters")
+    if reference and len(reference) > MAX_REFERENCE:
+        raise RowInvalid(f"reference longer than {MAX_REFERENCE} characters")
     return ReportRow(url, key(url), reference, clock.iso(reported),  # type: ignore[arg-type]
                      clock.iso(noticed), tuple(found))  # type: ignore[arg-type]
 
 
 def import_reports(db: Database, path: str | Path, config: Config, *,
-                   dry_run: bool = False) -> ImportResult:
+                   dry_run: bool = False, not_after: datetime | None = None) -> ImportResult:
+    """Import a reports file. `not_after` (default: a day after now) is the latest plausible
+    time; a simulation that loads its whole planned world up front passes the world's end."""
     result = ImportResult(file=str(path), dry_run=dry_run)
     imported_at = clock.now()
+    latest = not_after or imported_at + FUTURE_SLACK
     zone_less = [0]
     seen: set[str] = set()
     chunk: list[ReportRow] = []
 
     def flush() -> None:
-        if chunk and not dry_run:
+        if chunk:
             _write(db, chunk, imported_at, config, result)
-        elif dry_run:
-            result.added += len(chunk)
         chunk.clear()
 
-    with store.transaction(db):
+    with writing(db, dry_run):
         for row in read_rows(path, COLUMNS, ("url",)):
             result.read += 1
             if row.problem:
                 result.error(row.line, row.problem)
                 continue
             try:
-                parsed = parse_row(row.values, imported_at, zone_less)
+                parsed = parse_row(row.values, imported_at, zone_less, latest)
             except RowInvalid as exc:
                 result.error(row.line, str(exc))
                 continue

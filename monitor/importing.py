@@ -4,18 +4,34 @@ Shared by every importer. A file-level problem (missing required column, unknown
 unreadable file) raises `ImportFileError`; a row-level problem becomes a `RowError`
 (`file:line: reason`) and the row is skipped. Broken encodings and NUL bytes are row errors,
 not crashes. Memory stays constant: rows are yielded one at a time.
+
+Every text field of every importer passes one check here (`text_problem`): control characters
+(C0, DEL, C1: CR/LF would split an e-mail header or a log line), unpaired surrogates, Unicode
+line/paragraph separators and bidi overrides/isolates are refused with the column and the code
+point, never echoed. `writing()` is the one transaction of an import; a dry run does the same
+writes and rolls them back, so it reports exactly what a real run would do.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from sqlite_utils import Database
+
+from monitor import store
+
 MAX_ERRORS_KEPT = 200
+# Format characters that reorder or hide text (Trojan Source): bidi embeddings, overrides, isolates.
+_BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+_REFUSED_CATEGORIES = {"Cc": "a control character", "Cs": "an unpaired surrogate",
+                       "Zl": "a line separator", "Zp": "a paragraph separator"}
 
 
 class ImportFileError(ValueError):
@@ -55,6 +71,42 @@ class ImportResult:
         return self.bad == 0
 
 
+def text_problem(value: str) -> str | None:
+    """Why `value` cannot be stored as import text (None: it can)."""
+    if value.isascii() and value.isprintable():
+        return None
+    for char in value:
+        what = _REFUSED_CATEGORIES.get(unicodedata.category(char))
+        if what is None and char in _BIDI:
+            what = "a bidi control character"
+        if what is not None:
+            return f"contains {what} (U+{ord(char):04X})"
+    return None
+
+
+def _checked(line: int, values: dict[str, str]) -> Row:
+    for column, value in values.items():
+        problem = text_problem(value)
+        if problem:
+            return Row(line, {}, f"{column}: {problem}")
+    return Row(line, values)
+
+
+@contextmanager
+def writing(db: Database, dry_run: bool) -> Iterator[Database]:
+    """One transaction for an import; a dry run rolls its writes back (same counts, no trace)."""
+    with store.transaction(db):
+        if not dry_run:
+            yield db
+            return
+        db.conn.execute("SAVEPOINT import_dry_run")
+        try:
+            yield db
+        finally:
+            db.conn.execute("ROLLBACK TO import_dry_run")
+            db.conn.execute("RELEASE import_dry_run")
+
+
 @dataclass(frozen=True)
 class Row:
     line: int
@@ -69,6 +121,8 @@ def _lines(fh: IO[bytes], broken: dict[int, str]) -> Iterator[str]:
         if b"\x00" in raw:
             broken[number] = "line contains NUL bytes"
             raw = raw.replace(b"\x00", b"")
+        elif b"\r" in raw.removesuffix(b"\n").removesuffix(b"\r"):
+            broken[number] = "line contains a carriage return (U+000D)"
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -133,23 +187,26 @@ def _csv_rows(path: Path, lines: Iterator[str], known: list[str], needed: list[s
     _check_header(path, header, known, needed)
     width = len(header)
     while True:
+        line = reader.line_num + 1  # a quoted field may span lines: name the record's first
         try:
-            fields = next(reader)
+            fields: list[str] | None = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield Row(reader.line_num, {}, f"unreadable CSV: {exc}")
+            fields, problem = None, f"unreadable CSV: {exc}"
+        bad = [n for n in range(line, reader.line_num + 1) if n in broken]
+        if bad:
+            yield Row(line, {}, broken.pop(bad[0]))
             continue
-        line = reader.line_num
+        if fields is None:
+            yield Row(line, {}, problem)
+            continue
         if not fields or all(not f.strip() for f in fields):
-            continue
-        if line in broken:
-            yield Row(line, {}, broken.pop(line))
             continue
         if len(fields) != width:
             yield Row(line, {}, f"expected {width} fields, found {len(fields)}")
             continue
-        yield Row(line, dict(zip(header, fields, strict=True)))
+        yield _checked(line, dict(zip(header, fields, strict=True)))
 
 
 def _jsonl_rows(lines: Iterator[str], known: list[str], broken: dict[int, str]) -> Iterator[Row]:
@@ -164,6 +221,9 @@ def _jsonl_rows(lines: Iterator[str], known: list[str], broken: dict[int, str]) 
         except json.JSONDecodeError as exc:
             yield Row(number, {}, f"not valid JSON: {exc.msg}")
             continue
+        except (ValueError, RecursionError):  # a 5000-digit number, [[[[...]]]] nested too deep
+            yield Row(number, {}, "not valid JSON: a number too long or nesting too deep")
+            continue
         if not isinstance(obj, dict):
             yield Row(number, {}, "a JSON Lines row must be an object")
             continue
@@ -171,5 +231,10 @@ def _jsonl_rows(lines: Iterator[str], known: list[str], broken: dict[int, str]) 
         if unknown:
             yield Row(number, {}, f"unknown field(s) {', '.join(map(repr, unknown))}")
             continue
+        nested = [k for k, v in obj.items() if isinstance(v, dict | list)]
+        if nested:
+            yield Row(number, {}, f"{nested[0]}: must be a string or a number, not a "
+                                  f"{type(obj[nested[0]]).__name__}")
+            continue
         values = {k: "" if v is None else str(v) for k, v in obj.items()}
-        yield Row(number, values)
+        yield _checked(number, values)

@@ -27,6 +27,7 @@ from hashes.compute import MediaHashes
 from monitor.config import Config
 from monitor.match_worker import MatchWorkerFailed
 from monitor.reupload_index import Found, ReuploadIndex, load_index
+from monitor.urls import UrlError
 
 __all__ = ["Found", "Observed", "Recorder", "ReuploadIndex", "alert_hashes", "load_index",
            "media_hashes", "record"]
@@ -161,11 +162,15 @@ class Recorder:
         values = alert_hashes(seen)
         for f in found:
             out.found += 1
-            result = record(self.db, url=seen.url, page_url=seen.page_url,
-                            of_report_id=f.of_report_id, of_known_hash_id=f.of_known_hash_id,
-                            algorithm=f.algorithm, distance=f.distance, ip=seen.ip, asn=asn_,
-                            hoster_id=hoster_id, seen_at=seen.seen_at, hashes=values,
-                            config=self.config)
+            try:
+                result = record(self.db, url=seen.url, page_url=seen.page_url,
+                                of_report_id=f.of_report_id,
+                                of_known_hash_id=f.of_known_hash_id, algorithm=f.algorithm,
+                                distance=f.distance, ip=seen.ip, asn=asn_, hoster_id=hoster_id,
+                                seen_at=seen.seen_at, hashes=values, config=self.config)
+            except UrlError:  # a link we refuse to store (credentials, a bad host): this one alone
+                out.skipped += 1
+                continue
             if getattr(result, "skipped", None):
                 out.skipped += 1
             elif getattr(result, "new", False):

@@ -26,21 +26,42 @@ crawl per report, and the recorded `due_at` still belongs to the deterministic s
 
 Slots are whole seconds (the store's time format): `noticed_at` and `takedown_at` are rounded up
 to the second and offsets are rounded to whole seconds.
+
+Randomised phases (`key`, the report id): checks at the same offsets for every notice measure
+every takedown to the same grid, so a removal time can never be told more precisely than the gap
+between two offsets, however many notices there are. With a `key`, each after-notice offset moves
+to a point of its own window, drawn from a hash of the key and the offset's index (so reruns
+agree): toward a neighbouring offset that moves too, the window reaches `PHASE_FRACTION` of the
+gap (0.5: the windows meet halfway), toward one that does not move it reaches up to that check.
+Fixed, never moved: the first offset, the last one (the anchor of the `while_online` grid) and
+offsets at `EXACT_HOURS` (the report's legal deadlines: the share removed within a deadline stays
+exactly measured). A check never passes its neighbours, so a report gets exactly as many checks
+as without phases, in the same order. Without a `key`, or with `PHASE_FRACTION` 0 (the default,
+see there for why), the grid is unchanged.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 from monitor.config import ScheduleConfig
 from monitor.timeline import State, Timeline
 
-__all__ = ["ScheduleConfig", "due_slot", "first_check", "last_slot_at_or_before", "next_check",
-           "slots_between"]
+__all__ = ["EXACT_HOURS", "PHASE_FRACTION", "ScheduleConfig", "due_slot", "first_check",
+           "last_slot_at_or_before", "next_check", "phased", "slots_between"]
 
 _UNCHECKED = Timeline()
+# checks that never move: the report's default deadlines_hours (DESIGN.md [report])
+EXACT_HOURS = (1.0, 12.0, 24.0, 48.0)
+# of the gap toward a moving neighbour (at most 0.5: order is kept). 0: off, the default, as
+# measured by bench/bench_precision.py: on the demo's world the interval estimator is about
+# twice as close to the truth on the shared grid (it interpolates within each gap) as with
+# phases (Turnbull's estimate converges slowly, at n^(1/3), when every notice's intervals differ)
+PHASE_FRACTION = 0.0
+Key = int | str | None
 
 
 def _sec(delta: timedelta) -> timedelta:
@@ -62,15 +83,55 @@ def _offsets(cfg: ScheduleConfig) -> tuple[tuple[timedelta, ...], tuple[timedelt
             step if step > timedelta(0) else None)
 
 
+def _unit(key: Key, index: int) -> float:
+    """A number in [0, 1) from the key and an offset's index, the same on every run."""
+    digest = hashlib.blake2b(f"{key}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0 ** 64
+
+
+def phased(offsets: tuple[timedelta, ...], key: Key,
+           fraction: float | None = None) -> tuple[timedelta, ...]:
+    """The after-notice offsets of the report `key` (sorted, whole seconds; see the module
+    docstring). `key=None` or a `fraction` (default `PHASE_FRACTION`) of 0: unchanged."""
+    return _phased(offsets, key, PHASE_FRACTION if fraction is None else fraction)
+
+
+@lru_cache(maxsize=4096)
+def _phased(offsets: tuple[timedelta, ...], key: Key, fraction: float) -> tuple[timedelta, ...]:
+    if key is None or fraction <= 0 or len(offsets) < 3:
+        return offsets
+    fraction = min(fraction, 0.5)
+    exact = {timedelta(hours=h) for h in EXACT_HOURS}
+    fixed = [i == 0 or i == len(offsets) - 1 or o in exact for i, o in enumerate(offsets)]
+    out = [offsets[0]]
+    second = timedelta(seconds=1)
+    for i in range(1, len(offsets)):
+        o = offsets[i]
+        if fixed[i]:
+            out.append(o)
+            continue
+        before, after = o - offsets[i - 1], offsets[i + 1] - o
+        # toward a check that moves too: `fraction` of the gap (the windows meet at 0.5);
+        # toward one that never moves: twice that, short of it by a second
+        low = o - (before * 2 * fraction - second if fixed[i - 1] else before * fraction)
+        high = o + (after * 2 * fraction - second if fixed[i + 1] else after * fraction)
+        out.append(_sec(low + (high - low) * _unit(key, i)))
+    if any(b <= a for a, b in zip(out, out[1:], strict=False)):
+        return offsets   # offsets a second or two apart: rounding could merge two checks
+    return tuple(out)
+
+
 class _Plan:
     """The slot set of one report: `base + offsets[i]` plus an optional arithmetic grid
     `anchor + k * step`, k >= kmin."""
 
     __slots__ = ("base", "offsets", "anchor", "step", "kmin")
 
-    def __init__(self, noticed_at: datetime, timeline: Timeline, cfg: ScheduleConfig) -> None:
+    def __init__(self, noticed_at: datetime, timeline: Timeline, cfg: ScheduleConfig,
+                 key: Key = None) -> None:
         notice = _ceil(noticed_at)
         after_notice, after_takedown, step = _offsets(cfg)
+        after_notice = phased(after_notice, key)
         self.step: timedelta | None = None
         self.anchor = notice
         self.kmin = 1
@@ -112,40 +173,42 @@ class _Plan:
         return best
 
 
-def first_check(noticed_at: datetime, cfg: ScheduleConfig) -> datetime | None:
-    """The first slot of a report noticed at `noticed_at` (nothing checked yet)."""
-    return _Plan(noticed_at, _UNCHECKED, cfg).first_after(None)
+def first_check(noticed_at: datetime, cfg: ScheduleConfig, *, key: Key = None) -> datetime | None:
+    """The first slot of a report noticed at `noticed_at` (nothing checked yet; the first
+    offset never moves, so this is the same with or without `key`)."""
+    return _Plan(noticed_at, _UNCHECKED, cfg, key).first_after(None)
 
 
 def last_slot_at_or_before(noticed_at: datetime, cfg: ScheduleConfig,
-                           when: datetime) -> datetime | None:
+                           when: datetime, *, key: Key = None) -> datetime | None:
     """The latest slot <= `when` of a report that was never confirmed down."""
-    return _Plan(noticed_at, _UNCHECKED, cfg).last_at_or_before(when)
+    return _Plan(noticed_at, _UNCHECKED, cfg, key).last_at_or_before(when)
 
 
 def next_check(noticed_at: datetime, timeline: Timeline, cfg: ScheduleConfig, *,
-               last_due_at: datetime | None) -> datetime | None:
+               last_due_at: datetime | None, key: Key = None) -> datetime | None:
     """The next slot strictly after `last_due_at` (the first slot when None); None: done."""
-    return _Plan(noticed_at, timeline, cfg).first_after(last_due_at)
+    return _Plan(noticed_at, timeline, cfg, key).first_after(last_due_at)
 
 
 def due_slot(noticed_at: datetime, timeline: Timeline, cfg: ScheduleConfig, *,
-             last_due_at: datetime | None, now: datetime) -> datetime | None:
+             last_due_at: datetime | None, now: datetime, key: Key = None) -> datetime | None:
     """The slot to fill now: the latest slot in `(last_due_at, now]`, or None if none is due.
 
     Missed slots collapse into this one check (see the module docstring).
     """
-    slot = _Plan(noticed_at, timeline, cfg).last_at_or_before(now)
+    slot = _Plan(noticed_at, timeline, cfg, key).last_at_or_before(now)
     if slot is None or (last_due_at is not None and slot <= last_due_at):
         return None
     return slot
 
 
 def slots_between(noticed_at: datetime, timeline: Timeline, cfg: ScheduleConfig, *,
-                  after: datetime | None, until: datetime, limit: int = 10_000) -> list[datetime]:
+                  after: datetime | None, until: datetime, limit: int = 10_000,
+                  key: Key = None) -> list[datetime]:
     """Every slot in `(after, until]` for this timeline (at most `limit`): for `schedule` views
     and simulations."""
-    plan = _Plan(noticed_at, timeline, cfg)
+    plan = _Plan(noticed_at, timeline, cfg, key)
     out: list[datetime] = []
     slot = plan.first_after(after)
     while slot is not None and slot <= until and len(out) < limit:

@@ -227,6 +227,15 @@ V4 = """
 CREATE INDEX known_hashes_labelled ON known_hashes(list_id) WHERE label IS NOT NULL;
 """
 
+V5 = """
+-- how a hoster's webhooks are signed: the Standard Webhooks specification, or the older
+-- X-Signature scheme (hosters that had a webhook before this migration keep it)
+ALTER TABLE hosters ADD COLUMN webhook_scheme TEXT NOT NULL DEFAULT 'standard'
+    CHECK (webhook_scheme IN ('standard', 'x-signature'));
+UPDATE hosters SET webhook_scheme = 'x-signature'
+    WHERE webhook_url IS NOT NULL AND webhook_url != '';
+"""
+
 
 def _statements(script: str) -> list[str]:
     """Split a script into statements (executescript would COMMIT the migration's transaction)."""
@@ -270,9 +279,17 @@ def m004_labelled_hashes(db: Database) -> None:
     _run(db, V4)
 
 
+@migrations()
+def m005_webhook_scheme(db: Database) -> None:
+    """`hosters.webhook_scheme`: 'standard' (Standard Webhooks, the default for new hosters) or
+    'x-signature' (the older scheme). Existing hosters with a webhook were verified by their
+    receivers with X-Signature, so they keep it until staff switch them."""
+    _run(db, V5)
+
+
 def version(db: Database) -> int:
     """How many of our migrations the database has."""
     return len(migrations.applied(db))
 
 
-LATEST = 4
+LATEST = 5

@@ -1,8 +1,10 @@
 """`ntd-monitor run`: keep going unattended.
 
 Loop: crawl what is due (rechecks, then watch scans), deliver pending alerts, then sleep until
-the next due time (bounded, so new imports are picked up). SIGTERM or SIGINT stops it cleanly:
-a running crawl stops, its writer flushes the last batch, and the loop exits with status 0.
+the next due time (bounded, so new imports are picked up). SIGTERM or SIGINT stops it cleanly
+within seconds: a running crawl or watch scan cuts its downloads in flight and is recorded as
+interrupted, its writer flushes the last batch, the ASN stage is left for the next cycle, and
+the loop exits with status 0. The command holds the database's crawl lock while it runs.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ async def run_forever(db_path, config: Config, stop: asyncio.Event, *,
         crawl = await run_crawl(db_path, config, stop=stop)
         if stop.is_set():
             break
-        watch = await run_watch(db_path, config)
+        watch = await run_watch(db_path, config, stop=stop)
+        if stop.is_set():
+            break
         db = store.connect(db_path)
         sent = await send_pending(db, config)
         cycles += 1

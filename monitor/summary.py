@@ -6,9 +6,10 @@ next due slot (monitor.schedule) and rewrites the summary columns of `reports` w
 `executemany`, inside one transaction. Reading is also offered on its own (`load()`), for the
 status and report views.
 
-`next_check_at` is the slot to fill next: when slots were already missed at `now` it is the
-latest missed one (the crawl collapses them, see monitor.schedule), otherwise the next future
-slot; NULL when the report is done.
+Each report's after-notice checks have their own phase, keyed by the report id (see
+monitor.schedule). `next_check_at` is the slot to fill next: when slots were already missed at
+`now` it is the latest missed one (the crawl collapses them, see monitor.schedule), otherwise
+the next future slot; NULL when the report is done.
 
 `takedown_at` is the current episode's takedown (NULL again once the material reappears);
 `first_takedown_at` is the first confirmed takedown ever, kept across reappearances: time to
@@ -105,10 +106,11 @@ def _load(db: Database, report_ids: Iterable[int], takedown: TakedownConfig,
 def due_at(item: ReportTimeline, schedule: ScheduleConfig, *, now: datetime) -> datetime | None:
     """The report's `next_check_at` as of `now` (see the module docstring)."""
     missed = due_slot(item.noticed_at, item.timeline, schedule,
-                      last_due_at=item.last_due_at, now=now)
+                      last_due_at=item.last_due_at, now=now, key=item.report_id)
     if missed is not None:
         return missed
-    return next_check(item.noticed_at, item.timeline, schedule, last_due_at=item.last_due_at)
+    return next_check(item.noticed_at, item.timeline, schedule, last_due_at=item.last_due_at,
+                      key=item.report_id)
 
 
 def _row(item: ReportTimeline, schedule: ScheduleConfig, now: datetime,

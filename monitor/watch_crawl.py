@@ -2,7 +2,8 @@
 
 A runner like monitor.crawl (it reuses its Scrapy settings): it records the scan in `crawls`
 (kind 'watch'), runs `WatchSpider` in this process's asyncio loop, and afterwards moves each
-scanned source's `last_scan_at` to now and `next_scan_at` to now + its interval. An
+scanned source's `last_scan_at` to now and `next_scan_at` to now + its interval. A stop ends
+the scan within seconds (monitor.crawl.stop_crawler cuts the downloads in flight); an
 interrupted scan leaves its sources due. What was found is already in the store: the
 reuploads pipeline records each re-upload and its alerts as it goes.
 """
@@ -60,9 +61,10 @@ def reschedule(db, source_ids: list[int], now=None) -> None:
 async def run_watch(db_path: str | os.PathLike[str] | None, config: Config, *,
                     limit: int | None = None, source_ids: tuple[int, ...] = (),
                     handle_signals: bool = False, hash_workers: int | None = None,
-                    images_per_page: int | None = None,
+                    images_per_page: int | None = None, stop: asyncio.Event | None = None,
                     **setting_overrides: Any) -> WatchSummary:
-    """Scan the watch sources due now (at most `limit`), then reschedule them."""
+    """Scan the watch sources due now (at most `limit`), then reschedule them. A stop (the
+    `stop` event, or SIGINT/SIGTERM with `handle_signals`) ends the scan within seconds."""
     from scrapy.crawler import AsyncCrawlerRunner
 
     from monitor.crawl import scrapy_settings, stop_crawler
@@ -81,14 +83,23 @@ async def run_watch(db_path: str | os.PathLike[str] | None, config: Config, *,
     loop = asyncio.get_running_loop()
     stopping: list[str] = []
 
-    def stop(signame: str) -> None:
+    def halt(signame: str) -> None:
         if not stopping:
             stopping.append(signame)
             asyncio.ensure_future(stop_crawler(crawler))
 
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop, sig.name)
+            loop.add_signal_handler(sig, halt, sig.name)
+
+    async def watch_stop() -> None:
+        assert stop is not None
+        await stop.wait()
+        halt("stop")
+
+    watcher = asyncio.ensure_future(watch_stop()) if stop is not None else None
+    if stop is not None and stop.is_set():
+        halt("stop")
     status = "finished"
     try:
         await runner.crawl(
@@ -100,6 +111,8 @@ async def run_watch(db_path: str | os.PathLike[str] | None, config: Config, *,
         status = "failed"
         raise
     finally:
+        if watcher is not None:
+            watcher.cancel()
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)

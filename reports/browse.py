@@ -2,6 +2,11 @@
 
 Datasette runs as a child process bound to 127.0.0.1, with a metadata file holding the canned
 queries for staff: due checks, still online by hoster, unmapped ASNs, failed alerts.
+
+It shows full URLs, so it answers only requests whose Host header names this machine's
+loopback (localhost, 127.0.0.1, [::1]) with the bound port: a web page on another site cannot
+read it through DNS rebinding (its requests carry the attacker's host name). The check is a
+small Datasette plugin (`asgi_wrapper`) written next to the metadata file.
 """
 
 from __future__ import annotations
@@ -63,6 +68,60 @@ CANNED_QUERIES: dict[str, dict[str, str]] = {
 }
 
 
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8001
+PLUGIN = """from datasette import hookimpl
+
+from reports.browse import host_guard
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    return host_guard({allowed!r})
+"""
+
+
+def allowed_hosts(port: int, host: str = HOST) -> frozenset[str]:
+    """Host header values served: the loopback names and the bound host, with the port."""
+    names = {"localhost", "127.0.0.1", "[::1]", f"[{host}]" if ":" in host else host}
+    values = {f"{name}:{port}" for name in names}
+    if port == 80:
+        values |= names
+    return frozenset(v.lower() for v in values)
+
+
+def host_guard(allowed):
+    """ASGI middleware: 421 Misdirected Request for a Host header not in `allowed`."""
+    allowed = frozenset(h.lower() for h in allowed)
+
+    def wrap(app):
+        async def guarded(scope, receive, send):
+            if scope["type"] in ("http", "websocket"):
+                host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+                if host.lower() not in allowed:
+                    if scope["type"] == "websocket":
+                        await send({"type": "websocket.close", "code": 1008})
+                        return
+                    body = b"unexpected Host header: open this page through localhost\n"
+                    await send({"type": "http.response.start", "status": 421,
+                                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                            (b"content-length", str(len(body)).encode())]})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+            await app(scope, receive, send)
+        return guarded
+    return wrap
+
+
+def write_plugin(directory: str | os.PathLike[str], port: int, host: str = HOST) -> Path:
+    """The Host-checking Datasette plugin, in its own plugins directory."""
+    plugins = Path(directory) / "plugins"
+    plugins.mkdir(exist_ok=True)
+    (plugins / "ntd_host_guard.py").write_text(
+        PLUGIN.format(allowed=sorted(allowed_hosts(port, host))), encoding="utf-8")
+    return plugins
+
+
 class BrowseUnavailable(RuntimeError):
     """Datasette is not installed."""
 
@@ -82,10 +141,13 @@ def metadata(db_path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def command(db_path: str | os.PathLike[str], metadata_path: str | os.PathLike[str], *,
-            port: int | None = None, open_browser: bool = False) -> list[str]:
-    """The datasette command line (loopback only)."""
+            port: int | None = None, open_browser: bool = False,
+            plugins_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """The datasette command line (loopback only; Datasette opens the file read-only)."""
     cmd = [sys.executable, "-m", "datasette", "serve", str(db_path), "--metadata",
-           str(metadata_path), "--host", "127.0.0.1", "--port", str(port or 8001)]
+           str(metadata_path), "--host", HOST, "--port", str(port or DEFAULT_PORT)]
+    if plugins_dir is not None:
+        cmd += ["--plugins-dir", str(plugins_dir)]
     if open_browser:
         cmd.append("--open")
     return cmd
@@ -102,7 +164,9 @@ def browse(db_path: str | os.PathLike[str], *, port: int | None = None,
     with tempfile.TemporaryDirectory(prefix="ntd-browse-") as tmp:
         meta = Path(tmp) / "metadata.json"
         meta.write_text(json.dumps(metadata(path), indent=2), encoding="utf-8")
+        plugins = write_plugin(tmp, port or DEFAULT_PORT)
         try:
-            return subprocess.call(command(path, meta, port=port, open_browser=open_browser))
+            return subprocess.call(command(path, meta, port=port, open_browser=open_browser,
+                                           plugins_dir=plugins))
         except KeyboardInterrupt:
             return 0

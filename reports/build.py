@@ -15,7 +15,7 @@ from sqlite_utils import Database
 
 from monitor import clock
 from monitor.config import Config
-from reports import load, stats
+from reports import load, stats, turnbull
 from reports.frame import Notices, outcomes
 from reports.model import Method, OnlineItem, Report
 
@@ -77,6 +77,7 @@ def build_report(db: Database, config: Config, *, since: datetime | str | None =
         unreachable_after_hours=td.unreachable_after.total_seconds() / 3600,
         min_notices_for_rates=minimum, cutoff=clock.iso(cutoff_dt) or "",
         schedule_hours=tuple(s.total_seconds() / 3600 for s in config.schedule.after_notice),
+        bootstrap_resamples=turnbull.RESAMPLES,
     )
     return Report(
         generated_at=clock.iso(generated) or "", since=clock.iso(start), until=clock.iso(end),

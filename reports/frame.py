@@ -45,6 +45,9 @@ class Notices:
     # the current episode's takedown (`takedown_at`: NaN again once the material reappeared);
     # None: not known, taken to be `takedown` (NoticeRecords carry one takedown only)
     latest_takedown: np.ndarray | None = None
+    # the last online check before the first takedown (reports.load); None: `last_online`
+    # (right for every notice that never reappeared)
+    online_before: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -135,6 +138,26 @@ def outcomes(n: Notices, cutoff: float) -> Outcomes:
     online_now = still_online | (event & (state == ONLINE) & (n.reappearances > 0))
     return Outcomes(event=event, hours=np.nan_to_num(hours), at_risk=at_risk, taken_down=event,
                     still_online=still_online, unchecked=unchecked, online_now=online_now)
+
+
+def intervals(n: Notices, out: Outcomes, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per notice, hours after notice `(left, right]` within which the material was removed,
+    for the interval-censored estimator (reports.turnbull):
+
+    taken down: left = the last online check before the takedown (0 when there was none: the
+                material was confirmed at notice), right = the first down observation;
+    otherwise:  right-censored: left = the last time it was seen online (0 when never), never
+                later than the cut-off; right = inf.
+    left == right (both clamped to the notice) is an exact time: removed before the notice.
+    """
+    known = n.last_online if n.online_before is None else n.online_before
+    event_time = _confirmed(n, n.takedown)
+    with np.errstate(invalid="ignore"):
+        until = np.where(out.event, event_time, np.inf)
+        seen = np.where(~np.isnan(known) & (known < until), known, n.noticed)
+        left = np.maximum((np.fmin(seen, cutoff) - n.noticed) / 3600.0, 0.0)
+    right = np.where(out.event, out.hours, np.inf)
+    return np.nan_to_num(np.minimum(left, right)), right
 
 
 def alert_removal(n: Notices) -> np.ndarray:

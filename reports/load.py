@@ -11,6 +11,9 @@ Time to takedown is measured to the first confirmed takedown, `first_takedown_at
 reappearance does not undo (`takedown_at` is only the current episode's: NULL again once the
 material is back online). Rows not yet refreshed since that column came (schema m003) fall back
 to `takedown_at`, and so does a database not yet migrated (opened read-only by `report`).
+The removal lies after the last online check before that takedown (`Notices.online_before`:
+`last_online_at`, or for a reappeared notice, whose `last_online_at` is later, the latest online
+check before its first takedown, read from its checks).
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ _EPOCH = ("unixepoch({})" if sqlite3.sqlite_version_info >= (3, 38)
           else "CAST(strftime('%s', {}) AS INTEGER)")
 _TIMES = ("r.noticed_at", "{first}", "r.first_down_at", "r.last_online_at",
           "r.last_checked_at", "r.takedown_at")
+# the last online check before the first takedown (for a reappeared notice, from its checks)
+_ONLINE_BEFORE = ("CASE WHEN r.reappearances > 0 AND {first} IS NOT NULL THEN "
+                  "(SELECT MAX(c.checked_at) FROM checks c WHERE c.report_id = r.id "
+                  "AND c.outcome = 'online' AND c.checked_at < {first}) "
+                  "ELSE r.last_online_at END")
 _REUPLOADS = ("LEFT JOIN (SELECT of_report_id, count(*) AS n FROM reuploads "
               "WHERE of_report_id IS NOT NULL GROUP BY of_report_id) u ON u.of_report_id = r.id")
 
@@ -143,13 +151,14 @@ def notices(db: Database, *, since: str | None = None, until: str | None = None,
     where, params = _where(db, since, until, hosters)
     first = first_takedown_sql(db)
     times = ", ".join(_EPOCH.format(t.format(first=first)) for t in _TIMES)
+    before = _EPOCH.format(_ONLINE_BEFORE.format(first=first))
     sql = (f"SELECT r.id, r.kind = 'reupload', {times}, "
            "CASE r.state WHEN 'unchecked' THEN 0 WHEN 'online' THEN 1 WHEN 'down' THEN 2 "
            "ELSE 3 END, r.reappearances, r.moves, COALESCE(u.n, 0), "
-           "COALESCE(r.notified_hoster_id, r.hoster_id), r.asn "
+           f"COALESCE(r.notified_hoster_id, r.hoster_id), r.asn, {before} "
            f"FROM reports r {_REUPLOADS} WHERE {where} ORDER BY r.id")
     rows = db.execute(sql, params).fetchall()
-    a = np.array(rows, dtype=np.float64).reshape(len(rows), 14)
+    a = np.array(rows, dtype=np.float64).reshape(len(rows), 15)
     names, countries, asn_country = _hoster_table(db)
     ids = a[:, 0].astype(np.int64)
     hoster_ids = np.nan_to_num(a[:, 12], nan=-1).astype(np.int64)
@@ -179,6 +188,7 @@ def notices(db: Database, *, since: str | None = None, until: str | None = None,
         moves=a[:, 10].astype(np.int64), reuploads=a[:, 11].astype(np.int64),
         hoster=hoster, asn=asn, country=country,
         hoster_labels=tuple(labels), country_labels=tuple(c_labels), latest_takedown=a[:, 7],
+        online_before=a[:, 14],
     )
 
 

@@ -2,9 +2,12 @@
 
 `Report.to_dict()` is the report JSON of DESIGN.md with a stable key order (documented in
 docs/report-json.md): the DESIGN.md keys first, in DESIGN.md's order, then the extras.
-Hours are rounded to 2 decimals, shares to 4. Rates are null when a group has fewer notices than
-`min_notices_for_rates` ("too_few_to_rank": true) or when the estimate does not exist (a median
-that is not reached because more than half the notices were still up at their last check).
+Hours are rounded to 2 decimals, shares to 4. Times and shares are interval-censored estimates
+(`ESTIMATOR`, reports.turnbull); `median_hours_upper` keeps the earlier right-endpoint figure
+(Kaplan-Meier on the first down observations) for comparison over time. Rates are null when a
+group has fewer notices than `min_notices_for_rates` ("too_few_to_rank": true) or when the
+estimate does not exist (a median that is not reached because more than half the notices were
+still up at their last check).
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 GROUP_BYS = ("hoster", "asn", "country", "month")
+ESTIMATOR = "turnbull-npmle"
+ESTIMATOR_TEXT = ("Turnbull's non-parametric maximum-likelihood estimate for interval-censored "
+                  "times: each removal lies between the last online check before the takedown "
+                  "and the first down observation (mass spread evenly within each Turnbull "
+                  "interval); items still online are right-censored")
+UPPER_ESTIMATOR = "kaplan-meier-first-down"
 STATES = ("unchecked", "online", "down", "unconfirmed")
 
 
@@ -95,6 +104,7 @@ class GroupStats:
     oldest_online_hours: float | None
     rank: int | None = None
     alert_to_removal_median_ci95: tuple[float | None, float | None] | None = None
+    median_hours_upper: float | None = None    # Kaplan-Meier on the first down observations
 
     def to_dict(self, group_by: str = "hoster") -> dict[str, Any]:
         within = {deadline_key(h): _num(v, 4) for h, v in self.removed_within.items()}
@@ -126,6 +136,7 @@ class GroupStats:
             "alerted": self.alerted,
             "alert_to_removal_hours_median": _num(self.alert_to_removal_hours_median, 2),
             "alert_to_removal_median_ci95": _pair(self.alert_to_removal_median_ci95, 2),
+            "median_hours_upper": _num(self.median_hours_upper, 2),
         }
 
 
@@ -163,6 +174,13 @@ class Method:
     min_notices_for_rates: int
     cutoff: str
     schedule_hours: tuple[float, ...] = ()
+    estimator: str = ESTIMATOR
+    estimator_text: str = ESTIMATOR_TEXT
+    bootstrap_resamples: int = 0
+
+    @property
+    def ci95_text(self) -> str:
+        return f"bootstrap, {self.bootstrap_resamples} resamples (percentile interval)"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,6 +189,9 @@ class Method:
             "unreachable_after_hours": self.unreachable_after_hours,
             "min_notices_for_rates": self.min_notices_for_rates,
             "censored_at": self.cutoff,
+            "estimator": self.estimator,
+            "ci95": self.ci95_text,
+            "median_hours_upper_estimator": UPPER_ESTIMATOR,
         }
 
 
@@ -198,6 +219,7 @@ class Report:
             "group_by": self.group_by,
             "method": self.method.to_dict(),
             "overall": self.overall.to_dict("group"),
+            "estimator": self.method.estimator,
         }
 
 

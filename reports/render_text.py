@@ -2,14 +2,21 @@
 
 URLs never appear in JSON or CSV; Markdown's still-online list shows them redacted (host and a
 short hash) unless `show_urls` is set.
+
+Text that comes from outside (hoster and AS names, URLs) is defused: a CSV cell starting with
+= + - @ TAB or CR gets a leading apostrophe so a spreadsheet shows it as text rather than
+running it as a formula (OWASP "CSV injection"; numbers, negative ones included, stay numbers),
+and every Markdown cell has HTML escaped and Markdown's own characters backslash-escaped.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import json
+import re
 from urllib.parse import urlsplit
 
 from reports.model import GroupStats, Report, deadline_key
@@ -36,7 +43,7 @@ def csv_header(report: Report) -> list[str]:
     return cols + ["resolution_hours_median", "reappearances", "reuploads", "reupload_notices",
                    "moves", "moved_notices", "alerted", "alert_to_removal_hours_median",
                    "oldest_online_hours", "alert_to_removal_median_ci95_low",
-                   "alert_to_removal_median_ci95_high"]
+                   "alert_to_removal_median_ci95_high", "median_hours_upper"]
 
 
 def _blank(value: object) -> object:
@@ -44,6 +51,18 @@ def _blank(value: object) -> object:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    return value
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_safe(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula, prefixed with an apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _NUMBER.fullmatch(
+            value):
+        return "'" + value
     return value
 
 
@@ -60,8 +79,8 @@ def csv_row(g: dict, report: Report) -> list[object]:
     row += [g["resolution_hours_median"], g["reappearances"], g["reuploads"],
             g["reupload_notices"], g["moves"], g["moved_notices"], g["alerted"],
             g["alert_to_removal_hours_median"], g["oldest_online_hours"], alert_ci[0],
-            alert_ci[1]]
-    return [_blank(v) for v in row]
+            alert_ci[1], g["median_hours_upper"]]
+    return [csv_safe(_blank(v)) for v in row]
 
 
 def render_csv(report: Report) -> str:
@@ -105,8 +124,16 @@ def alert_median(g: GroupStats) -> str:
     return fmt_hours(g.alert_to_removal_hours_median) + (f" {ci}" if ci else "")
 
 
-def _md_cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md_text(value: object) -> str:
+    """Text safe in a Markdown table cell or list item: one line, HTML escaped (& < >), and
+    Markdown's characters (\\ ` * _ [ ] | ~) backslash-escaped."""
+    one_line = " ".join(str(value).splitlines())
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
 
 
 def _md_row(g: GroupStats, report: Report) -> str:
@@ -118,7 +145,7 @@ def _md_row(g: GroupStats, report: Report) -> str:
         cells += [fmt_share(g.removed_within.get(d)) for d in report.deadlines_hours]
         cells += [fmt_hours(g.p90_hours)]
     cells += [fmt_hours(g.oldest_online_hours)]
-    return "| " + " | ".join(_md_cell(c) for c in cells) + " |"
+    return "| " + " | ".join(md_text(c) for c in cells) + " |"
 
 
 def render_md(report: Report, *, show_urls: bool = False) -> str:
@@ -144,14 +171,14 @@ def render_md(report: Report, *, show_urls: bool = False) -> str:
         lines += ["", "## Still online (oldest first)", ""]
         for item in report.still_online:
             where = item.url if show_urls else redact(item.url)
-            lines.append(f"- `{_md_cell(where)}` ({_md_cell(item.group)}), noticed "
+            lines.append(f"- {md_text(where)} ({md_text(item.group)}), noticed "
                          f"{item.noticed_at}, online {fmt_hours(item.online_hours)}")
     alerts = alerted_groups(report)
     if alerts:
         lines += ["", "## Alerts to hosters", "",
                   f"| {report.group_by} | alerted | median alert to removal [95% CI] |",
                   "|---|---|---|"]
-        lines += [f"| {_md_cell(g.label)} | {g.alerted} | {_md_cell(alert_median(g))} |"
+        lines += [f"| {md_text(g.label)} | {g.alerted} | {md_text(alert_median(g))} |"
                   for g in alerts]
     lines += ["", "## Method", "", *method_lines(report), ""]
     return "\n".join(lines)
@@ -169,7 +196,11 @@ def method_lines(report: Report) -> list[str]:
         "median of that gap is shown as the measurement resolution.",
         f"- Items not (yet) confirmed removed are right-censored at their last check (no later "
         f"than {m.cutoff}): they count as not removed up to then, never as removed and never "
-        "dropped. Times and shares are Kaplan-Meier estimates with 95% confidence intervals.",
+        "dropped.",
+        f"- Times and shares: {m.estimator_text}. 95% confidence intervals: {m.ci95_text}. "
+        "The earlier figure, "
+        "the Kaplan-Meier median of the first down observations (an upper bound), stays in "
+        "the JSON and CSV as median_hours_upper for comparison over time.",
         f"- Notices never checked are counted as unresolved and do not enter the estimates. "
         f"Groups with fewer than {m.min_notices_for_rates} notices show counts only.",
         "- Time from alert to removal runs from the first alert sent about a notice to its "

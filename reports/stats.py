@@ -1,10 +1,12 @@
-"""Per-group takedown statistics (pure): counts, Kaplan-Meier times, deadlines, extras.
+"""Per-group takedown statistics (pure): counts, interval-censored times, deadlines, extras.
 
 Input: `Notices` (columns) and a cut-off time (the report's `until`, or its generation time).
-Groups are hosters, ASNs, countries or months of noticed_at. Kaplan-Meier fits per group (and
-overall): time to takedown from noticed_at, and time from the first alert to removal (see
-`alert_outcomes`); everything else is vectorised numpy. Groups with fewer notices than
-`min_notices` get counts but no rates (`too_few_to_rank`).
+Groups are hosters, ASNs, countries or months of noticed_at. Per group (and overall), time to
+takedown from noticed_at is estimated from the interval each removal lies in (reports.turnbull:
+median, p90, deadline shares, bootstrap 95% intervals); the right-endpoint Kaplan-Meier median
+(time to the first down observation) is kept as `median_hours_upper`. Time from the first alert
+to removal is Kaplan-Meier (see `alert_outcomes`); everything else is vectorised numpy. Groups
+with fewer notices than `min_notices` get counts but no rates (`too_few_to_rank`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from reports import km
-from reports.frame import DOWN, UNCONFIRMED, Notices, Outcomes, alert_removal, outcomes
+from reports import km, turnbull
+from reports.frame import DOWN, UNCONFIRMED, Notices, Outcomes, alert_removal, intervals, outcomes
 from reports.model import GROUP_BYS, Curve, GroupStats
 
 UNATTRIBUTED = "(unattributed)"
@@ -106,17 +108,19 @@ def _resolution(n: Notices, out: Outcomes) -> np.ndarray:
 
 def _stats(n: Notices, out: Outcomes, idx: np.ndarray, key: str | int | None, label: str, *,
            cutoff: float, deadlines: Sequence[float], min_notices: int,
-           extras: tuple[np.ndarray, AlertOutcomes], asns: set[int]) -> GroupStats:
+           extras: tuple[np.ndarray, AlertOutcomes, tuple[np.ndarray, np.ndarray]],
+           asns: set[int]) -> GroupStats:
     count = int(idx.size)
     taken = int(out.taken_down[idx].sum())
     online = int(out.still_online[idx].sum())
     too_few = count < min_notices
-    resolution, alert = extras
+    resolution, alert, (left, right) = extras
     risk = idx[out.at_risk[idx]]
     alert_risk = idx[alert.at_risk[idx]]
     if too_few:
         risk = alert_risk = risk[:0]
-    summary = km.summarise(out.hours[risk], out.event[risk], deadlines)
+    upper = km.summarise(out.hours[risk], out.event[risk], ())
+    summary = turnbull.summarise(left[risk], right[risk], deadlines)
     alert_summary = km.summarise(alert.hours[alert_risk], alert.event[alert_risk], ())
     online_idx = idx[out.online_now[idx]]
     oldest = (float((cutoff - n.noticed[online_idx].min()) / 3600.0)
@@ -137,6 +141,7 @@ def _stats(n: Notices, out: Outcomes, idx: np.ndarray, key: str | int | None, la
         alert_to_removal_hours_median=alert_summary.median,
         oldest_online_hours=oldest,
         alert_to_removal_median_ci95=alert_summary.median_ci95,
+        median_hours_upper=upper.median,
     )
 
 
@@ -166,7 +171,7 @@ def compute(n: Notices, *, cutoff: float, group_by: str = "hoster",
             ) -> tuple[GroupStats, list[GroupStats]]:
     """(overall, ranked groups) as of `cutoff` (epoch seconds)."""
     out = outcomes(n, cutoff)
-    extras = (_resolution(n, out), alert_outcomes(n, out, cutoff))
+    extras = (_resolution(n, out), alert_outcomes(n, out, cutoff), intervals(n, out, cutoff))
     common: dict[str, Any] = dict(cutoff=cutoff, deadlines=tuple(deadlines),
                                   min_notices=min_notices, extras=extras)
     codes, keys, labels = group_codes(n, group_by)
@@ -182,12 +187,40 @@ def compute(n: Notices, *, cutoff: float, group_by: str = "hoster",
     return overall, rank(groups, group_by, deadlines)
 
 
+def _curve(left: np.ndarray, right: np.ndarray, label: str, *, points: int = 300
+           ) -> Curve | None:
+    """The estimated share still online over hours since notice, sampled at about `points`
+    times (the Turnbull interval ends, thinned), with a pointwise bootstrap 95% band."""
+    summary = turnbull.summarise(left, right, ())
+    fit, boot = summary.fit, summary.resamples
+    if fit is None:
+        return None
+    ends = np.unique(np.concatenate([fit.lo, fit.hi]))
+    ends = ends[np.isfinite(ends)]
+    if ends.size > points:
+        ends = np.linspace(0.0, float(ends[-1]), points)
+    surviving = 1.0 - fit.cdf(ends)
+    if boot is not None:
+        band = 1.0 - turnbull.cdf_rows(fit, boot, ends)
+        low, high = np.percentile(band, [2.5, 97.5], axis=0)
+    else:
+        low = high = surviving
+
+    def tup(a: np.ndarray) -> tuple[float, ...]:
+        return tuple(float(round(x, 4)) for x in a)
+
+    return Curve(label=label, hours=tup(ends), surviving=tup(surviving), lower=tup(low),
+                 upper=tup(high))
+
+
 def curves(n: Notices, *, cutoff: float, group_by: str, top: Sequence[str | int | None],
            min_notices: int = 10) -> list[Curve]:
-    """Kaplan-Meier curves: overall first, then the groups whose keys are in `top`."""
+    """Survival curves (the interval-censored estimate): overall first, then the groups whose
+    keys are in `top`."""
     out = outcomes(n, cutoff)
+    left, right = intervals(n, out, cutoff)
     result = []
-    first = km.curve(out.hours[out.at_risk], out.event[out.at_risk], "All notices")
+    first = _curve(left[out.at_risk], right[out.at_risk], "All notices")
     if first is not None:
         result.append(first)
     codes, keys, labels = group_codes(n, group_by)
@@ -198,7 +231,7 @@ def curves(n: Notices, *, cutoff: float, group_by: str, top: Sequence[str | int 
         mask = (codes == g) & out.at_risk
         if int((codes == g).sum()) < min_notices:
             continue
-        c = km.curve(out.hours[mask], out.event[mask], labels[g])
+        c = _curve(left[mask], right[mask], labels[g])
         if c is not None:
             result.append(c)
     return result

@@ -4,8 +4,9 @@ Scrapy 2.19's reactorless mode downloads with aiohttp; its handler builds the co
 aiohttp's default resolver. We build the same session with our resolver instead, so a name is
 looked up once per TTL, IPv6 answers are used, and the address connected to is the one the
 network guard approved. The peer's address is parsed once per address rather than once per
-response (a watch scan fetches thousands of images from one server). Everything else is
-Scrapy's handler unchanged.
+response (a watch scan fetches thousands of images from one server). Each download first
+starts or applies its check's deadline (spiders.deadline.clamp). Everything else is Scrapy's
+handler unchanged.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from scrapy.core.downloader.handlers._base_streaming import (
 from scrapy.http import Headers, Request
 from scrapy.utils.ssl import _make_ssl_context
 
+from spiders.deadline import clamp
 from spiders.resolver import resolver_for
 
 
@@ -45,6 +47,10 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
             response_class=_ClientResponse,
             skip_auto_headers=("Accept", "Accept-Encoding", "Content-Type", "User-Agent"),
         )
+
+    async def download_request(self, request: Request):
+        clamp(request)  # a check's one overall deadline (spiders.deadline)
+        return await super().download_request(request)
 
     @staticmethod
     def _build_base_response_args(response: _ClientResponse, request: Request,

@@ -6,8 +6,9 @@ pickled MediaHashes. The bytes travel in memory (a pipe) and are dropped once ha
 hashes come back. Nothing touches the disk. A worker that dies is replaced, and what it was
 hashing is tried once more on its replacement (then HashWorkerFailed: no observation is made).
 
-`exact_match` is a recheck's cheap first step: when the baseline holds an exact digest and the
-bytes have it, the reported material is served byte for byte; no decoding is needed for that.
+`exact_match` is a recheck's cheap first step on every complete 2xx body, whatever its headers
+say: when the baseline holds an exact digest and the bytes have it, the reported material is
+served byte for byte; no decoding is needed for that. `baseline_of` is what a first check keeps.
 """
 
 from __future__ import annotations
@@ -44,6 +45,17 @@ def exact_match(body: bytes, baseline: list[tuple[str, str]] | tuple) -> Compari
                        phash=None, dhash=None, pdq=None, pdq_quality=None, **digests)
     found = compare_to_baseline(list(baseline), only)
     return found if found is not None and found.matched else None
+
+
+def baseline_of(h: MediaHashes) -> tuple[tuple[str, str, int | None], ...]:
+    """The baseline a first check takes from hashed bytes: (algorithm, hash, PDQ quality)."""
+    out: list[tuple[str, str, int | None]] = []
+    if h.phash:
+        out.append(("phash", h.phash, None))
+    if h.pdq:
+        out.append(("pdq", h.pdq, h.pdq_quality))
+    out.append(("sha256", h.sha256, None))
+    return tuple(out)
 
 
 async def exact_match_async(body: bytes, baseline: list[tuple[str, str]] | tuple

@@ -1,7 +1,9 @@
 """Turning what Scrapy saw into the facts classification needs (no I/O, no storage).
 
 Failure kinds from exceptions, the redirect chain from request meta, whether a redirect ended
-on a front page or a "removed" page, and image links on an HTML page (bounded).
+on a front page or a "removed" page, whether a body is an image by its own bytes (never by the
+header: hostile hosters serve images as text/html) or an HTML page, and image links on an HTML
+page (bounded).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from scrapy.exceptions import (
     DownloadConnectionRefusedError,
     DownloadFailedError,
     DownloadTimeoutError,
+    IgnoreRequest,
     ResponseDataLossError,
 )
 from scrapy.http import HtmlResponse, Response, TextResponse
@@ -43,7 +46,9 @@ def error_kind(exc: BaseException) -> str:
         return "dns_error"
     if isinstance(exc, DownloadTimeoutError | TimeoutError):
         return "timeout"
-    if isinstance(exc, DownloadCancelledError):
+    if isinstance(exc, DownloadCancelledError | IgnoreRequest):
+        # (Scrapy's HttpCompressionMiddleware ignores a response whose decompressed body
+        # exceeds DOWNLOAD_MAXSIZE: a gzip bomb is too large, not some other failure)
         return "too_large" if "maxsize" in text or "size" in text else "other"
     if isinstance(exc, DownloadConnectionRefusedError | ConnectionRefusedError):
         return "refused"
@@ -72,7 +77,23 @@ def is_away(requested: str, final: str, body: bytes, is_html: bool) -> bool:
     return is_html and bool(REMOVED_WORDS.search(body[:20000]))
 
 
+# The signatures of the formats hashes.compute decodes (JPEG, PNG, GIF, WebP, BMP).
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
+_BMP_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})  # "BM" alone is too weak
+
+
+def looks_image(body: bytes) -> bool:
+    """Whether `body` starts like an image that hashes.compute decodes, whatever its header."""
+    return (body.startswith(_IMAGE_MAGIC) or (body[:4] == b"RIFF" and body[8:12] == b"WEBP")
+            or (body[:2] == b"BM" and len(body) > 18 and body[14] in _BMP_HEADER_SIZES
+                and body[15:18] == b"\0\0\0"))
+
+
 def looks_html(content_type: str | None, body: bytes) -> bool:
+    """Whether to read `body` as an HTML page: never when its bytes are an image, else when
+    its header says HTML or it starts like HTML."""
+    if looks_image(body):
+        return False
     if content_type and "html" in content_type.lower():
         return True
     return body[:200].lstrip().lower().startswith((b"<!doctype html", b"<html"))

@@ -69,8 +69,9 @@ AUTOTHROTTLE_START_DELAY = 0.0
 AUTOTHROTTLE_MAX_DELAY = 10.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 4.0
 
-# The network guard: private, loopback, link-local and multicast targets are refused unless
-# [crawl].allow_private_networks is true (tests, the demo and benchmarks only).
+# The network guard: targets that are not globally reachable (monitor.netguard) are refused
+# unless [crawl].allow_networks names their network (NTD_ALLOW_NETWORKS: tests, the demo and
+# benchmarks name their loopback addresses; link-local never).
 # Per-request work we do not need (each costs CPU on every URL; profiled in bench_crawl.py):
 # no allowed_domains (offsite: a reported URL is checked wherever it points), no HTTP auth, and
 # per-request download stats (we keep our own monitor/* counters).
@@ -89,7 +90,9 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
-NTD_ALLOW_PRIVATE_NETWORKS = False
+NTD_ALLOW_NETWORKS: list[str] = []
+# The overall deadline of one check, redirects and retries included ([crawl].check_deadline).
+NTD_CHECK_DEADLINE = 60.0
 # Watch scans keep page parsing just ahead of image fetching (spiders.page_gate): pages open at
 # once per download slot and in all (0: twice CONCURRENT_REQUESTS_PER_DOMAIN, twice
 # CONCURRENT_REQUESTS), and how long a page waits for room before it opens anyway.

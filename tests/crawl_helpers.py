@@ -31,9 +31,12 @@ def behaviour_scenario(behaviours=AFTER, *, items: int = 1, noise: dict | None =
                       "hash_list_share": 0.0, "hosters": hosters})
 
 
+LOOPBACK = ("127.0.0.0/8", "::1/128")     # where the test worlds listen
+
+
 def crawl_config(dns=None, **crawl) -> Config:
     base = Config()
-    options = {"allow_private_networks": True, "download_timeout": timedelta(seconds=3),
+    options = {"allow_networks": LOOPBACK, "download_timeout": timedelta(seconds=3),
                "hash_workers": 0, "match_process": False, "autothrottle": False,
                "max_download_bytes": 4 * 1024 * 1024}
     if dns is not None:

@@ -22,7 +22,7 @@ def scenario(items: int = 4):
 
 
 def write_config(path: Path, dns, **distributed: str | int) -> Path:
-    lines = ["[crawl]", "allow_private_networks = true", "hash_workers = 0",
+    lines = ["[crawl]", 'allow_networks = ["127.0.0.0/8", "::1/128"]', "hash_workers = 0",
              "autothrottle = false", 'download_timeout = "3s"', "concurrent_requests = 16",
              f'nameservers = ["{dns.address}"]',
              "[asn]", f'nameservers = ["{dns.address}"]', 'timeout = "1s"',

@@ -21,6 +21,13 @@ PHASH = "c3d1e0f0a0b0c0d0"
 SHA256 = "ab" * 32
 HASHES = {"pdq": PDQ, "phash": PHASH, "sha256": SHA256}
 HOOK_ENV = "NTD_TEST_HOOK_SECRET"
+LOOPBACK = ("127.0.0.0/8",)
+
+
+def loopback(config: Config | None = None) -> Config:
+    """`config` with loopback opened for delivery (the test receivers listen there)."""
+    config = config or Config()
+    return replace(config, crawl=replace(config.crawl, allow_networks=LOOPBACK))
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.classify import DOWN, ERROR_KINDS, Fetch, Outcome, classify
+from monitor.classify import DOWN, ERROR_KINDS, Fetch, Outcome, classify, image_error_kind
 
 URL = "http://hoster.test/img/1.jpg"
 
@@ -82,10 +82,11 @@ def test_no_baseline_first_decodable_image_is_first_check():
     assert classify(image(matched=None, distance=None)) == (Outcome.ONLINE, "first_check")
 
 
-def test_placeholder_is_removed_and_beats_match_and_first_check():
+def test_placeholder_is_removed_and_beats_a_failed_match_and_first_check():
     assert classify(image(placeholder=True, matched=False)) == (Outcome.REMOVED, "placeholder")
-    assert classify(image(placeholder=True, matched=True)) == (Outcome.REMOVED, "placeholder")
     assert classify(image(placeholder=True, matched=None)) == (Outcome.REMOVED, "placeholder")
+    # a match is decisive: the material is served, whatever else was flagged
+    assert classify(image(placeholder=True, matched=True)) == (Outcome.ONLINE, "hash_match")
 
 
 def test_html_where_the_image_was_is_not_an_image():
@@ -112,10 +113,26 @@ def test_corrupt_image_is_removed_with_its_own_reason():
     assert classify(f) == (Outcome.REMOVED, "not_an_image")
 
 
-@pytest.mark.parametrize("image_error", ["decompression_bomb", "too_large"])
-def test_undecodably_large_image_is_not_evidence(image_error):
-    f = image(is_image=False, image_error=image_error, matched=None)
+@pytest.mark.parametrize("image_error", [
+    "decompression_bomb", "too_large", "decompression_bomb: 30000x30000 pixels > 50000000",
+    "decompression_bomb: more pixels than PIL allows", "too_large: out of memory while decoding"])
+@pytest.mark.parametrize("content_type", ["image/png", "text/html", None,
+                                          "application/octet-stream", "text/plain"])
+def test_undecodably_large_image_is_not_evidence(image_error, content_type):
+    f = image(is_image=False, image_error=image_error, matched=None, content_type=content_type)
     assert classify(f) == (Outcome.UNREACHABLE, "too_large")
+    # a bomb where a baseline exists is no evidence either
+    f = image(is_image=False, image_error=image_error, matched=False, content_type=content_type)
+    assert classify(f) == (Outcome.UNREACHABLE, "too_large")
+
+
+def test_image_error_kind_is_the_text_before_the_colon():
+    assert image_error_kind("decompression_bomb: 30000x30000 pixels > 50000000") == (
+        "decompression_bomb")
+    assert image_error_kind("corrupt: OSError") == "corrupt" and image_error_kind(None) is None
+    f = image(is_image=False, image_error="corrupt: OSError", matched=None,
+              content_type="image/png")
+    assert classify(f) == (Outcome.REMOVED, "corrupt_image")
 
 
 def test_nothing_decoded_with_image_type_is_not_hashed():
@@ -188,10 +205,45 @@ def test_online_only_on_a_hash_match_or_first_check(f):
     assert isinstance(outcome, Outcome) and reason
     if outcome is Outcome.ONLINE:
         assert f.http_status is not None and 200 <= f.http_status < 300
-        assert not f.placeholder and f.error is None
+        assert f.error is None and (not f.placeholder or f.matched is True)
         assert f.matched is True or (f.matched is None and reason == "first_check")
     # (row 1 comes first: a redirect, recorded or seen in the final URL, that ended on the
     # front page is a removal whatever that page answers)
     redirected = bool(f.redirects) or bool(f.final_url and f.final_url != f.url)
     if f.http_status in (401, 403, 429) and not (f.final_is_front_page and redirected):
         assert outcome is Outcome.BLOCKED
+
+
+@given(st.builds(
+    Fetch,
+    url=st.just(URL),
+    final_url=st.sampled_from([URL, "http://hoster.test/", "http://other.test/x", ""]),
+    http_status=st.integers(200, 299),
+    error=st.none(),
+    redirects=st.sampled_from([(), ((URL, 302),), ((URL, 301), ("http://hoster.test/", 302))]),
+    content_type=st.sampled_from([None, "", "image/jpeg", "text/html", "text/html; charset=utf-8",
+                                  "application/octet-stream", "text/plain", "application/json"]),
+    is_image=st.one_of(st.none(), st.booleans()),
+    image_error=st.one_of(st.none(), st.sampled_from(
+        ["corrupt: OSError", "not_image: unrecognised format", "decompression_bomb: 9x9 > 8",
+         "too_large: out of memory while decoding", "html page without images"])),
+    matched=st.just(True),
+    distance=st.one_of(st.none(), st.integers(0, 31)),
+    algorithm=st.sampled_from([None, "sha256", "md5", "phash", "pdq"]),
+    placeholder=st.booleans(),
+    final_is_front_page=st.booleans(),
+    gallery=st.booleans(),
+))
+def test_a_body_matching_the_baseline_is_never_removed(f):
+    """Whatever the headers, flags and redirects, a complete 2xx body that matches the baseline
+    (exact digest or perceptual hash) is the reported material being served."""
+    assert classify(f) == (Outcome.ONLINE, "hash_match")
+
+
+# (a response was read, so its name resolved: DNS errors never come with a status)
+@given(st.sampled_from(sorted(ERROR_KINDS - {"dns_nxdomain", "dns_error"})),
+       st.integers(200, 299), st.booleans())
+def test_a_match_with_a_broken_body_is_still_never_removed(error, status, gallery):
+    outcome, _ = classify(Fetch(url=URL, final_url=URL, http_status=status, error=error,
+                                matched=True, gallery=gallery))
+    assert outcome not in DOWN

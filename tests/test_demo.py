@@ -3,8 +3,31 @@ delivery, report, measured vs. true, and re-uploads found and alerted vs. the wo
 
 import json
 
-from monitor.demo import run_demo
+from monitor.config import ScheduleConfig
+from monitor.demo import compare, run_demo
 from monitor.sim import scenario as scenarios
+
+
+def _group(name: str, notices: int, median: float | None, upper: float | None = None,
+           too_few: bool = False) -> dict:
+    return {"hoster": name, "notices": notices, "median_hours": median,
+            "median_hours_upper": upper, "removed_within": {"24": 0.5},
+            "too_few_to_rank": too_few}
+
+
+def test_hosters_with_too_few_notices_are_shown_not_judged():
+    """A scaled-down demo (`--days 5 --reports 60`) has fewer notices per hoster than
+    min_notices_for_rates: no measured median, and that is not a miss."""
+    truth = {name: {"median": 6.0, "within_24h": 0.9, "hours": []} for name in "ABC"}
+    rows = compare({"groups": [_group("A", 7, None, too_few=True),
+                               _group("B", 40, 6.5, upper=8.0),
+                               _group("C", 40, 11.0, upper=12.0)]}, truth, ScheduleConfig())
+    a, b, c = rows
+    assert a.ok and not a.comparable and a.error_fraction() is None
+    # gap at 6 h: the 4 h and 8 h checks; the interval median within it, the upper bound too
+    assert b.ok and b.resolution == 4.0
+    assert b.error_fraction() == 0.125 and b.error_fraction(upper=True) == 0.5
+    assert not c.ok          # 5 h from the truth: more than the gap (4 h) off
 
 
 async def test_short_demo(tmp_path):

@@ -1,10 +1,14 @@
-"""image_links: which image URLs a page yields, in which order, bounded (spiders.observe)."""
+"""spiders.observe: which image URLs a page yields (in order, bounded), whether a body is an
+image or a page by its own bytes, and the failure kinds of hostile responses."""
 
 from __future__ import annotations
 
+import pytest
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response, TextResponse
 
-from spiders.observe import image_links
+from hashes import synthetic
+from spiders.observe import error_kind, image_links, looks_html, looks_image
 
 PAGE = b"""<!doctype html><html><head>
 <meta property="og:image" content="/og.jpg">
@@ -54,3 +58,28 @@ def test_a_page_without_images_and_a_text_response():
     # HTML served under a non-text type (a plain Response): read as HTML all the same
     binary = Response("http://site.test/y", body=b"<html><img src='/u.png'></html>")
     assert image_links(binary) == ["http://site.test/u.png"]
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP"])
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "text/plain", None,
+                                          "application/octet-stream", "image/jpeg"])
+def test_image_bytes_are_an_image_whatever_the_header(fmt, content_type):
+    body = synthetic.encode(synthetic.image(2, (80, 60)), fmt)
+    assert looks_image(body)
+    assert not looks_html(content_type, body)
+
+
+@pytest.mark.parametrize("body", [b"<!doctype html><p>x", b"  <HTML><body>", b"BMW is a car",
+                                  b"GIF", b"RIFF1234WAVE", b""])
+def test_other_bodies_are_not_images(body):
+    assert not looks_image(body)
+    assert looks_html("text/html", body)
+
+
+def test_a_gzip_bomb_is_too_large():
+    # what Scrapy's HttpCompressionMiddleware raises when the decompressed body is too big
+    exc = IgnoreRequest("Ignored response <200 http://h.test/x> because its body (16 B "
+                        "compressed, 4194305 B decompressed so far) exceeded DOWNLOAD_MAXSIZE "
+                        "(4194304 B) during decompression.")
+    assert error_kind(exc) == "too_large"
+    assert error_kind(IgnoreRequest("offsite")) == "other"

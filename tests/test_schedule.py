@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor import schedule
 from monitor.config import ScheduleConfig
-from monitor.schedule import due_slot, next_check, slots_between
+from monitor.schedule import due_slot, next_check, phased, slots_between
 from monitor.timeline import State, Timeline
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -23,12 +25,12 @@ def down(at: datetime) -> Timeline:
 
 
 def walk(timeline: Timeline, cfg: ScheduleConfig = CFG, *, steps: int = 100,
-         noticed_at: datetime = T0) -> list[datetime]:
+         noticed_at: datetime = T0, key: int | None = None) -> list[datetime]:
     out: list[datetime] = []
-    slot = next_check(noticed_at, timeline, cfg, last_due_at=None)
+    slot = next_check(noticed_at, timeline, cfg, last_due_at=None, key=key)
     while slot is not None and len(out) < steps:
         out.append(slot)
-        slot = next_check(noticed_at, timeline, cfg, last_due_at=slot)
+        slot = next_check(noticed_at, timeline, cfg, last_due_at=slot, key=key)
     return out
 
 
@@ -96,6 +98,7 @@ configs = st.builds(ScheduleConfig,
                     while_online=st.integers(0, 5 * 86400).map(lambda s: timedelta(seconds=s)),
                     after_takedown=offsets.map(tuple))
 noticed = st.integers(0, 10**7).map(lambda s: T0 + timedelta(seconds=s, microseconds=s % 7))
+keys = st.none() | st.integers(1, 10**9)
 
 
 @st.composite
@@ -107,10 +110,11 @@ def timelines(draw, at):
 
 
 @settings(max_examples=300)
-@given(st.data(), configs, noticed)
-def test_slots_strictly_increase_never_before_notice_and_end_when_down(data, cfg, at):
+@given(st.data(), configs, noticed, keys)
+def test_slots_strictly_increase_never_before_notice_and_end_when_down(data, cfg, at, key):
     t = data.draw(timelines(at))
-    slots = walk(t, cfg, steps=60, noticed_at=at)
+    with phases():
+        slots = walk(t, cfg, steps=60, noticed_at=at, key=key)
     assert all(a < b for a, b in zip(slots, slots[1:], strict=False))
     assert all(s >= at and s.microsecond == 0 for s in slots)
     if t.state is State.DOWN:
@@ -121,21 +125,89 @@ def test_slots_strictly_increase_never_before_notice_and_end_when_down(data, cfg
 
 
 @settings(max_examples=300)
-@given(st.data(), configs, noticed, st.integers(0, 400 * 86400), st.integers(0, 30))
+@given(st.data(), configs, noticed, st.integers(0, 400 * 86400), st.integers(0, 30), keys)
 def test_due_slot_is_the_latest_slot_due_and_consistent_with_next_check(data, cfg, at, ahead,
-                                                                        pick):
+                                                                        pick, key):
+    with phases():
+        _due_slot_consistent(data, cfg, at, ahead, pick, key)
+
+
+def _due_slot_consistent(data, cfg, at, ahead, pick, key):
     t = data.draw(timelines(at))
-    known = walk(t, cfg, steps=40, noticed_at=at)
+    known = walk(t, cfg, steps=40, noticed_at=at, key=key)
     last = known[pick] if pick < len(known) else None
     now = at + timedelta(seconds=ahead)
-    slot = due_slot(at, t, cfg, last_due_at=last, now=now)
-    following = next_check(at, t, cfg, last_due_at=last)
+    slot = due_slot(at, t, cfg, last_due_at=last, now=now, key=key)
+    following = next_check(at, t, cfg, last_due_at=last, key=key)
     if slot is None:
         assert following is None or following > now
     else:
         assert (last is None or slot > last) and slot <= now and following <= slot
-        after = next_check(at, t, cfg, last_due_at=slot)
+        after = next_check(at, t, cfg, last_due_at=slot, key=key)
         assert after is None or after > now           # nothing due is skipped past `now`
         # the collapsed slot is a member of the deterministic slot set
         just_before = slot - timedelta(microseconds=1)
-        assert next_check(at, t, cfg, last_due_at=just_before) == slot
+        assert next_check(at, t, cfg, last_due_at=just_before, key=key) == slot
+
+
+@settings(max_examples=200)
+@given(configs, keys)
+def test_phases_never_add_merge_or_reorder_checks(cfg, key):
+    base = tuple(sorted({timedelta(seconds=round(o.total_seconds())) for o in cfg.after_notice}))
+    moved = phased(base, key, 0.5)
+    assert len(moved) == len(base)
+    assert all(a < b for a, b in zip(moved, moved[1:], strict=False))
+    if base:
+        assert moved[0] == base[0] and moved[-1] == base[-1]
+
+
+# --- randomised phases ------------------------------------------------------------------------
+
+@contextmanager
+def phases(fraction: float = 0.5):
+    """Phases on (they are off by default: monitor.schedule.PHASE_FRACTION)."""
+    saved = schedule.PHASE_FRACTION
+    schedule.PHASE_FRACTION = fraction
+    try:
+        yield
+    finally:
+        schedule.PHASE_FRACTION = saved
+
+
+def test_phases_are_off_by_default():
+    assert walk(FRESH, steps=20, key=7) == walk(FRESH, steps=20)
+
+
+@phases()
+def test_phased_schedule_keeps_deadline_checks_and_the_number_of_checks():
+    grid = walk(FRESH, steps=40)
+    horizon = T0 + 40 * D
+    counts = []
+    for key in range(1, 301):
+        slots = walk(FRESH, steps=40, key=key)
+        assert slots == walk(FRESH, steps=40, key=key)            # deterministic per report
+        for h in (1, 12, 24, 48, 720):                            # deadlines, grid anchor
+            assert T0 + h * H in slots
+        counts.append(len(slots_between(T0, FRESH, CFG, after=None, until=horizon, key=key)))
+        # the same checks, in the same order, each between its grid neighbours
+        for i, slot in enumerate(slots):
+            assert (grid[i - 1] if i else T0) < slot < (grid[i + 1] if i + 1 < len(grid)
+                                                        else slot + D)
+    grid_count = len(slots_between(T0, FRESH, CFG, after=None, until=horizon))
+    assert set(counts) == {grid_count}                            # never more checks
+
+
+@phases()
+def test_phases_spread_the_checks_over_their_gaps():
+    """Across reports, the free checks cover the gaps (what lets the interval estimator
+    resolve below one gap): the 18 h check lands anywhere between the 12 h and 24 h checks,
+    the 36 h check anywhere between 24 h and 48 h, the 72 h one from 48 h to 96 h (halfway
+    to the next moving check, 120 h)."""
+    hours = [[(s - T0) / H for s in walk(FRESH, steps=10, key=key)] for key in range(1, 2001)]
+    at18 = [h[5] for h in hours]
+    at36 = [h[7] for h in hours]
+    at72 = [h[9] for h in hours]
+    assert 12 < min(at18) < 12.2 and 23.8 < max(at18) < 24
+    assert 24 < min(at36) < 24.5 and 47.5 < max(at36) < 48
+    assert 48 < min(at72) < 49 and 95 < max(at72) <= 96
+    assert len({h[1] for h in hours}) > 1000                      # phases differ per report

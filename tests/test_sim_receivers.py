@@ -11,8 +11,9 @@ from email.message import EmailMessage
 import aiohttp
 import pytest
 
+from monitor.alerts.webhook import generate_secret, sign_standard, standard_key
 from monitor.sim.pytest_plugin import WEBHOOK_TEST_SECRET
-from monitor.sim.receivers import sign
+from monitor.sim.receivers import sign, verify_standard
 
 
 async def post(session, url, payload, secret, *, timestamp=None, timeout=None):
@@ -82,3 +83,62 @@ def test_smtp_sink_records_messages(smtp_sink):
     assert mail.rcpt_tos == ("abuse@polder.example",)
     assert mail.message["Subject"] == "Re-upload report"
     assert "3 re-uploads" in mail.message.get_content()
+
+
+async def post_standard(session, url, payload, secrets, *, stamp=None):
+    body = json.dumps(payload).encode()
+    stamp = stamp or int(time.time())
+    keys = tuple(standard_key(s) for s in secrets)
+    headers = {"Content-Type": "application/json", "webhook-id": "msg_1",
+               "webhook-timestamp": str(stamp),
+               "webhook-signature": sign_standard(keys, "msg_1", stamp, body)}
+    async with session.post(url, data=body, headers=headers) as resp:
+        return resp.status
+
+
+async def test_standard_webhooks_are_verified_by_the_library(webhook_receiver):
+    pytest.importorskip("standardwebhooks")
+    async with aiohttp.ClientSession() as s:
+        assert await post_standard(s, webhook_receiver.url + "/h", {"a": 1},
+                                   [WEBHOOK_TEST_SECRET]) == 200
+        assert await post_standard(s, webhook_receiver.url + "/h", {"a": 2},
+                                   [generate_secret()]) == 401
+        assert await post_standard(s, webhook_receiver.url + "/h", {"a": 3},
+                                   [WEBHOOK_TEST_SECRET], stamp=int(time.time()) - 3600) == 401
+    ok, forged, stale = webhook_receiver.deliveries
+    assert (ok.scheme, ok.by_library, ok.verified) == ("standard", True, True)
+    assert not forged.verified and not stale.verified
+    assert webhook_receiver.library_verified() == [ok]
+
+
+def test_own_standard_verification_agrees_with_the_spec():
+    secret = generate_secret()
+    body = b'{"x":1}'
+    stamp = int(time.time())
+    head = {"webhook-id": "id-7", "webhook-timestamp": str(stamp),
+            "webhook-signature": sign_standard((standard_key(generate_secret()),
+                                                standard_key(secret)), "id-7", stamp, body)}
+    assert verify_standard(secret, head, body)                  # second of two signatures
+    assert not verify_standard(secret, head, body + b" ")
+    assert not verify_standard(secret, {**head, "webhook-id": "id-8"}, body)
+    assert not verify_standard(generate_secret(), head, body)
+
+
+def test_smtp_sink_validates_xarf_attachments(smtp_sink):
+    pytest.importorskip("xarf")
+    from monitor.alerts import xarf
+    from monitor.config import AlertsConfig
+    report = xarf.build({"kind": "reupload", "url": "http://m.example/a.jpg",
+                         "first_seen_at": "2026-03-02T10:00:00Z", "reference": "NL-1.2",
+                         "match": {"algorithm": "pdq", "distance": 2}, "hashes": {}},
+                        idempotency_key="cd" * 32, config=AlertsConfig())
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@hotline.example", "b@m.example", "x"
+    msg.set_content("see attachments")
+    for data in (report, {**report, "tags": ["case:nl-1.2"]}):
+        msg.add_attachment(json.dumps(data).encode(), maintype="application", subtype="json")
+    with smtplib.SMTP(smtp_sink.host, smtp_sink.port, timeout=5) as client:
+        client.send_message(msg)
+    good, bad = smtp_sink.xarf_checks()
+    assert good.valid and set(good.strict_missing) <= set(xarf.NOT_SENT)
+    assert bad.valid is False and any("tags" in e for e in bad.errors)

@@ -33,9 +33,13 @@ def online(rid: int, last_check: float, hoster: str = "A", **kw) -> NoticeRecord
                         last_checked_at=at(last_check), state="online", **kw)
 
 
-# Removals at 1 h, 2 h and 5 h; two items still online at their last check (3 h).
-# KM: S(1) = 4/5, S(2) = 4/5 * 3/4 = 0.6, censored at 3, S(5) = 0.6 * 0/1 = 0.
-# Median 5 h; the naive median of removal times that drops the online items is 2 h.
+# Removals at 1 h, 2 h and 5 h, each last seen online an hour before; two items still online
+# at their last check (3 h). Intervals: (0, 1], (1, 2], (4, 5], and (3, inf) twice.
+# Right endpoints (Kaplan-Meier on the first down checks): S(1) = 4/5, S(2) = 4/5 * 3/4 = 0.6,
+# censored at 3, S(5) = 0.6 * 0/1 = 0: median 5 h (`median_hours_upper`).
+# Turnbull: innermost intervals (0, 1], (1, 2], (4, 5]; the censored items can only be removed
+# in (4, 5]: masses 0.2, 0.2, 0.6. Spread evenly within (4, 5], F reaches 0.5 at
+# 4 + 0.1 / 0.6 h and 0.9 at 4 + 0.5 / 0.6 h. The naive median dropping the online items: 2 h.
 CENSORED = [removed(1, 1), removed(2, 2), online(3, 3), online(4, 3), removed(5, 5)]
 
 
@@ -43,14 +47,16 @@ def test_censoring_changes_the_median() -> None:
     overall, groups = compute(Notices.from_records(CENSORED), cutoff=NOW, min_notices=1,
                               deadlines=(1, 2, 4, 12))
     g = groups[0]
-    assert g.median_hours == pytest.approx(5.0)
+    assert g.median_hours == pytest.approx(4 + 1 / 6)
+    assert g.median_hours_upper == pytest.approx(5.0)
     naive = float(np.median([1, 2, 5]))
     assert naive == 2.0 and g.median_hours != naive
     assert g.removed_within[1] == pytest.approx(0.2)
     assert g.removed_within[2] == pytest.approx(0.4)
     assert g.removed_within[4] == pytest.approx(0.4)
     assert g.removed_within[12] == pytest.approx(1.0)
-    assert g.p90_hours == pytest.approx(5.0)
+    assert g.p90_hours == pytest.approx(4 + 5 / 6)
+    assert g.to_dict()["median_hours_upper"] == 5.0
     low, high = g.removed_within_ci95[2]
     assert low < 0.4 < high
     assert (g.notices, g.taken_down, g.still_online, g.unresolved) == (5, 3, 2, 0)
@@ -90,7 +96,7 @@ def test_unchecked_is_unresolved_and_outside_the_estimate() -> None:
                              noticed_at=at(0))
     _o, (g,) = compute(Notices.from_records([*CENSORED, unchecked]), cutoff=NOW, min_notices=1)
     assert (g.notices, g.unresolved, g.unchecked) == (6, 1, 1)
-    assert g.median_hours == pytest.approx(5.0)  # unchanged by the unchecked notice
+    assert g.median_hours == pytest.approx(4 + 1 / 6)  # unchanged by the unchecked notice
 
 
 def test_unconfirmed_is_censored_at_its_first_down_check() -> None:
@@ -166,7 +172,7 @@ def test_alert_to_removal_is_kaplan_meier_with_censoring() -> None:
     assert low is not None and low <= 9.0 and (high is None or high >= 9.0)
     d = g.to_dict()
     assert d["alert_to_removal_hours_median"] == 9.0
-    assert list(d)[-2:] == ["alert_to_removal_hours_median", "alert_to_removal_median_ci95"]
+    assert list(d)[-3:-1] == ["alert_to_removal_hours_median", "alert_to_removal_median_ci95"]
 
 
 def test_alerted_and_still_online_is_censored_not_dropped() -> None:

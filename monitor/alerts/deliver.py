@@ -7,24 +7,32 @@ or 'failed' with the last error. Waits up to `policy.inline_max` happen inside t
 E-mail alerts of one hoster go out as one message; a hoster gets at most one message per
 `batch_window` and at most `per_hoster_per_hour` messages per hour (the rest wait).
 `dry_run` renders everything and changes nothing.
+
+Hostile input stays contained: any exception while rendering or sending one alert (or one
+e-mail batch) fails those alerts alone with the error in `last_error` (a batch first drops the
+alerts that cannot be rendered and sends the rest), never the other alerts or the `run` loop.
+Webhooks go only to addresses `monitor.alerts.guard` lets through (`crawl.allow_networks`); a
+refused address fails the alert at once, without retries.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
+import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 import aiohttp
 from sqlite_utils import Database
 
 from monitor import clock, store
-from monitor.alerts import mail, webhook
+from monitor.alerts import claim, guard, mail, webhook
+from monitor.alerts.claim import due as _due
 from monitor.alerts.policy import Attempt, DeliveryPolicy, Verdict
 from monitor.config import Config
 
@@ -58,27 +66,9 @@ class _Tally:
     rendered: list[Rendered] = field(default_factory=list)
 
 
-_DUE = """
-SELECT a.id, a.idempotency_key, a.hoster_id, a.channel, a.kind, a.subject, a.attempts,
-       a.created_at, h.name, h.abuse_email, h.webhook_url, h.webhook_secret_env, h.country
-FROM alerts a LEFT JOIN hosters h ON h.id = a.hoster_id
-WHERE a.state = 'pending' AND a.next_attempt_at <= ? ORDER BY a.id
-"""
-
-
-def _due(db: Database, now: datetime, limit: int | None, claim_until: datetime | None
-         ) -> list[dict[str, Any]]:
-    with store.transaction(db):
-        cursor = db.conn.execute(_DUE + (f" LIMIT {int(limit)}" if limit else ""),
-                                 [clock.iso(now)])
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-        if claim_until is not None and rows:
-            db.conn.executemany("UPDATE alerts SET next_attempt_at = ? WHERE id = ?",
-                                [(clock.iso(claim_until), r["id"]) for r in rows])
-    for row in rows:
-        row["item"] = json.loads(row["subject"])["item"]
-    return rows
+def allow_networks(config: Config) -> tuple[str, ...]:
+    """The non-public networks webhooks may go to (`crawl.allow_networks`, as the crawler)."""
+    return tuple(getattr(config.crawl, "allow_networks", ()) or ())
 
 
 class _Sender:
@@ -87,27 +77,32 @@ class _Sender:
         self.db, self.config, self.policy, self.dry_run, self.at = db, config, policy, dry_run, at
         self.tally = _Tally()
         self.rng = random.Random()
+        self.allow = allow_networks(config)
 
     def _commit(self, ids: list[int], attempts: list[int], outcome: Attempt, final: bool,
-                retry_at: datetime | None) -> None:
-        """Write one attempt's outcome for the alerts it carried (its own transaction)."""
+                retry_at: datetime | None) -> int:
+        """Write one attempt's outcome for the alerts it carried (its own transaction);
+        how many pending alerts it changed."""
         stamp = clock.iso(self.at())
+        changed = 0
         with store.transaction(self.db):
             for alert_id, n in zip(ids, attempts, strict=True):
                 if outcome.verdict is Verdict.SENT:
-                    self.db.conn.execute(
+                    cursor = self.db.conn.execute(
                         "UPDATE alerts SET state = 'sent', sent_at = ?, attempts = ?, "
                         "last_error = NULL WHERE id = ? AND state = 'pending'",
                         [stamp, n, alert_id])
                 elif final:
-                    self.db.conn.execute(
+                    cursor = self.db.conn.execute(
                         "UPDATE alerts SET state = 'failed', attempts = ?, last_error = ? "
                         "WHERE id = ? AND state = 'pending'", [n, outcome.error, alert_id])
                 else:
-                    self.db.conn.execute(
+                    cursor = self.db.conn.execute(
                         "UPDATE alerts SET attempts = ?, last_error = ?, next_attempt_at = ? "
                         "WHERE id = ? AND state = 'pending'",
                         [n, outcome.error, clock.iso(retry_at or self.at()), alert_id])
+                changed += cursor.rowcount
+        return changed
 
     async def _attempts(self, rows: list[dict[str, Any]],
                         once: Callable[[], Any]) -> None:
@@ -138,12 +133,26 @@ class _Sender:
             await asyncio.sleep(wait)
 
     def _fail_now(self, rows: list[dict[str, Any]], error: str) -> None:
-        self._commit([r["id"] for r in rows], [r["attempts"] for r in rows],
-                     Attempt(Verdict.FAIL, error), True, None)
-        self.tally.counts["failed"] += len(rows)
+        if self.dry_run:
+            return
+        self.tally.counts["failed"] += self._commit(
+            [r["id"] for r in rows], [r["attempts"] for r in rows],
+            Attempt(Verdict.FAIL, error), True, None)
+
+    async def guarded(self, rows: list[dict[str, Any]], work: Awaitable[None]) -> None:
+        """Run the delivery of `rows`; any exception fails those alerts alone (with the error
+        visible in `alerts list`), never the batch, the other hosters or the `run` loop."""
+        try:
+            await work
+        except Exception as exc:  # noqa: BLE001 - one bad alert must not stop delivery
+            self._fail_now(rows, f"could not deliver: {claim.describe(exc)}")
 
     async def webhook(self, session: aiohttp.ClientSession | None, row: dict[str, Any],
                       gate: asyncio.Semaphore) -> None:
+        await self.guarded([row], self._webhook(session, row, gate))
+
+    async def _webhook(self, session: aiohttp.ClientSession | None, row: dict[str, Any],
+                       gate: asyncio.Semaphore) -> None:
         data = webhook.body(alert_id=row["id"], idempotency_key=row["idempotency_key"],
                             kind=row["kind"], hoster=row["name"] or "",
                             created_at=row["created_at"], item=row["item"],
@@ -154,14 +163,20 @@ class _Sender:
             return
         if not row["webhook_url"]:
             return self._fail_now([row], f"hoster {row['name']} has no webhook_url any more")
+        refused = guard.literal_refusal(row["webhook_url"], self.allow)
+        if refused is not None:
+            return self._fail_now([row], refused)
+        scheme = row.get("webhook_scheme") or "standard"
         try:
-            secret = webhook.secret(row["webhook_secret_env"], row["name"])
+            live = webhook.secrets(row["webhook_secret_env"], row["name"])
+            webhook.headers(data, scheme, live, 0, row["idempotency_key"], "")
         except webhook.SecretMissing as exc:
-            return self._fail_now([row], str(exc))
+            return self._fail_now([row], f"{exc} (hoster {row['name']}, "
+                                         f"env {row['webhook_secret_env']})")
 
         async def once() -> Attempt:
-            stamp = int(self.at().timestamp())
-            head = webhook.headers(data, secret, stamp, row["idempotency_key"],
+            stamp = int(time.time())    # freshness for the receiver's clock: never simulated
+            head = webhook.headers(data, scheme, live, stamp, row["idempotency_key"],
                                    self.config.crawl.user_agent)
             async with gate:
                 return await webhook.post(session, row["webhook_url"], data, head,  # type: ignore
@@ -184,6 +199,33 @@ class _Sender:
         return max(holds) if holds else None
 
     async def email(self, hoster_id: int, rows: list[dict[str, Any]]) -> None:
+        await self.guarded(rows, self._email(hoster_id, rows))
+
+    def _render(self, hoster: dict[str, Any], rows: list[dict[str, Any]], now: datetime
+                ) -> tuple[EmailMessage, list[dict[str, Any]]]:
+        """The message for `rows`; an alert that cannot be rendered fails alone and the
+        others go out (raises only when none can be rendered)."""
+        def entries(part: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [{"id": r["id"], "idempotency_key": r["idempotency_key"], "item": r["item"]}
+                    for r in part]
+        try:
+            return mail.render(hoster, entries(rows), self.config.alerts, now), rows
+        except Exception:  # noqa: BLE001 - find the alert that breaks the batch
+            if len(rows) == 1:
+                raise
+        good = []
+        for r in rows:
+            try:
+                mail.render(hoster, entries([r]), self.config.alerts, now)
+            except Exception as exc:  # noqa: BLE001
+                self._fail_now([r], f"could not render: {claim.describe(exc)}")
+            else:
+                good.append(r)
+        if not good:
+            raise ValueError("no alert of this batch could be rendered")
+        return mail.render(hoster, entries(good), self.config.alerts, now), good
+
+    async def _email(self, hoster_id: int, rows: list[dict[str, Any]]) -> None:
         first = rows[0]
         hoster = {"name": first["name"], "abuse_email": first["abuse_email"],
                   "country": first["country"]}
@@ -199,9 +241,7 @@ class _Sender:
             return
         if not first["abuse_email"]:
             return self._fail_now(rows, f"no abuse contact for hoster {first['name']}")
-        entries = [{"id": r["id"], "idempotency_key": r["idempotency_key"], "item": r["item"]}
-                   for r in rows]
-        msg = mail.render(hoster, entries, self.config.alerts, now)
+        msg, rows = self._render(hoster, rows, now)
         if self.dry_run:
             self.tally.rendered.append(Rendered(
                 "email", first["name"], first["abuse_email"], tuple(r["id"] for r in rows),
@@ -224,9 +264,13 @@ async def send_pending(db: Database, config: Config, *, dry_run: bool = False,
     def at() -> datetime:
         return now if now is not None else clock.now()
 
-    claim = None if dry_run else start + timedelta(seconds=policy.lease)
-    rows = _due(db, start, limit, claim)
+    until = None if dry_run else start + timedelta(seconds=policy.lease)
+    rows = _due(db, start, limit, until)
     sender = _Sender(db, config, policy, dry_run, at)
+    for r in rows:
+        if r["broken"]:
+            sender._fail_now([r], f"unreadable alert subject: {r['broken']}")
+    rows = [r for r in rows if not r["broken"]]
     hooks = [r for r in rows if r["channel"] == "webhook"]
     mails: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -236,7 +280,7 @@ async def send_pending(db: Database, config: Config, *, dry_run: bool = False,
     if hooks and dry_run:
         await asyncio.gather(*(sender.webhook(None, r, gate) for r in hooks))
     elif hooks:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(connector=guard.connector(sender.allow)) as session:
             await asyncio.gather(*(sender.webhook(session, r, gate) for r in hooks))
     for hoster_id, group in mails.items():
         await sender.email(hoster_id, group)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import smtplib
 import ssl
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Any
 
 from hashes.formats import ALGORITHMS
@@ -31,6 +32,25 @@ class CredentialsMissing(RuntimeError):
     """An SMTP credential environment variable named in the config is not set."""
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
+                     r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def one_line(value: Any) -> str:
+    """A value as one line of text: control characters (CR, LF...) become a space, so a case
+    reference or hoster name can neither break a header nor forge lines in the text."""
+    return _CONTROL.sub(" ", str(value)).strip()
+
+
+def message_id(keys: list[str], config: AlertsConfig) -> str:
+    """The Message-ID of a batch: derived from its alerts' idempotency keys only, so every
+    retry of the same batch carries the same id and receivers can drop duplicates."""
+    digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
+    domain = xarf.contact_domain(config)
+    return f"<ntd.{digest}@{domain if _DOMAIN.fullmatch(domain) else 'ntd-monitor.invalid'}>"
+
+
 def _utc(text: str | None) -> str:
     if not text:
         return "unknown"
@@ -39,11 +59,12 @@ def _utc(text: str | None) -> str:
 
 def _origin(item: dict[str, Any]) -> str:
     if item["kind"] == "reappearance":
-        return f"online again after removal (case {item.get('reference')})"
+        return f"online again after removal (case {one_line(item.get('reference'))})"
     of = (item.get("match") or {}).get("of") or {}
     if of.get("type") == "hash_list":
-        return f"known material, hash list {of.get('list')} entry {of.get('label') or '-'}"
-    return f"material reported under case {item.get('original_reference')}"
+        return (f"known material, hash list {one_line(of.get('list'))} entry "
+                f"{one_line(of.get('label') or '-')}")
+    return f"material reported under case {one_line(item.get('original_reference'))}"
 
 
 def _detection(item: dict[str, Any]) -> str:
@@ -51,7 +72,9 @@ def _detection(item: dict[str, Any]) -> str:
     algorithm = match.get("algorithm")
     if not algorithm:
         return "hash match against the reported material"
-    algo = ALGORITHMS[algorithm]
+    algo = ALGORITHMS.get(algorithm)
+    if algo is None:
+        return f"hash match ({one_line(algorithm)})"
     if algo.perceptual:
         return (f"perceptual hash match ({algorithm}, Hamming distance {match.get('distance')} "
                 f"of {algo.bits} bits)")
@@ -59,29 +82,30 @@ def _detection(item: dict[str, Any]) -> str:
 
 
 def _paragraph(n: int, item: dict[str, Any]) -> str:
-    asn = f"AS{item['asn']}" if item.get("asn") else "unknown"
+    asn = f"AS{one_line(item['asn'])}" if item.get("asn") else "unknown"
     hashes = item.get("hashes") or {}
     lines = [
-        f"{n}. {item['url']}",
-        f"   Case reference:  {item.get('reference') or '-'}",
+        f"{n}. {one_line(item['url'])}",
+        f"   Case reference:  {one_line(item.get('reference') or '-')}",
         f"   What:            {_origin(item)}",
         f"   First seen:      {_utc(item.get('first_seen_at'))}",
         f"   Last seen:       {_utc(item.get('last_seen_at'))}",
-        f"   Server IP:       {item.get('ip') or 'unknown'}",
+        f"   Server IP:       {one_line(item.get('ip') or 'unknown')}",
         f"   ASN:             {asn}",
     ]
     if item.get("page_url"):
-        lines.append(f"   Found on page:   {item['page_url']}")
-    lines.append(f"   Detection:       {_detection(item)}")
+        lines.append(f"   Found on page:   {one_line(item['page_url'])}")
+    lines.append(f"   Detection:       {one_line(_detection(item))}")
     for i, (algorithm, value) in enumerate(sorted(hashes.items())):
         label = "Hash values:" if i == 0 else ""
-        lines.append(f"   {label:<17}{algorithm} {value}")
+        lines.append(f"   {label:<17}{one_line(algorithm)} {one_line(value)}")
     return "\n".join(lines)
 
 
 def text(hoster: str, entries: list[dict[str, Any]], config: AlertsConfig) -> str:
     org = xarf.contact(config)["org"]
     paragraphs = "\n\n".join(_paragraph(n, e["item"]) for n, e in enumerate(entries, 1))
+    hoster = one_line(hoster)
     return f"""To the abuse desk of {hoster},
 
 {org} found {len(entries)} URL(s) on your network serving child sexual abuse
@@ -108,19 +132,17 @@ ntd-monitor for {org} ({config.from_address})
 def render(hoster: dict[str, Any], entries: list[dict[str, Any]], config: AlertsConfig,
            now: datetime) -> EmailMessage:
     """`entries`: dicts with `id`, `idempotency_key`, `item` (one per alert, in order)."""
-    refs = [e["item"].get("reference") for e in entries if e["item"].get("reference")]
-    domain = xarf.contact(config)["domain"]
+    refs = [one_line(e["item"]["reference"])[:80] for e in entries
+            if e["item"].get("reference")]
     msg = EmailMessage()
     msg["From"] = config.from_address
     msg["To"] = hoster["abuse_email"]
     msg["Reply-To"] = config.from_address
-    msg["Subject"] = (f"CSAM notice: {len(entries)} URL(s) on {hoster['name']}"
+    msg["Subject"] = (f"CSAM notice: {len(entries)} URL(s) on {one_line(hoster['name'])}"
                       + (f" [{refs[0]}{' +' + str(len(refs) - 1) if len(refs) > 1 else ''}]"
                          if refs else ""))
     msg["Date"] = format_datetime(clock.to_utc(now))
-    keys = "\n".join(e["idempotency_key"] for e in entries)
-    msg["Message-ID"] = make_msgid(idstring=hashlib.sha256(keys.encode()).hexdigest()[:24],
-                                   domain=domain)
+    msg["Message-ID"] = message_id([e["idempotency_key"] for e in entries], config)
     msg["X-NTD-Alert-Ids"] = ",".join(str(e["id"]) for e in entries)
     body = text(hoster["name"], entries, config)
     msg.set_content(body, cte=_cte(body))

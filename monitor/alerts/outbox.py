@@ -191,6 +191,18 @@ def _enqueue(db: Database, *, kind: str, hoster: dict[str, Any] | None, hoster_i
     return tuple(ids), suppressed
 
 
+def _online_match(db: Database, report_id: int, reference: str | None
+                  ) -> dict[str, Any] | None:
+    """How the latest online check matched the reported material (algorithm, distance)."""
+    row = _one(db, "SELECT algorithm, distance FROM checks WHERE report_id = ? AND "
+                   "outcome = 'online' AND algorithm IS NOT NULL ORDER BY checked_at DESC "
+                   "LIMIT 1", [report_id])
+    if row is None or str(row[0]).lower() not in ALGORITHMS or row[1] is None:
+        return None
+    return {"algorithm": str(row[0]).lower(), "distance": int(row[1]),
+            "of": {"type": "report", "reference": reference}}
+
+
 def record_reappearance(db: Database, *, report_id: int, seen_at: datetime | str,
                         ip: str | None, hoster_id: int | None, config: Config,
                         asn: int | None = None) -> ReappearanceResult:
@@ -212,7 +224,8 @@ def record_reappearance(db: Database, *, report_id: int, seen_at: datetime | str
             kind="reappearance", url=url, page_url=None, first_seen_at=seen, last_seen_at=seen,
             ip=ip, asn=asn if asn is not None else report_asn,
             hoster=hoster["name"] if hoster else None, reference=reference,
-            original_reference=reference, match=None, hashes=values)
+            original_reference=reference, match=_online_match(db, report_id, reference),
+            hashes=values)
         ids, suppressed = _enqueue(db, kind="reappearance", hoster=hoster, hoster_id=hoster_id,
                                    url_key=url_key, ref=f"episode:{episode}",
                                    dedupe=items.dedupe_ref("reappearance", url_key, episode),

@@ -22,7 +22,11 @@ def alert_rows(db: Database) -> list[dict[str, Any]]:
     out = []
     for (alert_id, kind, hoster, channel, state, attempts, error, created, sent, subject,
          next_at) in rows:
-        item = json.loads(subject).get("item") or {}
+        try:
+            item = json.loads(subject).get("item") or {}
+        except (ValueError, TypeError, AttributeError):
+            item = {}               # an unreadable row (old database): listed, failed by send
+        item = item if isinstance(item, dict) else {}
         out.append({"id": alert_id, "kind": kind, "hoster": hoster, "channel": channel,
                     "state": state, "attempts": attempts, "last_error": error,
                     "created_at": created, "sent_at": sent,

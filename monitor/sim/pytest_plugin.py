@@ -5,7 +5,7 @@
     sim_dns            a started CymruDNS (monitor.sim.dns)
     sim_world_dns      sim_world with sim_dns attached (prefixes, ASNs, dns_gone hostnames)
     webhook_receiver   a started WebhookReceiver knowing the tiny scenario's hook secrets,
-                       default secret "test-secret"
+                       default secret WEBHOOK_TEST_SECRET (a whsec_ secret)
     smtp_sink          a started SmtpSink
     sim_thread         a World of "tiny" running on its own thread (for Scrapy/Twisted tests)
     redis_server       a private redis-server on a free port (monitor.sim.redis_proc)
@@ -25,7 +25,7 @@ from monitor.sim.background import SimThread
 from monitor.sim.receivers import SmtpSink, WebhookReceiver
 from monitor.sim.world import World
 
-WEBHOOK_TEST_SECRET = "test-secret"
+WEBHOOK_TEST_SECRET = "whsec_bnRkLW1vbml0b3IgdGVzdCB3ZWJob29rIHNlY3JldCE="
 
 
 @pytest_asyncio.fixture

@@ -1,26 +1,36 @@
 """What hosters' abuse desks run, simulated: a signed-webhook receiver and an SMTP sink.
 
-WebhookReceiver accepts POSTs on any path, checks `X-Signature` (hex HMAC-SHA256 over
-f"{X-Timestamp}.{body}" with the secret of that path, or the default secret) and records every
-delivery. `fail_next(n, mode)` makes the next n requests fail: 500, 400, 429 or "slow" (answers
-only after `slow_seconds`). SmtpSink is an aiosmtpd server on loopback that records messages.
+WebhookReceiver accepts POSTs on any path and checks the signature with the secret of that path
+(or the default secret): a Standard Webhooks request (`webhook-signature`) with the
+`standardwebhooks` library when it is installed (the receivers' own tool; else with
+`verify_standard` here), an older one with `X-Signature` (hex HMAC-SHA256 over
+f"{X-Timestamp}.{body}"). It records every delivery and counts those the library verified.
+`fail_next(n, mode)` makes the next n requests fail: 500, 400, 429 or "slow" (answers only after
+`slow_seconds`). SmtpSink is an aiosmtpd server on loopback that records messages and validates
+each JSON attachment as XARF (monitor.alerts.xarf_check: the `xarf` package and its schemas).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import email
 import email.policy
 import hashlib
 import hmac
 import json
 import socket
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from functools import cached_property
 from typing import Any
 
 from aiohttp import web
 from aiosmtpd.controller import Controller
+
+from monitor.alerts.xarf_check import XarfCheck, check_xarf
 
 
 @dataclass(frozen=True)
@@ -31,12 +41,54 @@ class Delivery:
     json: Any                     # parsed body, or None when it is not JSON
     verified: bool                # signature valid for the path's secret
     status: int                   # what the receiver answered
+    scheme: str = "x-signature"   # "standard" (webhook-signature) or "x-signature"
+    by_library: bool = False      # verified by the standardwebhooks library itself
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The signature a sender must put in X-Signature."""
     message = timestamp.encode() + b"." + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify_standard(secret: str, headers: Any, body: bytes, tolerance: float = 300.0) -> bool:
+    """Standard Webhooks verification without the library: any `v1,` signature in the
+    space-separated list matches HMAC-SHA256(key, f"{id}.{timestamp}.{body}"), and the
+    timestamp is within `tolerance` seconds of now."""
+    msg_id = headers.get("webhook-id")
+    stamp = headers.get("webhook-timestamp", "")
+    given = headers.get("webhook-signature", "")
+    text = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if not (msg_id and stamp.isdigit() and key) or abs(time.time() - int(stamp)) > tolerance:
+        return False
+    expected = hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
+    for entry in given.split():
+        version, _, value = entry.partition(",")
+        try:
+            if version == "v1" and hmac.compare_digest(base64.b64decode(value), expected):
+                return True
+        except (binascii.Error, ValueError):
+            continue
+    return False
+
+
+def verify_with_library(secret: str, headers: Any, body: bytes) -> bool | None:
+    """Verification by the `standardwebhooks` library (None: the library is not installed)."""
+    try:
+        from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+    except ImportError:
+        return None
+    try:
+        Webhook(secret).verify(body, dict(headers), json_parse=False)
+    except (WebhookVerificationError, ValueError, binascii.Error):
+        return False
+    except Exception:  # noqa: BLE001 - a malformed header makes the library raise anything
+        return False
+    return True
 
 
 class WebhookReceiver:
@@ -64,15 +116,28 @@ class WebhookReceiver:
     def verified(self) -> list[Delivery]:
         return [d for d in self.deliveries if d.verified and d.status < 300]
 
-    def _verify(self, request: web.Request, body: bytes) -> bool:
+    def library_verified(self) -> list[Delivery]:
+        """Accepted deliveries the standardwebhooks library verified."""
+        return [d for d in self.verified() if d.by_library]
+
+    def _verify(self, request: web.Request, body: bytes) -> tuple[bool, str, bool]:
+        """(verified, scheme, verified by the standardwebhooks library)."""
         secret = self.secrets.get(request.path, self.default_secret)
+        if "webhook-signature" in request.headers:
+            if secret is None:
+                return False, "standard", False
+            by_library = verify_with_library(secret, request.headers, body)
+            if by_library is not None:
+                return by_library, "standard", by_library
+            return verify_standard(secret, request.headers, body), "standard", False
         stamp = request.headers.get("X-Timestamp")
         given = request.headers.get("X-Signature", "")
         if secret is None or stamp is None:
-            return False
+            return False, "x-signature", False
         if given.startswith("sha256="):
             given = given[7:]
-        return hmac.compare_digest(sign(secret, stamp, body), given.lower())
+        return (hmac.compare_digest(sign(secret, stamp, body), given.lower()), "x-signature",
+                False)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -87,11 +152,11 @@ class WebhookReceiver:
             parsed = json.loads(body) if body else None
         except ValueError:
             parsed = None
-        ok = self._verify(request, body)
+        ok, scheme, by_library = self._verify(request, body)
         if status == 200 and not ok:
             status = 401
         self.deliveries.append(Delivery(request.path, dict(request.headers), body, parsed, ok,
-                                        status))
+                                        status, scheme, by_library))
         headers = {"Retry-After": "1"} if status == 429 else None
         return web.json_response({"ok": status == 200}, status=status, headers=headers)
 
@@ -123,6 +188,14 @@ class Mail:
     data: bytes
     message: EmailMessage = field(compare=False)
 
+    @cached_property
+    def xarf(self) -> tuple[XarfCheck, ...]:
+        """Each JSON attachment, validated as XARF (on first use: never inside the SMTP
+        session, where a slow first schema load would time the sender out)."""
+        return tuple(check_xarf(part.get_payload(decode=True) or b"")
+                     for part in self.message.iter_attachments()
+                     if part.get_content_type() == "application/json")
+
 
 class _Recorder:
     def __init__(self, sink: SmtpSink) -> None:
@@ -151,6 +224,10 @@ class SmtpSink:
         self.messages: list[Mail] = []
         self._controller = Controller(_Recorder(self), hostname=host, port=self.port)
         self._running = False
+
+    def xarf_checks(self) -> list[XarfCheck]:
+        """Every XARF attachment received, with its validation result."""
+        return [c for m in self.messages for c in m.xarf]
 
     def start(self) -> SmtpSink:
         self._controller.start()

@@ -8,6 +8,7 @@ optionally writes the truth and import files, and stops everything cleanly on a 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 from collections.abc import Callable
 from datetime import datetime
@@ -79,7 +80,19 @@ def describe(world: World, dns: Any, receiver: WebhookReceiver, smtp: SmtpSink) 
         lines.append(f"  {h.name} (AS{h.asn}): {world.front_url(h.name)}{v6}")
     lines += [f"dns: {dns.address}", f"webhooks: {receiver.url}/hooks/<hoster>",
               f"smtp: {smtp.host}:{smtp.port}", "config:",
-              "  [crawl]", "  allow_private_networks = true",
+              "  [crawl]", f"  allow_networks = [{', '.join(map(quoted, served_networks(world)))}]",
               "  [asn]", f'  nameservers = ["{dns.address}"]',
               "  [alerts]", f'  smtp_host = "{smtp.host}"', f"  smtp_port = {smtp.port}"]
     return lines
+
+
+def served_networks(world: World) -> list[str]:
+    """Exactly the addresses the world's hosters listen on, as /32 and /128 networks."""
+    nets = dict.fromkeys(str(ipaddress.ip_network(h.ip)) for h in world.scenario.hosters)
+    if world.ipv6 and any(h.ipv6 for h in world.scenario.hosters):
+        nets["::1/128"] = None
+    return list(nets)
+
+
+def quoted(text: str) -> str:
+    return f'"{text}"'

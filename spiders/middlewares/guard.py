@@ -1,5 +1,7 @@
-"""The network guard: no request leaves for a private, loopback, link-local or multicast
-address unless `[crawl].allow_private_networks` is true (tests, the demo, benchmarks).
+"""The network guard: no request leaves for an address that is not globally reachable
+(monitor.netguard: the IANA special-purpose registries, embedded IPv4 forms included) unless
+`[crawl].allow_networks` names its network (tests, the demo and benchmarks name their loopback
+addresses; link-local never).
 
 It runs for every request, redirects included (a redirect is a new request through the
 downloader middlewares), resolving names through the crawl's shared resolver before anything is

@@ -2,10 +2,17 @@
 
 `start()` pages through due reports from the store (monitor.due: 500 at a time, never all at
 once; at most DUE_WINDOW unanswered). Each response is hashed in memory and compared with the
-report's baseline (bytes with the baseline's exact digest need no decoding);
-`monitor.classify` decides the outcome; one `CheckItem` per check goes to the store pipeline,
-after a `SeenImage` (re-upload matching) per image of a reported HTML page. The body is dropped
-as soon as it is hashed: nothing fetched is stored, logged or cached.
+report's baseline; `monitor.classify` decides the outcome; one `CheckItem` per check goes to the
+store pipeline, after a `SeenImage` (re-upload matching) per image of a reported HTML page
+(spiders.page_check). The body is dropped as soon as it is hashed: nothing fetched is stored,
+logged or cached.
+
+Headers are not trusted: every complete 2xx body is first tested against the baseline's exact
+digest (the reported bytes need no decoding, whatever their Content-Type); a body whose bytes
+are an image is hashed as one even when served as text/html (spiders.observe.looks_html); only
+then is an HTML page read for its images. Each check has one overall deadline (the setting
+NTD_CHECK_DEADLINE, default 60 s; spiders.deadline) over its retries, redirects, placeholder
+probe and page images.
 """
 
 from __future__ import annotations
@@ -22,16 +29,17 @@ from scrapy import Request
 from scrapy.http import Response
 
 from hashes.compute import MediaHashes, hamming
-from hashes.match import compare_to_baseline
+from hashes.match import Comparison, compare_to_baseline
 from monitor import clock, store
 from monitor.classify import Fetch, Outcome, classify
 from monitor.config import Config, load
 from monitor.due import iter_due
+from spiders import deadline
 from spiders.base import HashingSpider, slot_for
-from spiders.hashing import Hasher, exact_match_async
+from spiders.hashing import Hasher, baseline_of, exact_match_async
 from spiders.items import CheckItem, PlaceholderItem, SeenImage, SeenImages
-from spiders.observe import error_kind, image_links, is_away, looks_html, redirect_chain
-from spiders.pipelines.reuploads import seen_image
+from spiders.observe import error_kind, is_away, looks_html, redirect_chain
+from spiders.page_check import PageCheck
 
 # Due checks handed to Scrapy and not yet answered: Scrapy reads start() on while its downloader
 # is full, so unbounded it could hold the whole backlog as Requests (2000: a few MB).
@@ -39,7 +47,7 @@ DUE_WINDOW = 2000
 _slot_of = functools.lru_cache(maxsize=1 << 16)(slot_for)  # see _slot
 
 
-class RecheckSpider(HashingSpider):
+class RecheckSpider(PageCheck, HashingSpider):
     name = "recheck"
 
     def __init__(self, db_path: str | None = None, config: Config | None = None,
@@ -66,6 +74,13 @@ class RecheckSpider(HashingSpider):
         self.steps = steps if steps is not None else ()  # may be a lazy iterator
         self.on_step = on_step
         self.after_step = after_step
+        self.check_seconds = deadline.DEFAULT_SECONDS  # NTD_CHECK_DEADLINE (from_crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.check_seconds = deadline.budget(crawler.settings)
+        return spider
 
     # -- what is due ---------------------------------------------------------------------------
 
@@ -114,7 +129,8 @@ class RecheckSpider(HashingSpider):
                        meta={"report_id": check.report_id, "due_at": check.due_at,
                              "baseline": list(check.baseline),
                              "download_slot": _slot(check.url, check.asn),
-                             "started": time.monotonic(), **meta})
+                             "started": time.monotonic(),
+                             deadline.SECONDS: self.check_seconds, **meta})
 
     def _answered(self) -> None:
         """A due check's request was answered (a response or a failure): room in the window."""
@@ -128,7 +144,7 @@ class RecheckSpider(HashingSpider):
         meta = response.meta
         body = response.body
         content_type = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
-        html = looks_html(content_type, body)
+        html = looks_html(content_type, body)  # never for a body whose bytes are an image
         base = dict(url=meta.get("redirect_urls", [response.url])[0] if meta.get("redirect_urls")
                     else response.url, final_url=response.url, http_status=response.status,
                     redirects=redirect_chain(response), content_type=content_type)
@@ -137,10 +153,14 @@ class RecheckSpider(HashingSpider):
         fetch = Fetch(**base, final_is_front_page=away)
         new_baseline: tuple = ()
         seen: list[SeenImage] = []          # images of a reported page, yielded first
-        if 200 <= response.status < 300 and not away:
-            if html:
+        if 200 <= response.status < 300:
+            # The reported bytes are the material whatever the headers say: no decoding.
+            exact = await exact_match_async(body, baseline)
+            if exact is not None:
+                fetch = self._matched(replace(fetch, is_image=True), exact)
+            elif html and not away:
                 fetch, new_baseline, seen = await self._page(response, fetch, baseline)
-            else:
+            elif not away:
                 fetch, new_baseline = await self._image(response, fetch, body, baseline)
         size = len(body)
         del body
@@ -155,10 +175,7 @@ class RecheckSpider(HashingSpider):
 
     async def _image(self, response: Response, fetch: Fetch, body: bytes,
                      baseline: list[tuple[str, str]]) -> tuple[Fetch, tuple]:
-        exact = await exact_match_async(body, baseline)  # the reported bytes: no decoding
-        if exact is not None:
-            return replace(fetch, is_image=True, matched=True, distance=exact.distance,
-                           algorithm=exact.algorithm), ()
+        """A body that is not an HTML page (an image, whatever its header): hash and compare."""
         h = await self.hasher.compute(body)
         if not h.ok:
             return replace(fetch, is_image=False, image_error=h.error), ()
@@ -168,60 +185,24 @@ class RecheckSpider(HashingSpider):
             # removed" image): material removed before its first check must not be baselined.
             if h.phash and await self._is_placeholder(response, h):
                 return replace(fetch, matched=None, placeholder=True), ()
-            return replace(fetch, matched=None), _baseline_of(h)
-        cmp = compare_to_baseline(baseline, h,
-                                  phash_threshold=self.config.hashes.phash_threshold,
-                                  pdq_threshold=self.config.hashes.pdq_threshold)
+            return replace(fetch, matched=None), baseline_of(h)
+        cmp = self._compare(baseline, h)
         if cmp is None:
             return replace(fetch, matched=False), ()
-        fetch = replace(fetch, matched=cmp.matched, distance=cmp.distance,
-                        algorithm=cmp.algorithm)
+        fetch = self._matched(fetch, cmp)
         if not cmp.matched and h.phash:
             fetch = replace(fetch, placeholder=await self._is_placeholder(response, h))
         return fetch, ()
 
-    async def _page(self, response: Response, fetch: Fetch, baseline: list[tuple[str, str]]
-                    ) -> tuple[Fetch, tuple, list[SeenImage]]:
-        """A reported HTML page: hash every image it shows (bounded), each also a SeenImage."""
-        links = image_links(response)
-        best = None
-        collected: list[tuple[str, str, int | None]] = []
-        seen: list[SeenImage] = []
-        for link in links:
-            try:
-                image = await self.crawler.engine.download_async(
-                    Request(link, dont_filter=True, meta={"download_slot": slot_for(link, None)}))
-            except Exception:  # noqa: BLE001 - an unreachable image on a page is not the page
-                continue
-            if image.status != 200:
-                continue
-            h = await self.hasher.compute(image.body)
-            if not h.ok:
-                continue
-            seen.append(seen_image(image.url, response.url,
-                                   str(image.ip_address) if image.ip_address else None, h,
-                                   report_id=response.meta["report_id"]))
-            if not h.usable:
-                continue
-            if not baseline:
-                collected.extend(_baseline_of(h))
-                continue
-            cmp = compare_to_baseline(baseline, h,
-                                      phash_threshold=self.config.hashes.phash_threshold,
-                                      pdq_threshold=self.config.hashes.pdq_threshold)
-            if cmp and (best is None or (cmp.matched, -cmp.distance) > (best.matched,
-                                                                         -best.distance)):
-                best = cmp
-        if not baseline:
-            if collected:
-                return replace(fetch, is_image=True, gallery=True, matched=None), \
-                    tuple(dict.fromkeys(collected)), seen
-            return replace(fetch, is_image=False, gallery=True,
-                           image_error="html page without images"), (), seen
-        if best is None:
-            return replace(fetch, is_image=False, gallery=True, matched=False), (), seen
-        return replace(fetch, is_image=True, gallery=True, matched=best.matched,
-                       distance=best.distance, algorithm=best.algorithm), (), seen
+    @staticmethod
+    def _matched(fetch: Fetch, cmp: Comparison) -> Fetch:
+        return replace(fetch, matched=cmp.matched, distance=cmp.distance,
+                       algorithm=cmp.algorithm)
+
+    def _compare(self, baseline, h: MediaHashes) -> Comparison | None:
+        return compare_to_baseline(baseline, h,
+                                   phash_threshold=self.config.hashes.phash_threshold,
+                                   pdq_threshold=self.config.hashes.pdq_threshold)
 
     async def _is_placeholder(self, response: Response, h: MediaHashes) -> bool:
         host = urlsplit(response.url).netloc.lower()
@@ -239,9 +220,9 @@ class RecheckSpider(HashingSpider):
         parts = urlsplit(response.url)
         probe = f"{parts.scheme}://{parts.netloc}/ntd-probe-{secrets.token_hex(8)}.jpg"
         try:
-            answer = await self.crawler.engine.download_async(
-                Request(probe, dont_filter=True, meta={"download_slot": slot_for(probe,
-                                                                                 None)}))
+            answer = await self.crawler.engine.download_async(Request(
+                probe, dont_filter=True, meta={"download_slot": slot_for(probe, None),
+                                               deadline.AT: response.meta.get(deadline.AT)}))
             ph = await self.hasher.compute(answer.body)
             if ph.ok and ph.phash:
                 self.placeholders[host] = ph.phash
@@ -290,11 +271,3 @@ def _slot(url: str, asn: int | None) -> str:
     return _slot_of(url if end < 0 else url[:end], asn)
 
 
-def _baseline_of(h: MediaHashes) -> tuple[tuple[str, str, int | None], ...]:
-    out: list[tuple[str, str, int | None]] = []
-    if h.phash:
-        out.append(("phash", h.phash, None))
-    if h.pdq:
-        out.append(("pdq", h.pdq, h.pdq_quality))
-    out.append(("sha256", h.sha256, None))
-    return tuple(out)

@@ -13,7 +13,9 @@ CONCURRENT_REQUESTS image bodies held at once. Going through the scheduler, spid
 and a callback per image cost the crawl process more CPU per image than hashing it does
 (bench/bench_watch.py). Requests carry a download slot per site (spiders.base.slot_for) so the
 per-hoster concurrency and AutoThrottle apply to pages and images alike. Failures are counted
-under `monitor/watch/` and never stop the scan.
+under `monitor/watch/` and never stop the scan. Whether a response is a page or an image is
+decided by its bytes (spiders.observe.looks_html: image bytes are an image even when served as
+text/html), and every image body is hashed whatever its Content-Type.
 
 Sources start in turns across download slots, and a page (a source's, or one a page links)
 is requested only while its slot has fewer than NTD_WATCH_PAGES_PER_SLOT pages open and the
