@@ -40,6 +40,7 @@ from monitor.asn_dns import (
 from monitor.asn_records import (
     AsnInfo,
     MalformedRecord,
+    OriginRecord,
     PrefixTable,
     from_int,
     negative_network,
@@ -93,7 +94,7 @@ async def _resolve_origins(addresses: Iterable[Addr], table: PrefixTable[AsnInfo
             if answer is None:
                 failed.add(addr)
                 del level[addr]
-            elif answer is NOT_ANNOUNCED:
+            elif answer is NOT_ANNOUNCED or not isinstance(answer, OriginRecord):
                 net = negative_network(from_int(*addr))
                 info = AsnInfo("", None, (), str(net), announced=False)
                 table.add(net, info)
@@ -158,7 +159,7 @@ async def lookup(ips: Iterable[str], db: Database | None, config: AsnConfig, *,
     result: dict[str, AsnInfo | None] = {}
     for ip, p in parsed.items():
         i = found.get((p[0], p[1])) if p is not None else None
-        result[ip] = None if i is None else AsnInfo(
+        result[ip] = None if i is None or p is None else AsnInfo(
             p[2], i.asn, i.asns, i.prefix, i.country, i.registry, i.allocated,
             names.get(i.asn) if i.asn else None, i.announced)
     return result

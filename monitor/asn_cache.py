@@ -62,6 +62,8 @@ def store_prefixes(db: Database, infos: Iterable[AsnInfo], now: datetime,
     """Write learnt prefixes (announced or not) with `expires_at = now + ttl`."""
     rows = []
     for info in infos:
+        if info.prefix is None:     # nothing learnt to cache
+            continue
         net = ipaddress.ip_network(info.prefix, strict=False)
         rows.append({
             "prefix": str(net), "family": net.version,

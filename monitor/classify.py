@@ -10,8 +10,9 @@ Rules, first match wins:
 
 | # | what the spider saw                                      | outcome      | reason            |
 |---|----------------------------------------------------------|--------------|-------------------|
-| 0 | 2xx, body read whole, and it matches the baseline (exact | online       | `hash_match`      |
-|   | digest or hash within threshold), whatever the content   |              |                   |
+| 0 | any status (404, 410, 451, 403, 5xx ... and 2xx), body   | online       | `hash_match`      |
+|   | read whole, and it matches the baseline (exact digest or |              |                   |
+|   | hash within threshold), whatever the status, content     |              |                   |
 |   | type, redirect, gallery or placeholder flags say         |              |                   |
 | 1 | redirected, ending on the site's front page or a page    | removed      | `redirect_away`   |
 |   | that says removed (whatever the final status or error)   |              |                   |
@@ -20,8 +21,8 @@ Rules, first match wins:
 | 4 | no response: timeout, refused, reset, TLS failure        | unreachable  | the error kind    |
 | 5 | no response: SSRF guard refused the (resolved) address   | unreachable  | `ssrf_refused`    |
 | 6 | no response: any other error                             | unreachable  | `other_error`     |
-| 7 | HTTP 404, 410, 451                                       | removed      | `http_404` ...    |
-| 8 | HTTP 401, 403, 429                                       | blocked      | `http_403` ...    |
+| 7 | HTTP 404, 410, 451 (a body that did not match: rule 0)   | removed      | `http_404` ...    |
+| 8 | HTTP 401, 403, 429 (likewise)                            | blocked      | `http_403` ...    |
 | 9 | HTTP 5xx, other 4xx (400, 408, ...), 1xx, 3xx left over  | unreachable  | `http_503` ...    |
 |   | (a redirect chain longer than allowed), unknown codes    |              |                   |
 | 10| 2xx but the body broke off (reset) or exceeded the size  | unreachable  | the error kind,   |
@@ -46,10 +47,16 @@ Rules, first match wins:
 | 23| 2xx, decoding not attempted, no or an image content type | unreachable  | `not_hashed`      |
 
 Choices worth knowing:
-- A match is decisive (rule 0): the material is served, so no header, redirect or flag may turn
-  it into a removal. The spider tries the exact digest on every complete 2xx body and decodes
-  any body whose bytes are an image, whatever its `Content-Type` (hostile hosters serve the
-  material as `text/html`, `application/octet-stream`, `text/plain` or with no type at all).
+- A match is decisive (rule 0): the material is served, so no status, header, redirect or flag
+  may turn it into a removal (nor into `blocked` or `unreachable`). The spider tries the exact
+  digest on every complete body, whatever its status, and decodes any body whose bytes are an
+  image, whatever its `Content-Type` (hostile hosters serve the material as `text/html`,
+  `application/octet-stream`, `text/plain` or with no type at all, and with 404, 410, 451, 403
+  or 503). A non-2xx body is only compared, never a page read for its images nor a baseline.
+  The reason stays `hash_match` whatever the status: the check row keeps its `http_status`, so
+  analysts find these as `outcome = 'online' AND http_status NOT BETWEEN 200 AND 299`, and every
+  consumer of `hash_match` (alerts' detection method, reports) treats them alike. Only a body
+  that does not match falls through to the status rules 7-9 (a 404 placeholder image: removed).
 - Oversized bodies (rule 10, a gzip bomb included: its decompressed size counts) and
   decompression bombs (rule 19: `image_error` whose kind, the text before any ":", is in
   TOO_LARGE_IMAGE_ERRORS; hashes.compute names them so) cannot be hashed, so they are no
@@ -186,8 +193,8 @@ def _body(f: Fetch) -> tuple[Outcome, str]:
 def classify(f: Fetch) -> tuple[Outcome, str]:
     """The outcome of one check and its reason (see the module table)."""
     status = f.http_status
-    if f.matched and f.error is None and status is not None and 200 <= status < 300:
-        return Outcome.ONLINE, "hash_match"
+    if f.matched and f.error is None and status is not None:
+        return Outcome.ONLINE, "hash_match"   # rule 0: whatever the status
     if f.final_is_front_page and _redirected(f):
         return Outcome.REMOVED, "redirect_away"
     if status is None:

@@ -142,7 +142,7 @@ def init(state: State) -> None:
 
 @cli.group("import")
 def import_group() -> None:
-    """Import reported URLs or hash lists.
+    """Import reported URLs, hash lists or removal orders.
 
     \b
     Example:
@@ -198,6 +198,25 @@ def import_hashes_cmd(state: State, file: str, list_name: str, source: str | Non
             raise
         raise BadInput(str(exc)) from None
     _print_import(result, "hashes")
+
+
+@import_group.command("orders")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Only validate; write nothing.")
+@pass_state
+def import_orders_cmd(state: State, file: str, dry_run: bool) -> None:
+    """Import removal orders from CSV or JSON Lines.
+
+    Columns: url,reference,order_id,issued_at,deadline,authority (url or reference per row;
+    deadline is a duration after issued_at, e.g. 1h or 24h, or an ISO time). Each order adds
+    checks at its deadline and 1 min, 10 min and 1 h after it. Exit code 2 if any row was bad.
+
+    \b
+    Example:
+      ntd-monitor import orders orders.csv
+    """
+    from monitor.import_orders import import_orders
+    _print_import(import_orders(state.db(), file, state.config, dry_run=dry_run), "orders")
 
 
 @cli.group()
@@ -347,10 +366,11 @@ def watch_add(state: State, url: str, depth: int | None, max_pages: int | None) 
                f"max {source['max_pages']} pages, next scan {source['next_scan_at']})")
 
 
-from monitor import cli_dist, cli_ops  # noqa: E402  (crawl, report, alerts, sim, demo, ...)
+from monitor import cli_dist, cli_evidence, cli_ops  # noqa: E402  (crawl, report, evidence, ...)
 
 cli_ops.register(cli)
 cli_dist.register(cli)
+cli_evidence.register(cli)
 
 
 def main() -> None:

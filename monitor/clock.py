@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 _fixed: datetime | None = None
 
@@ -58,6 +59,14 @@ def parse(text: str, *, assume_utc: bool = False) -> datetime:
         return when.astimezone(UTC)
     except (OverflowError, ValueError):  # 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
         raise TimeFormatError(f"time out of range: {raw[:80]!r}") from None
+
+
+@overload
+def iso(when: datetime) -> str: ...
+@overload
+def iso(when: None) -> None: ...
+@overload
+def iso(when: datetime | None) -> str | None: ...
 
 
 def iso(when: datetime | None) -> str | None:

@@ -86,6 +86,7 @@ async def run_crawl(db_path: str | os.PathLike[str] | None, config: Config, *,
     crawl_id = db.execute(
         "INSERT INTO crawls (kind, started_at, status, planned, pid) VALUES "
         "('recheck', ?, 'running', ?, ?)", [clock.now_iso(), planned, os.getpid()]).lastrowid
+    assert crawl_id is not None  # an INSERT's rowid
     result = CrawlSummary(crawl_id=crawl_id)
     runner = AsyncCrawlerRunner(scrapy_settings(config, **setting_overrides))
     crawler = runner.create_crawler(RecheckSpider)

@@ -91,7 +91,7 @@ class Registry:
             hoster_id = self.db.table("hosters").insert({
                 "name": name, "country": country, "unmapped": 1,
                 "created_at": clock.now_iso()}).last_pk
-            existing = HosterRef(int(hoster_id), name, True)
+            existing = HosterRef(int(str(hoster_id)), name, True)
             self.by_name[name] = existing
         self.db.execute("INSERT OR IGNORE INTO hoster_networks (hoster_id, asn, prefix) "
                         "VALUES (?, ?, NULL)", [existing.id, asn])

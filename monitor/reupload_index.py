@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlite_utils import Database
 
@@ -91,7 +91,7 @@ class ReuploadIndex:
 
 
 def _target(ref: Hashable) -> Target:
-    kind, ident = ref  # type: ignore[misc]
+    kind, ident = cast(tuple[str, int], ref)
     return (str(kind), int(ident))
 
 

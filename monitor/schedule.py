@@ -24,6 +24,12 @@ slots are *not* replayed one by one. `due_slot()` collapses them into one check 
 latest slot `<= now`; the skipped slots are simply never recorded. That keeps one check per
 crawl per report, and the recorded `due_at` still belongs to the deterministic slot set.
 
+Removal orders (monitor.import_orders) add slots of their own: `order_slots(deadlines)` gives,
+per deadline, the deadline itself and `ORDER_FOLLOW_UPS` after it (+1 min, +10 min, +1 h), whole
+seconds. They come in as data (`extra=`, sorted) and are merged into every state's slot set, a
+`down` report's and a finished one's too: an order needs evidence around its deadline whatever
+the notice schedule says. Late crawls collapse them like any other slots.
+
 Slots are whole seconds (the store's time format): `noticed_at` and `takedown_at` are rounded up
 to the second and offsets are rounded to whole seconds.
 
@@ -44,14 +50,16 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 from monitor.config import ScheduleConfig
 from monitor.timeline import State, Timeline
 
-__all__ = ["EXACT_HOURS", "PHASE_FRACTION", "ScheduleConfig", "due_slot", "first_check",
-           "last_slot_at_or_before", "next_check", "phased", "slots_between"]
+__all__ = ["EXACT_HOURS", "ORDER_FOLLOW_UPS", "PHASE_FRACTION", "ScheduleConfig", "due_slot",
+           "first_check", "last_slot_at_or_before", "next_check", "order_slots", "phased",
+           "slots_between"]
 
 _UNCHECKED = Timeline()
 # checks that never move: the report's default deadlines_hours (DESIGN.md [report])
@@ -62,6 +70,15 @@ EXACT_HOURS = (1.0, 12.0, 24.0, 48.0)
 # phases (Turnbull's estimate converges slowly, at n^(1/3), when every notice's intervals differ)
 PHASE_FRACTION = 0.0
 Key = int | str | None
+# an order's checks after its deadline (the deadline itself is checked too): the +1 h check
+# lets a down observation at the deadline meet the default confirmation span
+ORDER_FOLLOW_UPS = (timedelta(0), timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1))
+Extra = tuple[datetime, ...]
+
+
+def order_slots(deadlines: Iterable[datetime]) -> Extra:
+    """The sorted, unique slots of orders with these deadlines (whole seconds, rounded up)."""
+    return tuple(sorted({_ceil(d) + o for d in deadlines for o in ORDER_FOLLOW_UPS}))
 
 
 def _sec(delta: timedelta) -> timedelta:
@@ -125,10 +142,11 @@ class _Plan:
     """The slot set of one report: `base + offsets[i]` plus an optional arithmetic grid
     `anchor + k * step`, k >= kmin."""
 
-    __slots__ = ("base", "offsets", "anchor", "step", "kmin")
+    __slots__ = ("base", "offsets", "anchor", "step", "kmin", "extra")
 
     def __init__(self, noticed_at: datetime, timeline: Timeline, cfg: ScheduleConfig,
-                 key: Key = None) -> None:
+                 key: Key = None, extra: Extra = ()) -> None:
+        self.extra = extra         # sorted absolute slots (orders), merged into the set
         notice = _ceil(noticed_at)
         after_notice, after_takedown, step = _offsets(cfg)
         after_notice = phased(after_notice, key)
@@ -159,6 +177,10 @@ class _Plan:
                 k = max(k, (after - self.anchor) // self.step + 1)
             grid = self.anchor + k * self.step
             best = grid if best is None else min(best, grid)
+        if self.extra:
+            j = 0 if after is None else bisect.bisect_right(self.extra, after)
+            if j < len(self.extra):
+                best = self.extra[j] if best is None else min(best, self.extra[j])
         return best
 
     def last_at_or_before(self, now: datetime) -> datetime | None:
@@ -170,6 +192,10 @@ class _Plan:
             if k >= self.kmin:
                 grid = self.anchor + k * self.step
                 best = grid if best is None else max(best, grid)
+        if self.extra:
+            j = bisect.bisect_right(self.extra, now)
+            if j:
+                best = self.extra[j - 1] if best is None else max(best, self.extra[j - 1])
         return best
 
 
@@ -186,18 +212,21 @@ def last_slot_at_or_before(noticed_at: datetime, cfg: ScheduleConfig,
 
 
 def next_check(noticed_at: datetime, timeline: Timeline, cfg: ScheduleConfig, *,
-               last_due_at: datetime | None, key: Key = None) -> datetime | None:
-    """The next slot strictly after `last_due_at` (the first slot when None); None: done."""
-    return _Plan(noticed_at, timeline, cfg, key).first_after(last_due_at)
+               last_due_at: datetime | None, key: Key = None,
+               extra: Extra = ()) -> datetime | None:
+    """The next slot strictly after `last_due_at` (the first slot when None); None: done.
+    `extra`: order slots (`order_slots()`), merged in."""
+    return _Plan(noticed_at, timeline, cfg, key, extra).first_after(last_due_at)
 
 
 def due_slot(noticed_at: datetime, timeline: Timeline, cfg: ScheduleConfig, *,
-             last_due_at: datetime | None, now: datetime, key: Key = None) -> datetime | None:
+             last_due_at: datetime | None, now: datetime, key: Key = None,
+             extra: Extra = ()) -> datetime | None:
     """The slot to fill now: the latest slot in `(last_due_at, now]`, or None if none is due.
 
     Missed slots collapse into this one check (see the module docstring).
     """
-    slot = _Plan(noticed_at, timeline, cfg, key).last_at_or_before(now)
+    slot = _Plan(noticed_at, timeline, cfg, key, extra).last_at_or_before(now)
     if slot is None or (last_due_at is not None and slot <= last_due_at):
         return None
     return slot
@@ -205,10 +234,10 @@ def due_slot(noticed_at: datetime, timeline: Timeline, cfg: ScheduleConfig, *,
 
 def slots_between(noticed_at: datetime, timeline: Timeline, cfg: ScheduleConfig, *,
                   after: datetime | None, until: datetime, limit: int = 10_000,
-                  key: Key = None) -> list[datetime]:
+                  key: Key = None, extra: Extra = ()) -> list[datetime]:
     """Every slot in `(after, until]` for this timeline (at most `limit`): for `schedule` views
     and simulations."""
-    plan = _Plan(noticed_at, timeline, cfg, key)
+    plan = _Plan(noticed_at, timeline, cfg, key, extra)
     out: list[datetime] = []
     slot = plan.first_after(after)
     while slot is not None and slot <= until and len(out) < limit:

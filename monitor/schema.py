@@ -236,6 +236,40 @@ UPDATE hosters SET webhook_scheme = 'x-signature'
     WHERE webhook_url IS NOT NULL AND webhook_url != '';
 """
 
+V6 = """
+-- removal orders: an authority orders removal of a reported URL by a deadline; the order adds
+-- checks at and just after its deadline, and its compliance is judged from the checks
+CREATE TABLE orders (
+    id INTEGER PRIMARY KEY,
+    order_id TEXT NOT NULL,                    -- the authority's identifier
+    report_id INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+    authority TEXT,
+    issued_at TEXT NOT NULL,
+    deadline_at TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    UNIQUE (order_id, report_id)
+);
+CREATE INDEX orders_report ON orders(report_id);
+"""
+
+V7 = """
+-- the tamper-evident record: each check row's SHA-256 over its canonical encoding and the
+-- previous row's chain hash (monitor.evidence); chain_prev is that previous hash, so a deleted
+-- or reordered row is told apart from a changed one
+ALTER TABLE checks ADD COLUMN chain_hash TEXT;
+ALTER TABLE checks ADD COLUMN chain_prev TEXT;
+-- the chain's head: the last chained row, its hash and the number of chained rows (rows cut
+-- off the end of the table show against it)
+CREATE TABLE evidence_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_id INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    count INTEGER NOT NULL
+);
+INSERT INTO evidence_head (id, last_id, hash, count) VALUES
+    (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0);
+"""
+
 
 def _statements(script: str) -> list[str]:
     """Split a script into statements (executescript would COMMIT the migration's transaction)."""
@@ -287,9 +321,25 @@ def m005_webhook_scheme(db: Database) -> None:
     _run(db, V5)
 
 
+@migrations()
+def m006_orders(db: Database) -> None:
+    """`orders`: removal orders with their deadlines (monitor.import_orders)."""
+    _run(db, V6)
+
+
+@migrations()
+def m007_evidence_chain(db: Database) -> None:
+    """`checks.chain_hash`: the hash chain over the stored checks, back-filled for existing
+    rows in id order (monitor.evidence), and `evidence_head`, the chain's head."""
+    _run(db, V7)
+    # imported here, like m003: store imports schema, so schema imports nothing of ours at load
+    from monitor.evidence_store import append
+    append(db.conn)
+
+
 def version(db: Database) -> int:
     """How many of our migrations the database has."""
     return len(migrations.applied(db))
 
 
-LATEST = 5
+LATEST = 7

@@ -9,7 +9,8 @@ status and report views.
 Each report's after-notice checks have their own phase, keyed by the report id (see
 monitor.schedule). `next_check_at` is the slot to fill next: when slots were already missed at
 `now` it is the latest missed one (the crawl collapses them, see monitor.schedule), otherwise
-the next future slot; NULL when the report is done.
+the next future slot; NULL when the report is done. A report's removal orders (the `orders`
+table) add their deadline slots (monitor.schedule.order_slots), read here with the checks.
 
 `takedown_at` is the current episode's takedown (NULL again once the material reappears);
 `first_takedown_at` is the first confirmed takedown ever, kept across reappearances: time to
@@ -20,6 +21,7 @@ before it existed (schema migration m003).
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +31,7 @@ from sqlite_utils import Database
 from monitor import clock, store
 from monitor.classify import Outcome
 from monitor.config import ScheduleConfig, TakedownConfig
-from monitor.schedule import due_slot, next_check
+from monitor.schedule import Extra, due_slot, next_check, order_slots
 from monitor.timeline import Observation, Timeline, build
 
 DEFAULT_TAKEDOWN = TakedownConfig()
@@ -42,6 +44,11 @@ _CHECKS = """
 SELECT report_id, checked_at, due_at, outcome, reason, hoster_id, asn FROM checks
 WHERE report_id IN (SELECT value FROM json_each(?))
 ORDER BY report_id, checked_at, id
+"""
+_REPORTS_ORDERS = """
+SELECT r.id, r.noticed_at, (SELECT json_group_array(o.deadline_at) FROM orders o
+                            WHERE o.report_id = r.id)
+FROM reports r WHERE r.id IN (SELECT value FROM json_each(?))
 """
 _UPDATE = """
 UPDATE reports SET state = ?, checks_count = ?, last_outcome = ?, last_checked_at = ?,
@@ -64,6 +71,7 @@ class ReportTimeline:
     noticed_at: datetime
     timeline: Timeline
     last_due_at: datetime | None
+    extra: Extra = ()          # its orders' deadline slots (monitor.schedule.order_slots)
 
 
 def first_takedown(t: Timeline) -> datetime | None:
@@ -84,7 +92,12 @@ def _load(db: Database, report_ids: Iterable[int], takedown: TakedownConfig,
     writing a time back that came from a check needs no formatting."""
     ids = json.dumps(sorted({int(i) for i in report_ids}))
     conn = db.conn
-    noticed = {rid: clock.parse(at) for rid, at in conn.execute(_REPORTS, (ids,))}
+    noticed: dict[int, datetime] = {}
+    deadlines: dict[int, list[datetime]] = {}
+    for rid, at, orders in _reports(conn, ids):
+        noticed[rid] = clock.parse(at)
+        if orders and orders != "[]":
+            deadlines[rid] = [clock.parse(d) for d in json.loads(orders)]
     observed: dict[int, list[Observation]] = {rid: [] for rid in noticed}
     last_due: dict[int, str] = {}
     outcomes = _OUTCOMES
@@ -98,19 +111,32 @@ def _load(db: Database, report_ids: Iterable[int], takedown: TakedownConfig,
             last_due[rid] = due
     return {
         rid: ReportTimeline(rid, noticed[rid], build(noticed[rid], observed[rid], takedown),
-                            parse(last_due[rid]) if rid in last_due else None)
+                            parse(last_due[rid]) if rid in last_due else None,
+                            order_slots(deadlines[rid]) if rid in deadlines else ())
         for rid in noticed
     }
+
+
+def _reports(conn: sqlite3.Connection, ids: str) -> list[tuple[int, str, str | None]]:
+    """(id, noticed_at, JSON list of order deadlines) of these reports; no orders before
+    migration m006 made their table (m003 replays timelines through here)."""
+    try:
+        return conn.execute(_REPORTS_ORDERS, (ids,)).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        return [(rid, at, None) for rid, at in conn.execute(_REPORTS, (ids,))]
 
 
 def due_at(item: ReportTimeline, schedule: ScheduleConfig, *, now: datetime) -> datetime | None:
     """The report's `next_check_at` as of `now` (see the module docstring)."""
     missed = due_slot(item.noticed_at, item.timeline, schedule,
-                      last_due_at=item.last_due_at, now=now, key=item.report_id)
+                      last_due_at=item.last_due_at, now=now, key=item.report_id,
+                      extra=item.extra)
     if missed is not None:
         return missed
     return next_check(item.noticed_at, item.timeline, schedule, last_due_at=item.last_due_at,
-                      key=item.report_id)
+                      key=item.report_id, extra=item.extra)
 
 
 def _row(item: ReportTimeline, schedule: ScheduleConfig, now: datetime,

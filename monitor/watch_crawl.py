@@ -77,6 +77,7 @@ async def run_watch(db_path: str | os.PathLike[str] | None, config: Config, *,
     crawl_id = db.execute(
         "INSERT INTO crawls (kind, started_at, status, planned, pid) VALUES "
         "('watch', ?, 'running', ?, ?)", [now_iso, planned, os.getpid()]).lastrowid
+    assert crawl_id is not None  # an INSERT's rowid
     result = WatchSummary(crawl_id=crawl_id)
     runner = AsyncCrawlerRunner(scrapy_settings(config, **setting_overrides))
     crawler = runner.create_crawler(WatchSpider)
@@ -122,7 +123,7 @@ async def run_watch(db_path: str | os.PathLike[str] | None, config: Config, *,
         _fill(result, stats)
         result.interrupted = bool(stopping)
         spider = crawler.spider
-        scanned = sorted(spider.sources) if spider is not None else []
+        scanned = sorted(getattr(spider, "sources", ()))  # the WatchSpider's scanned sources
         if status == "finished" and scanned:
             reschedule(db, scanned)
         db.execute("UPDATE crawls SET finished_at = ?, status = ?, done = ?, stats = ? "

@@ -4,7 +4,8 @@ Rows are buffered and written in one transaction per batch (>= 500 rows), after 
 touched reports' timeline summaries and next due slots are refreshed. A check slot is unique
 per report (`UNIQUE(report_id, due_at)`), so a batch written twice (a crash after COMMIT but
 before the crawl knew it) never doubles a row. A crawl killed mid-way loses at most the
-unflushed batch, and those slots are still due for the next crawl.
+unflushed batch, and those slots are still due for the next crawl. Each batch's new rows are
+chained (monitor.evidence) in the same transaction, so the chain never misses or doubles a row.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from monitor import clock, store, summary
+from monitor import clock, evidence_store, store, summary
 from monitor.config import Config
 
 BATCH = 500
@@ -82,6 +83,8 @@ class CheckWriter:
             before = conn.total_changes
             conn.executemany(_CHECK, checks)
             inserted = conn.total_changes - before
+            if inserted:      # chain the new rows, in id order (an ignored slot never counts)
+                evidence_store.append(conn)
             if baselines:
                 conn.executemany(_BASELINE, baselines)
             if placeholders:

@@ -3,6 +3,9 @@
 The cut-off of every observation is `until` when given (and earlier than `now`), else `now`:
 takedowns confirmed after it do not count, items are censored at it. `now` is the generation
 time (pass `monitor.clock.now()`).
+
+Removal orders of the selected notices are judged as of the cut-off (reports.orders) and summed
+per group. `group_by="order"` lists one row per order; its statistics are then per hoster.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from sqlite_utils import Database
 
 from monitor import clock
 from monitor.config import Config
-from reports import load, stats, turnbull
+from reports import load, orders, stats, turnbull
 from reports.frame import Notices, outcomes
-from reports.model import Method, OnlineItem, Report
+from reports.model import REPORT_GROUP_BYS, Method, OnlineItem, Report
+from reports.order_rows import summaries
 
 TOP_CURVES = 5
 STILL_ONLINE_LIMIT = 200
@@ -48,8 +52,9 @@ def build_report(db: Database, config: Config, *, since: datetime | str | None =
                  hosters: Sequence[str] | None = None, extra_deadlines: Iterable[float] = (),
                  now: datetime | str, still_online_limit: int = STILL_ONLINE_LIMIT) -> Report:
     """The availability report over notices with since <= noticed_at < until."""
-    if group_by not in stats.GROUP_BYS:
-        raise ValueError(f"group_by must be one of {', '.join(stats.GROUP_BYS)}")
+    if group_by not in REPORT_GROUP_BYS:
+        raise ValueError(f"group_by must be one of {', '.join(REPORT_GROUP_BYS)}")
+    report_group_by, group_by = group_by, "hoster" if group_by == "order" else group_by
     generated = _time(now)
     assert generated is not None
     start, end = _time(since), _time(until)
@@ -79,9 +84,13 @@ def build_report(db: Database, config: Config, *, since: datetime | str | None =
         schedule_hours=tuple(s.total_seconds() / 3600 for s in config.schedule.after_notice),
         bootstrap_resamples=turnbull.RESAMPLES,
     )
+    order_rows = orders.order_rows(db, n, cutoff=cutoff_dt, group_by=group_by,
+                                   takedown=config.takedown)
     return Report(
         generated_at=clock.iso(generated) or "", since=clock.iso(start), until=clock.iso(end),
-        deadlines_hours=deadlines, group_by=group_by, overall=overall, groups=tuple(groups),
+        deadlines_hours=deadlines, group_by=report_group_by, overall=overall,
+        groups=tuple(groups), orders=tuple(order_rows),
+        order_summaries=summaries(order_rows),
         method=method,
         curves=tuple(stats.curves(n, cutoff=cutoff, group_by=group_by, top=top,
                                   min_notices=minimum)),

@@ -16,7 +16,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from reports.order_rows import NO_ORDERS, OrderRow, OrderSummary, summarize
+
 GROUP_BYS = ("hoster", "asn", "country", "month")
+REPORT_GROUP_BYS = (*GROUP_BYS, "order")   # per order: one row per removal order
 ESTIMATOR = "turnbull-npmle"
 ESTIMATOR_TEXT = ("Turnbull's non-parametric maximum-likelihood estimate for interval-censored "
                   "times: each removal lies between the last online check before the takedown "
@@ -208,18 +211,45 @@ class Report:
     curves: tuple[Curve, ...] = ()
     trend: tuple[GroupStats, ...] = ()
     still_online: tuple[OnlineItem, ...] = field(default=())
+    orders: tuple[OrderRow, ...] = ()
+    order_summaries: dict[str | int | None, OrderSummary] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def stats_group_by(self) -> str:
+        """What `groups` are grouped by: per order, the statistics are per hoster."""
+        return "hoster" if self.group_by == "order" else self.group_by
+
+    def order_summary(self, key: str | int | None) -> OrderSummary:
+        return self.order_summaries.get(key, NO_ORDERS)
+
+    def orders_overall(self) -> OrderSummary:
+        return summarize(self.orders)
+
+    def to_dict(self, redact: Any = None) -> dict[str, Any]:
+        """The report JSON; `redact(url)` gives the URL form of order rows (default: the
+        text renderer's host-and-hash form: JSON never carries a URL)."""
+        if redact is None:
+            from reports.render_text import redact
+        orders = [o.to_dict(redact(o.url)) for o in self.orders]
+        by = self.stats_group_by
+        groups = []
+        for g in self.groups:
+            row = g.to_dict(by)
+            row["orders"] = self.order_summary(g.key).to_dict()
+            groups.append(row)
         return {
             "generated_at": self.generated_at,
             "window": {"since": self.since, "until": self.until},
             "deadlines_hours": [_deadline_value(h) for h in self.deadlines_hours],
-            "groups": [g.to_dict(self.group_by) for g in self.groups],
+            "groups": orders if self.group_by == "order" else groups,
             # extras
             "group_by": self.group_by,
             "method": self.method.to_dict(),
             "overall": self.overall.to_dict("group"),
             "estimator": self.method.estimator,
+            "orders": orders,
+            "orders_overall": self.orders_overall().to_dict(),
+            **({"hosters": groups} if self.group_by == "order" else {}),
         }
 
 

@@ -1,7 +1,7 @@
 """The self-contained HTML report (Jinja2 template, inline CSS, inline SVG, a little inline JS).
 
 It makes no external request: no stylesheet, font, script or image is referenced; charts are
-generated SVG. Still-online URLs are redacted unless `show_urls` (and never links).
+generated SVG. Still-online and order URLs are redacted unless `show_urls` (and never links).
 """
 
 from __future__ import annotations
@@ -45,5 +45,8 @@ def render_html(report: Report, *, show_urls: bool = False) -> str:
                 for item in report.still_online],
         alerts=text.alerted_groups(report), alert_median=text.alert_median,
         method=method_lines(report), sv=_sort_value,
+        orders=[(o, o.url if show_urls else redact(o.url)) for o in report.orders],
+        order_summary=text.order_summary_rows(report), order_heads=text.ORDER_SUMMARY_HEADS,
+        order_cells=text.order_summary_cells, lateness=text.fmt_lateness,
         title=f"Takedown availability report per {report.group_by}",
     )

@@ -19,7 +19,7 @@ import json
 import re
 from urllib.parse import urlsplit
 
-from reports.model import GroupStats, Report, deadline_key
+from reports.model import GroupStats, OrderRow, OrderSummary, Report, deadline_key
 
 
 def redact(url: str) -> str:
@@ -32,8 +32,15 @@ def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
+ORDER_SUMMARY_COLUMNS = ("orders", "orders_complied", "orders_late", "orders_not_complied",
+                         "orders_unverifiable", "orders_pending",
+                         "orders_lateness_hours_median")
+ORDER_COLUMNS = ("order_id", "authority", "hoster", "report_id", "url", "issued_at",
+                 "deadline_at", "state", "lateness_hours", "lateness_low_hours")
+
+
 def csv_header(report: Report) -> list[str]:
-    cols = [report.group_by, "label", "rank", "asns", "notices", "taken_down", "still_online",
+    cols = [report.stats_group_by, "label", "rank", "asns", "notices", "taken_down", "still_online",
             "unresolved", "unchecked", "too_few_to_rank", "median_hours", "median_ci95_low",
             "median_ci95_high", "p90_hours"]
     for d in report.deadlines_hours:
@@ -43,7 +50,8 @@ def csv_header(report: Report) -> list[str]:
     return cols + ["resolution_hours_median", "reappearances", "reuploads", "reupload_notices",
                    "moves", "moved_notices", "alerted", "alert_to_removal_hours_median",
                    "oldest_online_hours", "alert_to_removal_median_ci95_low",
-                   "alert_to_removal_median_ci95_high", "median_hours_upper"]
+                   "alert_to_removal_median_ci95_high", "median_hours_upper",
+                   *ORDER_SUMMARY_COLUMNS]
 
 
 def _blank(value: object) -> object:
@@ -68,7 +76,7 @@ def csv_safe(value: object) -> object:
 
 def csv_row(g: dict, report: Report) -> list[object]:
     ci = g["median_ci95"] or [None, None]
-    row = [g[report.group_by], g["label"], g["rank"], " ".join(map(str, g["asns"])),
+    row = [g[report.stats_group_by], g["label"], g["rank"], " ".join(map(str, g["asns"])),
            g["notices"], g["taken_down"], g["still_online"], g["unresolved"], g["unchecked"],
            g["too_few_to_rank"], g["median_hours"], ci[0], ci[1], g["p90_hours"]]
     for d in report.deadlines_hours:
@@ -80,14 +88,30 @@ def csv_row(g: dict, report: Report) -> list[object]:
             g["reupload_notices"], g["moves"], g["moved_notices"], g["alerted"],
             g["alert_to_removal_hours_median"], g["oldest_online_hours"], alert_ci[0],
             alert_ci[1], g["median_hours_upper"]]
+    o = g["orders"]
+    row += [o["orders"], o["complied"], o["late"], o["not_complied"], o["unverifiable"],
+            o["pending"], o["lateness_hours_median"]]
+    return [csv_safe(_blank(v)) for v in row]
+
+
+def order_csv_row(o: dict) -> list[object]:
+    resolution = o["lateness_resolution_hours"] or [None, None]
+    row = [o["order_id"], o["authority"], o["hoster"], o["report_id"], o["url"],
+           o["issued_at"], o["deadline_at"], o["state"], o["lateness_hours"], resolution[0]]
     return [csv_safe(_blank(v)) for v in row]
 
 
 def render_csv(report: Report) -> str:
+    """A row per group with its orders summed; `--group-by order`: a row per order."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    data = report.to_dict()
+    if report.group_by == "order":
+        writer.writerow(ORDER_COLUMNS)
+        writer.writerows(order_csv_row(o) for o in data["orders"])
+        return buf.getvalue()
     writer.writerow(csv_header(report))
-    for g in report.to_dict()["groups"]:
+    for g in data["groups"]:
         writer.writerow(csv_row(g, report))
     return buf.getvalue()
 
@@ -148,10 +172,56 @@ def _md_row(g: GroupStats, report: Report) -> str:
     return "| " + " | ".join(md_text(c) for c in cells) + " |"
 
 
+def fmt_lateness(row: OrderRow) -> str:
+    """`2.0 h (0.5 h–2.0 h)`: the takedown after the deadline with its resolution."""
+    if row.lateness_hours is None:
+        return ""
+    return (f"{fmt_hours(row.lateness_hours)} ({fmt_hours(row.lateness_low_hours)}–"
+            f"{fmt_hours(row.lateness_hours)})")
+
+
+def order_summary_rows(report: Report) -> list[tuple[str, OrderSummary]]:
+    """(label, summary) per group with orders, then the overall line."""
+    if not report.orders:
+        return []
+    rows = [(g.label, report.order_summary(g.key)) for g in report.groups
+            if report.order_summary(g.key).orders]
+    return rows + [("all", report.orders_overall())]
+
+
+ORDER_SUMMARY_HEADS = ("orders", "complied", "late", "not complied", "unverifiable", "pending",
+                       "median lateness")
+
+
+def order_summary_cells(s: OrderSummary) -> list[object]:
+    return [s.orders, s.complied, s.late, s.not_complied, s.unverifiable, s.pending,
+            fmt_hours(s.lateness_hours_median)]
+
+
+def _md_orders(report: Report, show_urls: bool) -> list[str]:
+    if not report.orders:
+        return []
+    by = report.stats_group_by
+    heads = [by, *ORDER_SUMMARY_HEADS]
+    lines = ["", "## Removal orders", "",
+             "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    lines += ["| " + " | ".join(md_text(c) for c in [label, *order_summary_cells(s)]) + " |"
+              for label, s in order_summary_rows(report)]
+    heads = ["order", "authority", "hoster", "item", "issued", "deadline", "state",
+             "lateness (resolution)"]
+    lines += ["", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for row in report.orders:
+        cells = [row.order_id, row.authority or "", row.hoster,
+                 row.url if show_urls else redact(row.url), row.issued_at, row.deadline_at,
+                 row.state.replace("_", " "), fmt_lateness(row)]
+        lines.append("| " + " | ".join(md_text(c) for c in cells) + " |")
+    return lines
+
+
 def render_md(report: Report, *, show_urls: bool = False) -> str:
     o, m = report.overall, report.method
     window = f"{report.since or 'the start'} to {report.until or 'now'}"
-    heads = ["#", report.group_by, "notices", "taken down", "still online", "unresolved",
+    heads = ["#", report.stats_group_by, "notices", "taken down", "still online", "unresolved",
              "median"] + [f"≤ {deadline_key(d)} h" for d in report.deadlines_hours]
     heads += ["p90", "oldest online"]
     lines = [
@@ -163,10 +233,11 @@ def render_md(report: Report, *, show_urls: bool = False) -> str:
         f"**{fmt_hours(o.median_hours)}**"
         + "".join(f"; {fmt_share(o.removed_within.get(d))} within {deadline_key(d)} h"
                   for d in report.deadlines_hours) + ".", "",
-        f"## Per {report.group_by}", "",
+        f"## Per {report.stats_group_by}", "",
         "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads),
     ]
     lines += [_md_row(g, report) for g in report.groups]
+    lines += _md_orders(report, show_urls)
     if report.still_online:
         lines += ["", "## Still online (oldest first)", ""]
         for item in report.still_online:
@@ -176,7 +247,7 @@ def render_md(report: Report, *, show_urls: bool = False) -> str:
     alerts = alerted_groups(report)
     if alerts:
         lines += ["", "## Alerts to hosters", "",
-                  f"| {report.group_by} | alerted | median alert to removal [95% CI] |",
+                  f"| {report.stats_group_by} | alerted | median alert to removal [95% CI] |",
                   "|---|---|---|"]
         lines += [f"| {md_text(g.label)} | {g.alerted} | {md_text(alert_median(g))} |"
                   for g in alerts]
@@ -203,6 +274,13 @@ def method_lines(report: Report) -> list[str]:
         "the JSON and CSV as median_hours_upper for comparison over time.",
         f"- Notices never checked are counted as unresolved and do not enter the estimates. "
         f"Groups with fewer than {m.min_notices_for_rates} notices show counts only.",
+        "- Removal orders: complied = a down observation at or before the deadline, confirmed "
+        "by the takedown rule, and not seen online since; late = seen online at or after the "
+        "deadline and later taken down (lateness = takedown - deadline, the true removal lies "
+        "after the last online check); not complied = seen online after the deadline and not "
+        "taken down since; unverifiable = only blocked or unreachable around the deadline (or "
+        "first seen down after it with no check between); pending = no check at or after the "
+        "deadline yet, or down but not yet confirmed.",
         "- Time from alert to removal runs from the first alert sent about a notice to its "
         "confirmed takedown, Kaplan-Meier in the same way: a notice alerted and still online is "
         "censored at its last check, never dropped; one already removed when the alert went "

@@ -42,7 +42,8 @@ def exact_match(body: bytes, baseline: list[tuple[str, str]] | tuple) -> Compari
         return None
     digests = {a: hashlib.new(a, body).hexdigest() if a in wanted else "" for a in EXACT}
     only = MediaHashes(ok=False, error="digests only", format=None, width=0, height=0,
-                       phash=None, dhash=None, pdq=None, pdq_quality=None, **digests)
+                       phash=None, dhash=None, pdq=None, pdq_quality=None,
+                       sha256=digests["sha256"], sha1=digests["sha1"], md5=digests["md5"])
     found = compare_to_baseline(list(baseline), only)
     return found if found is not None and found.matched else None
 

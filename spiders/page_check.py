@@ -5,15 +5,18 @@ The recheck spider's page step (a mixin of spiders.spiders.recheck.RecheckSpider
 middlewares only (engine.download_async), each carrying the check's deadline
 (spiders.deadline), and the page waits for them no longer than that deadline. Each image gets
 the exact-digest test first (whatever its headers) and is hashed; it is also a SeenImage for
-re-upload matching. The best comparison with the baseline decides; a page whose images were
-not all seen in time and that showed no match is classified `timeout` (unreachable), never
-removed. Bodies are dropped once hashed.
+re-upload matching. An image answered with another status (a hostile 404 serving the
+material) counts only when it matches the baseline (monitor.classify rule 0). The best
+comparison with the baseline decides; a page whose images were not all seen in time and that
+showed no match is classified `timeout` (unreachable), never removed. Bodies are dropped once
+hashed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -27,7 +30,7 @@ from spiders import deadline
 from spiders.base import slot_for
 from spiders.hashing import Hasher, HashWorkerFailed, baseline_of, exact_match_async
 from spiders.items import SeenImage
-from spiders.observe import image_links
+from spiders.observe import image_links, looks_image
 from spiders.pipelines.reuploads import seen_image
 
 PAGE_IMAGES_AT_ONCE = 4  # images of one reported page fetched at once
@@ -40,6 +43,8 @@ class PageCheck:
     crawler: Any
     hasher: Hasher
     check_seconds: float
+    _compare: Callable[[Any, MediaHashes], Comparison | None]
+    _matched: Callable[[Fetch, Comparison], Fetch]
 
     async def _page(self, response: Response, fetch: Fetch, baseline: list[tuple[str, str]]
                     ) -> tuple[Fetch, tuple, list[SeenImage]]:
@@ -57,14 +62,15 @@ class PageCheck:
         collected: list[tuple[str, str, int | None]] = []
         seen: list[SeenImage] = []
         for task in tasks:
-            if task not in done or task.result() is None:
+            result = task.result() if task in done else None
+            if result is None:
                 continue
-            url, ip, exact, h = task.result()
-            if h.ok:
+            url, ip, exact, h = result
+            if h is not None and h.ok:
                 seen.append(seen_image(url, response.url, ip, h,
                                        report_id=response.meta["report_id"]))
             cmp = exact
-            if cmp is None and h.usable:
+            if cmp is None and h is not None and h.usable:
                 if not baseline:
                     collected.extend(baseline_of(h))
                     continue
@@ -91,9 +97,10 @@ class PageCheck:
 
     async def _page_image(self, link: str, at: float, room: asyncio.Semaphore,
                           baseline) -> tuple[str, str | None, Comparison | None,
-                                             MediaHashes] | None:
+                                             MediaHashes | None] | None:
         """One image of a reported page, fetched and hashed before the check's deadline `at`
-        (None: unreachable, not 200, or too late; an image that fails is not the page)."""
+        (None: unreachable, too late, or not 200 and not the material; an image that fails is
+        not the page)."""
         async with room:
             if time.monotonic() >= at:
                 return None
@@ -103,11 +110,30 @@ class PageCheck:
                     meta={"download_slot": slot_for(link, None), deadline.AT: at}))
             except Exception:  # noqa: BLE001 - an unreachable image on a page is not the page
                 return None
-            if image.status != 200 or time.monotonic() >= at:
+            if time.monotonic() >= at:
                 return None
             ip = str(image.ip_address) if image.ip_address else None
             try:
+                if image.status != 200:
+                    return await self._served_image(image, ip, baseline)
                 return (image.url, ip, await exact_match_async(image.body, baseline),
                         await self.hasher.compute(image.body))
             except HashWorkerFailed:
                 return None
+
+    async def _served_image(self, image: Response, ip: str | None, baseline
+                            ) -> tuple[str, str | None, Comparison, None] | None:
+        """An image of the page answered with another status than 200 (a hostile 404 for
+        the material): it counts only when it matches the baseline (exact digest, or its
+        perceptual hashes when its bytes are an image); it is never a SeenImage nor a
+        baseline. Anything else is not the page's (None), as before."""
+        if not baseline:
+            return None
+        exact = await exact_match_async(image.body, baseline)
+        if exact is not None:
+            return image.url, ip, exact, None
+        if not looks_image(image.body):
+            return None
+        h = await self.hasher.compute(image.body)
+        cmp = self._compare(baseline, h) if h.usable else None
+        return (image.url, ip, cmp, None) if cmp is not None and cmp.matched else None

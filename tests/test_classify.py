@@ -160,6 +160,34 @@ def test_front_page_flag_needs_an_actual_redirect():
     assert classify(f) == (Outcome.ONLINE, "hash_match")
 
 
+@pytest.mark.parametrize(("status", "otherwise"), [
+    (404, Outcome.REMOVED), (410, Outcome.REMOVED), (451, Outcome.REMOVED),
+    (401, Outcome.BLOCKED), (403, Outcome.BLOCKED), (429, Outcome.BLOCKED),
+    (500, Outcome.UNREACHABLE), (503, Outcome.UNREACHABLE), (400, Outcome.UNREACHABLE),
+    (302, Outcome.UNREACHABLE)])
+@pytest.mark.parametrize("content_type", ["image/jpeg", "text/html", None])
+def test_a_status_never_outweighs_a_matching_body(status, otherwise, content_type):
+    """A hostile hoster serving the material with 404/403/503: it is served (rule 0). Only a
+    body that does not match keeps the status rule (a 404 placeholder image is removed)."""
+    f = image(http_status=status, content_type=content_type, algorithm="sha256", distance=0)
+    assert classify(f) == (Outcome.ONLINE, "hash_match")
+    for kw in (dict(matched=False, distance=40), dict(matched=None, is_image=None),
+               dict(matched=False, placeholder=True)):
+        outcome, reason = classify(image(http_status=status, content_type=content_type, **kw))
+        assert (outcome, reason) == (otherwise, f"http_{status}")
+
+
+def test_a_redirect_away_whose_body_matches_is_online():
+    front = "http://hoster.test/"
+    for status in (200, 404, 503):
+        f = image(final_url=front, redirects=((URL, 302),), final_is_front_page=True,
+                  http_status=status, content_type="text/html")
+        assert classify(f) == (Outcome.ONLINE, "hash_match")
+        f = image(final_url=front, redirects=((URL, 302),), final_is_front_page=True,
+                  http_status=status, matched=False)
+        assert classify(f) == (Outcome.REMOVED, "redirect_away")
+
+
 def test_redirect_elsewhere_is_judged_by_what_it_serves():
     cdn = "http://cdn.hoster.test/1.jpg"
     f = image(final_url=cdn, redirects=((URL, 301),))
@@ -204,13 +232,18 @@ def test_online_only_on_a_hash_match_or_first_check(f):
     outcome, reason = classify(f)
     assert isinstance(outcome, Outcome) and reason
     if outcome is Outcome.ONLINE:
-        assert f.http_status is not None and 200 <= f.http_status < 300
-        assert f.error is None and (not f.placeholder or f.matched is True)
+        assert f.http_status is not None and f.error is None
+        # a non-2xx status is online only when its body matched (rule 0)
+        assert 200 <= f.http_status < 300 or (f.matched is True and reason == "hash_match")
+        assert not f.placeholder or f.matched is True
         assert f.matched is True or (f.matched is None and reason == "first_check")
+    read_and_matched = f.matched is True and f.error is None and f.http_status is not None
+    assert (outcome, reason) == (Outcome.ONLINE, "hash_match") or not read_and_matched
     # (row 1 comes first: a redirect, recorded or seen in the final URL, that ended on the
     # front page is a removal whatever that page answers)
     redirected = bool(f.redirects) or bool(f.final_url and f.final_url != f.url)
-    if f.http_status in (401, 403, 429) and not (f.final_is_front_page and redirected):
+    if (f.http_status in (401, 403, 429) and not (f.final_is_front_page and redirected)
+            and not read_and_matched):
         assert outcome is Outcome.BLOCKED
 
 
@@ -218,7 +251,8 @@ def test_online_only_on_a_hash_match_or_first_check(f):
     Fetch,
     url=st.just(URL),
     final_url=st.sampled_from([URL, "http://hoster.test/", "http://other.test/x", ""]),
-    http_status=st.integers(200, 299),
+    http_status=st.one_of(st.integers(100, 599), st.sampled_from(
+        [200, 206, 301, 302, 304, 401, 403, 404, 410, 429, 451, 500, 503, 999])),
     error=st.none(),
     redirects=st.sampled_from([(), ((URL, 302),), ((URL, 301), ("http://hoster.test/", 302))]),
     content_type=st.sampled_from([None, "", "image/jpeg", "text/html", "text/html; charset=utf-8",
@@ -235,8 +269,8 @@ def test_online_only_on_a_hash_match_or_first_check(f):
     gallery=st.booleans(),
 ))
 def test_a_body_matching_the_baseline_is_never_removed(f):
-    """Whatever the headers, flags and redirects, a complete 2xx body that matches the baseline
-    (exact digest or perceptual hash) is the reported material being served."""
+    """Whatever the status, headers, flags and redirects, a body read whole that matches the
+    baseline (exact digest or perceptual hash) is the reported material being served."""
     assert classify(f) == (Outcome.ONLINE, "hash_match")
 
 

@@ -217,6 +217,8 @@ def test_a_writer_sigkilled_between_commit_and_ack_loses_and_doubles_nothing(
     assert re.search(r"reclaimed\s*│\s*10\s", out), out
     assert observations(one) == observations(dist)          # the 10 again: not doubled
     assert stream_state(redis_server.url) == (0, 0)
+    # the ingest writer chained each stored row once: the 10 again did not advance the chain
+    assert "chain intact: 24 checks" in setup.cli(dist, "evidence", "verify").stdout
 
 
 def test_a_worker_rides_out_a_redis_restart(tmp_path, dns, redis_server):

@@ -28,6 +28,22 @@ The rows (case id, what the server does, expected outcome, reason):
 | gzip_bomb             | 16 MiB of zeros gzipped (16 KB), image/png,  | unreachable | too_large  |
 |                       | Content-Encoding: gzip (size limit 4 MiB)    |             |            |
 | truncated_body        | Content-Length promises more, then TCP RST   | unreachable | reset      |
+| exact_404             | the reported bytes with status 404           | online      | hash_match |
+| exact_410             | the reported bytes with status 410           | online      | hash_match |
+| reencoded_451_as_html | the material re-encoded, 451, as text/html   | online      | hash_match |
+| exact_403             | the reported bytes with status 403           | online      | hash_match |
+| exact_503             | the reported bytes with status 503           | online      | hash_match |
+| away_reencoded        | 302 to a ".../removed" URL serving the       | online      | hash_match |
+|                       | material re-encoded as text/html             |             |            |
+| page_image_404        | HTML page (200) whose image is the reported  | online      | hash_match |
+|                       | bytes served with status 404                 |             |            |
+| placeholder_404       | another image (a placeholder) with 404       | removed     | http_404   |
+| html_404_page         | an ordinary HTML 404 page with a logo image  | removed     | http_404   |
+|                       | (the logo is never fetched: HITS)            |             |            |
+
+A status is no evidence against the body it comes with: whatever the status, a body read whole
+that matches the baseline is the material being served (monitor.classify rule 0); only bodies
+that do not match keep the status rules (404 removed, 403 blocked, 5xx unreachable).
 
 The 7000x7000 PNG is hashed from a reduced decode (hashes.compute), so it matches the baseline
 taken from a smaller copy; `too_large` would be acceptable, `removed` never. The slow cases run
@@ -49,6 +65,7 @@ import socket
 import struct
 import time
 import zlib
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -150,12 +167,41 @@ PAGE_BYTES = b"<!doctype html><html><body><p>the reported page itself</p></body>
 
 # -- the cases ---------------------------------------------------------------------------------
 
-def _bytes(body: Callable[[], bytes], content_type: str | None, **headers: str) -> Handler:
+def _bytes(body: Callable[[], bytes], content_type: str | None, *, status: int = 200,
+           **headers: str) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         if content_type is None:
-            return _Untyped(body=body())
-        return web.Response(body=body(), headers={"Content-Type": content_type, **headers})
+            return _Untyped(body=body(), status=status)
+        return web.Response(body=body(), status=status,
+                            headers={"Content-Type": content_type, **headers})
     return handle
+
+
+HITS: Counter[str] = Counter()     # requests for a case's sub-paths, in this process
+
+
+async def _away_reencoded(request: web.Request) -> web.StreamResponse:
+    """A redirect to a "removed" URL (redirect_away) that serves the material anyway."""
+    if request.match_info.get("rest"):
+        return web.Response(body=reencoded(), content_type="text/html")
+    raise web.HTTPFound("/c/away_reencoded/removed")
+
+
+async def _page_image_404(request: web.Request) -> web.StreamResponse:
+    if request.match_info.get("rest"):
+        return web.Response(body=reported(), status=404, content_type="image/jpeg")
+    return web.Response(text='<!doctype html><html><body><img src="/c/page_image_404/1.jpg">'
+                             "</body></html>", content_type="text/html")
+
+
+async def _html_404(request: web.Request) -> web.StreamResponse:
+    """An ordinary 404 page; its logo (a benign drawing) must never be fetched."""
+    if rest := request.match_info.get("rest"):
+        HITS[f"html_404_page/{rest}"] += 1
+        return web.Response(body=synthetic.jpeg(5, (64, 48)), content_type="image/jpeg")
+    return web.Response(text='<!doctype html><html><body><h1>404 Not Found</h1>'
+                             '<img src="/c/html_404_page/logo.jpg"></body></html>',
+                        status=404, content_type="text/html")
 
 
 class _Untyped(web.Response):
@@ -279,7 +325,29 @@ CASES: tuple[Case, ...] = (
          reported_baseline),
     Case("truncated_body", "Content-Length promises more, then a TCP reset", "unreachable",
          ("reset",), _truncated, reported_baseline),
+    Case("exact_404", "the reported bytes with status 404", "online", ("hash_match",),
+         _bytes(reported, "image/jpeg", status=404), reported_baseline),
+    Case("exact_410", "the reported bytes with status 410", "online", ("hash_match",),
+         _bytes(reported, "image/jpeg", status=410), reported_baseline),
+    Case("reencoded_451_as_html", "the material re-encoded, status 451, as text/html", "online",
+         ("hash_match",), _bytes(reencoded, "text/html", status=451), reported_baseline),
+    Case("exact_403", "the reported bytes with status 403", "online", ("hash_match",),
+         _bytes(reported, "image/jpeg", status=403), reported_baseline),
+    Case("exact_503", "the reported bytes with status 503", "online", ("hash_match",),
+         _bytes(reported, "image/jpeg", status=503), reported_baseline),
+    Case("away_reencoded", "302 to .../removed, serving the material re-encoded",
+         "online", ("hash_match",), _away_reencoded, reported_baseline),
+    Case("page_image_404", "HTML page whose image is the reported bytes with status 404",
+         "online", ("hash_match",), _page_image_404, reported_baseline),
+    Case("placeholder_404", "another image (a placeholder) with status 404", "removed",
+         ("http_404",), _bytes(lambda: synthetic.jpeg(77, (320, 240)), "image/jpeg",
+                               status=404), reported_baseline),
+    Case("html_404_page", "an ordinary HTML 404 page (its logo is never fetched)", "removed",
+         ("http_404",), _html_404, reported_baseline),
 )
+# the only rows whose material is not served (no other row may ever come out removed)
+REMOVED_CONTROLS = frozenset({"other_image_as_html", "page_without_images", "placeholder_404",
+                              "html_404_page"})
 
 
 def hostile_app(cases: tuple[Case, ...] | list[Case] = CASES) -> web.Application:
@@ -357,10 +425,15 @@ def seen(tmp_path_factory) -> dict[str, Seen]:
 def test_hostile_case(seen: dict[str, Seen], case: Case) -> None:
     got = seen[case.id]
     assert got.outcome == case.outcome and got.reason in case.reasons, (case.does, got)
-    assert got.outcome != "removed" or case.id in ("other_image_as_html", "page_without_images")
+    assert got.outcome != "removed" or case.id in REMOVED_CONTROLS
     if case.bounded:
         # one deadline per check: 5 s here; before it, the slow page took 20 x 2 x 30 s
         assert got.elapsed_ms < 30_000, got
+
+
+def test_a_404_pages_images_are_not_fetched(seen: dict[str, Seen]) -> None:
+    assert seen["html_404_page"].outcome == "removed"
+    assert HITS["html_404_page/logo.jpg"] == 0      # an ordinary 404 page costs one request
 
 
 def test_the_whole_hostile_crawl_is_bounded(seen: dict[str, Seen]) -> None:

@@ -211,3 +211,37 @@ def test_phases_spread_the_checks_over_their_gaps():
     assert 24 < min(at36) < 24.5 and 47.5 < max(at36) < 48
     assert 48 < min(at72) < 49 and 95 < max(at72) <= 96
     assert len({h[1] for h in hours}) > 1000                      # phases differ per report
+
+
+def test_order_slots_merge_into_every_state():
+    """An order's deadline and its follow-ups are slots whatever the timeline: between the
+    notice schedule's checks, and after a confirmed takedown whose schedule has ended."""
+    from monitor.schedule import order_slots
+    deadline = T0 + 29 * H + 30 * timedelta(minutes=1)
+    extra = order_slots([deadline])
+    follow = [deadline, deadline + timedelta(minutes=1), deadline + timedelta(minutes=10),
+              deadline + H]
+    got = slots_between(T0, FRESH, CFG, after=T0 + 24 * H, until=T0 + 36 * H, extra=extra)
+    assert got == [*follow, T0 + 36 * H]
+    assert slots_between(T0, FRESH, CFG, after=T0 + 24 * H, until=T0 + 36 * H) == [T0 + 36 * H]
+    finished = ScheduleConfig(after_takedown=())
+    gone = down(T0 + 2 * H)
+    assert next_check(T0, gone, finished, last_due_at=T0 + 3 * H) is None
+    assert walk_extra(gone, finished, extra, after=T0 + 3 * H) == follow
+    # a late crawl collapses missed order slots like any other
+    assert due_slot(T0, gone, finished, last_due_at=T0 + 3 * H, now=deadline + 20 * 60 * S,
+                    extra=extra) == deadline + timedelta(minutes=10)
+    # two orders, overlapping follow-ups: each slot once
+    both = order_slots([deadline, deadline + timedelta(minutes=1)])
+    assert len(both) == len(set(both)) == 7 and list(both) == sorted(both)
+
+
+S = timedelta(seconds=1)
+
+
+def walk_extra(timeline, cfg, extra, *, after):
+    out, slot = [], next_check(T0, timeline, cfg, last_due_at=after, extra=extra)
+    while slot is not None:
+        out.append(slot)
+        slot = next_check(T0, timeline, cfg, last_due_at=slot, extra=extra)
+    return out

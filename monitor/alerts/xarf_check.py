@@ -63,7 +63,8 @@ def check(report: dict[str, Any]) -> XarfCheck:
     loose = xarf.parse(report)
     errors += [f"xarf: {e.field or '(report)'}: {e.message}" for e in loose.errors]
     strict = xarf.parse(report, strict=True)
-    missing, other = [], []
+    missing: list[str] = []
+    other: list[str] = []
     for e in strict.errors:
         found = _REQUIRED.fullmatch(e.message)
         (missing if found else other).append(found.group(1) if found else

@@ -114,7 +114,8 @@ def transform(img: Image.Image, kind: str, seed: int = 0) -> Image.Image:
         return img.copy()
     if kind == "resize":
         scale = rnd.uniform(0.55, 0.8)
-        return img.resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.LANCZOS)
+        size = (max(1, int(w * scale)), max(1, int(h * scale)))
+        return img.resize(size, Image.Resampling.LANCZOS)
     if kind == "crop":
         dx, dy = int(w * rnd.uniform(0.01, 0.03)), int(h * rnd.uniform(0.01, 0.03))
         return img.crop((dx, dy, w - dx, h - dy))

@@ -170,8 +170,9 @@ class WebhookReceiver:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = site._server
-        if server is not None and server.sockets:      # type: ignore[union-attr]
-            self.port = server.sockets[0].getsockname()[1]   # type: ignore[union-attr]
+        sockets = getattr(server, "sockets", None)   # asyncio.Server (AbstractServer lacks it)
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
         return self
 
     async def stop(self) -> None:
@@ -192,7 +193,7 @@ class Mail:
     def xarf(self) -> tuple[XarfCheck, ...]:
         """Each JSON attachment, validated as XARF (on first use: never inside the SMTP
         session, where a slow first schema load would time the sender out)."""
-        return tuple(check_xarf(part.get_payload(decode=True) or b"")
+        return tuple(check_xarf(_payload(part))
                      for part in self.message.iter_attachments()
                      if part.get_content_type() == "application/json")
 
@@ -208,6 +209,12 @@ class _Recorder:
         self.sink.messages.append(Mail(envelope.mail_from, tuple(envelope.rcpt_tos), data,
                                        msg))  # type: ignore[arg-type]
         return "250 OK"
+
+
+def _payload(part: Any) -> bytes:
+    """A MIME part's decoded bytes (b"" when it has none)."""
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
 
 
 def free_port(host: str = "127.0.0.1") -> int:

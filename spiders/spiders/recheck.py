@@ -7,10 +7,13 @@ store pipeline, after a `SeenImage` (re-upload matching) per image of a reported
 (spiders.page_check). The body is dropped as soon as it is hashed: nothing fetched is stored,
 logged or cached.
 
-Headers are not trusted: every complete 2xx body is first tested against the baseline's exact
-digest (the reported bytes need no decoding, whatever their Content-Type); a body whose bytes
-are an image is hashed as one even when served as text/html (spiders.observe.looks_html); only
-then is an HTML page read for its images. Each check has one overall deadline (the setting
+Headers and statuses are not trusted: every complete body is first tested against the
+baseline's exact digest (the reported bytes need no decoding, whatever their Content-Type or
+status); a body whose bytes are an image is hashed as one even when served as text/html
+(spiders.observe.looks_html) or with 404, 410, 451, 403 or 5xx (Scrapy's HTTPERROR_ALLOW_ALL
+hands every status to parse()); a match is `online` whatever the status (monitor.classify
+rule 0). Only a 2xx HTML page that was not a redirect away is read for its images: a 404 page's
+images are never fetched. Each check has one overall deadline (the setting
 NTD_CHECK_DEADLINE, default 60 s; spiders.deadline) over its retries, redirects, placeholder
 probe and page images.
 """
@@ -38,7 +41,7 @@ from spiders import deadline
 from spiders.base import HashingSpider, slot_for
 from spiders.hashing import Hasher, baseline_of, exact_match_async
 from spiders.items import CheckItem, PlaceholderItem, SeenImage, SeenImages
-from spiders.observe import error_kind, is_away, looks_html, redirect_chain
+from spiders.observe import error_kind, is_away, looks_html, looks_image, redirect_chain
 from spiders.page_check import PageCheck
 
 # Due checks handed to Scrapy and not yet answered: Scrapy reads start() on while its downloader
@@ -143,24 +146,27 @@ class RecheckSpider(PageCheck, HashingSpider):
         self._answered()
         meta = response.meta
         body = response.body
-        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1") or None
         html = looks_html(content_type, body)  # never for a body whose bytes are an image
-        base = dict(url=meta.get("redirect_urls", [response.url])[0] if meta.get("redirect_urls")
-                    else response.url, final_url=response.url, http_status=response.status,
-                    redirects=redirect_chain(response), content_type=content_type)
-        away = bool(base["redirects"]) and is_away(base["url"], response.url, body, html)
+        requested = (meta["redirect_urls"][0] if meta.get("redirect_urls") else response.url)
+        redirects = redirect_chain(response)
+        away = bool(redirects) and is_away(requested, response.url, body, html)
         baseline = meta["baseline"]
-        fetch = Fetch(**base, final_is_front_page=away)
+        fetch = Fetch(url=requested, final_url=response.url, http_status=response.status,
+                      redirects=redirects, content_type=content_type, final_is_front_page=away)
         new_baseline: tuple = ()
         seen: list[SeenImage] = []          # images of a reported page, yielded first
-        if 200 <= response.status < 300:
+        if not 200 <= response.status < 300 or away:
+            # No status or redirect outweighs the material being served (classify rule 0).
+            fetch = await self._served(fetch, body, baseline)
+        else:
             # The reported bytes are the material whatever the headers say: no decoding.
             exact = await exact_match_async(body, baseline)
             if exact is not None:
                 fetch = self._matched(replace(fetch, is_image=True), exact)
-            elif html and not away:
+            elif html:
                 fetch, new_baseline, seen = await self._page(response, fetch, baseline)
-            elif not away:
+            else:
                 fetch, new_baseline = await self._image(response, fetch, body, baseline)
         size = len(body)
         del body
@@ -169,9 +175,29 @@ class RecheckSpider(PageCheck, HashingSpider):
         outcome, reason = classify(fetch)
         self.crawler.stats.inc_value(f"monitor/outcome/{outcome}")
         self.finished += 1
+        assert response.request is not None  # a callback's response always has its request
         yield self._item(response.request, outcome, reason, fetch, size=size,
                          ip=str(response.ip_address) if response.ip_address else None,
                          new_baseline=new_baseline)
+
+    async def _served(self, fetch: Fetch, body: bytes, baseline: list[tuple[str, str]]
+                      ) -> Fetch:
+        """A body that came with a non-2xx status, or after a redirect away: is it the reported
+        material anyway? Its exact digest, then its perceptual hashes when its bytes are an
+        image (spiders.observe.looks_image). Nothing more: no page's images (an ordinary 404
+        page costs one request), no placeholder probe, no baseline taken from it."""
+        if not baseline:
+            return fetch
+        exact = await exact_match_async(body, baseline)
+        if exact is not None:
+            return self._matched(replace(fetch, is_image=True), exact)
+        if not looks_image(body):
+            return fetch
+        h = await self.hasher.compute(body)
+        cmp = self._compare(baseline, h) if h.ok else None
+        if cmp is None:
+            return replace(fetch, is_image=h.ok, image_error=h.error)
+        return self._matched(replace(fetch, is_image=True), cmp)
 
     async def _image(self, response: Response, fetch: Fetch, body: bytes,
                      baseline: list[tuple[str, str]]) -> tuple[Fetch, tuple]:

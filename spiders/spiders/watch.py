@@ -7,15 +7,16 @@ src/srcset, og:image, links to image files; `IMAGES_PER_PAGE` at most) are fetch
 scan, hashed in memory and dropped; only hashes leave the spider, as one `SeenImages` item per
 page (hashes, URL, page, IP of each image), which the re-upload pipeline matches as one batch.
 
-A page's images are fetched from its callback through `engine.download_async` (downloader
-middlewares only: the network guard, timeouts, redirects, retries), concurrently, at most
-CONCURRENT_REQUESTS image bodies held at once. Going through the scheduler, spider middlewares
-and a callback per image cost the crawl process more CPU per image than hashing it does
-(bench/bench_watch.py). Requests carry a download slot per site (spiders.base.slot_for) so the
-per-hoster concurrency and AutoThrottle apply to pages and images alike. Failures are counted
-under `monitor/watch/` and never stop the scan. Whether a response is a page or an image is
-decided by its bytes (spiders.observe.looks_html: image bytes are an image even when served as
-text/html), and every image body is hashed whatever its Content-Type.
+A page's images are fetched from its callback through `engine.download_async`, concurrently,
+within the page's deadline (spiders.watch_images: one deadline per page scan, like a recheck's,
+NTD_CHECK_DEADLINE; what arrived in time is seen, the rest counted as late). Going through the
+scheduler, spider middlewares and a callback per image cost the crawl process more CPU per
+image than hashing it does (bench/bench_watch.py). Requests carry a download slot per site
+(spiders.base.slot_for) so the per-hoster concurrency and AutoThrottle apply to pages and
+images alike. Failures are counted under `monitor/watch/` and never stop the scan. Whether a
+response is a page or an image is decided by its bytes (spiders.observe.looks_html: image bytes
+are an image even when served as text/html), and every image body is hashed whatever its
+Content-Type.
 
 Sources start in turns across download slots, and a page (a source's, or one a page links)
 is requested only while its slot has fewer than NTD_WATCH_PAGES_PER_SLOT pages open and the
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,15 +38,16 @@ from urllib.parse import urldefrag, urlsplit
 from scrapy import Request, signals
 from scrapy.http import Response
 
-from hashes.compute import MediaHashes
 from monitor import clock, store
 from monitor.config import Config, load
+from spiders import deadline
 from spiders.base import HashingSpider, slot_for
-from spiders.hashing import Hasher, HashWorkerFailed
-from spiders.items import SeenImage, SeenImages
+from spiders.hashing import Hasher
+from spiders.items import SeenImages
 from spiders.observe import IMAGE_EXTENSIONS, error_kind, image_links, looks_html
 from spiders.page_gate import PageGate, by_slot, take, take_turns
 from spiders.pipelines.reuploads import seen_image
+from spiders.watch_images import PageImages, ip_of
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class Source:
     pages: set[str] = field(default_factory=set)
 
 
-class WatchSpider(HashingSpider):
+class WatchSpider(PageImages, HashingSpider):
     name = "watch"
     warm_index = True   # every image is matched: the re-upload index is built from the start
     custom_settings = {
@@ -91,6 +94,7 @@ class WatchSpider(HashingSpider):
         self._room: asyncio.Semaphore | None = None
         self.gate = PageGate(8, 128)    # sized from the crawl's settings (from_crawler)
         self.patience = GATE_PATIENCE
+        self.page_seconds = deadline.DEFAULT_SECONDS    # NTD_CHECK_DEADLINE (from_crawler)
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -101,6 +105,7 @@ class WatchSpider(HashingSpider):
             or 2 * settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"),
             settings.getint("NTD_WATCH_OPEN_PAGES") or 2 * settings.getint("CONCURRENT_REQUESTS"))
         spider.patience = settings.getfloat("NTD_WATCH_GATE_PATIENCE", GATE_PATIENCE)
+        spider.page_seconds = deadline.budget(settings)
         crawler.signals.connect(spider._dropped, signal=signals.request_dropped)
         crawler.signals.connect(spider._gate_stats, signal=signals.spider_closed)
         return spider
@@ -171,7 +176,8 @@ class WatchSpider(HashingSpider):
         self.gate.opened(slot)      # closed when the page and its images are done, or it failed
         return Request(url, callback=self.parse_page, errback=self.failed, dont_filter=True,
                        meta={"source_id": source.id, "watch_depth": depth, "kind": "page",
-                             "download_slot": slot, "watch_slot": slot})
+                             "download_slot": slot, "watch_slot": slot,
+                             deadline.SECONDS: self.page_seconds})
 
     def _page_done(self, request: Request) -> None:
         """Close the page on the gate (once: later calls for the same request do nothing)."""
@@ -210,13 +216,13 @@ class WatchSpider(HashingSpider):
         self._inc(f"pages/status/{response.status}")
         if not 200 <= response.status < 300:
             return
-        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1") or None
         if not looks_html(content_type, response.body):
             # the source (or a link) is an image itself: hash it where it is
             h = await self.hasher.compute(response.body)
             counts: Counter[str] = Counter()
             if self._is_image(h, counts):
-                yield seen_image(response.url, response.url, _ip(response), h)
+                yield seen_image(response.url, response.url, ip_of(response), h)
             self._count(counts)
             return
         self._inc("pages")
@@ -224,7 +230,8 @@ class WatchSpider(HashingSpider):
                  if link not in self.images]
         self.images.update(links)
         if links:
-            seen = await self._images(links, response.url)
+            at = time.monotonic() + deadline.time_left(meta, self.page_seconds)
+            seen = await self._images(links, response.url, at)
             if seen:
                 yield SeenImages(response.url, seen)
         depth = meta["watch_depth"]
@@ -255,58 +262,6 @@ class WatchSpider(HashingSpider):
             out.append(url)
         return out
 
-    # -- a page's images -------------------------------------------------------------------------
-
-    async def _images(self, links: list[str], page_url: str) -> tuple[SeenImage, ...]:
-        """Fetch and hash a page's images concurrently (in page order out); each body is
-        dropped as soon as it is hashed."""
-        counts: Counter[str] = Counter({"images/queued": len(links)})
-        found = await asyncio.gather(*(self._image(link, page_url, counts) for link in links))
-        self._count(counts)
-        return tuple(s for s in found if s is not None)
-
-    async def _image(self, link: str, page_url: str, counts: Counter[str]) -> SeenImage | None:
-        if self._room is None:
-            self._room = asyncio.Semaphore(self.crawler.settings.getint("CONCURRENT_REQUESTS"))
-        async with self._room:      # bounds the image bodies held at once
-            request = Request(link, dont_filter=True,
-                              meta={"kind": "image", "download_slot": slot_for(link, None)})
-            try:
-                response = await self.crawler.engine.download_async(request)
-            except Exception as exc:  # noqa: BLE001 - an image that fails is counted, not fatal
-                counts[f"error/image/{error_kind(exc)}"] += 1
-                counts["errors"] += 1
-                return None
-            counts[f"images/status/{response.status}"] += 1
-            if response.status != 200:
-                return None
-            url, ip = response.url, _ip(response)
-            try:
-                h = await self.hasher.compute(response.body)
-            except HashWorkerFailed:        # the worker died twice on these bytes
-                counts["error/image/hash_worker_failed"] += 1
-                counts["errors"] += 1
-                return None
-            finally:
-                del response
-        return seen_image(url, page_url, ip, h) if self._is_image(h, counts) else None
-
-    @staticmethod
-    def _is_image(h: MediaHashes, counts: Counter[str]) -> bool:
-        """Whether the bytes were an image (then it is seen: digests always, perceptual
-        hashes when usable for matching), counted either way."""
-        if not h.ok:
-            counts["images/not_image"] += 1
-            return False
-        if not h.usable:
-            counts["images/not_usable"] += 1
-        counts["images/hashed"] += 1
-        return True
-
-    def _count(self, counts: Counter[str]) -> None:
-        for key, value in counts.items():
-            self._inc(key, value)
-
     # -- a failure (of a page; an image's is counted where it is fetched) --------------------------
 
     def failed(self, failure):
@@ -320,7 +275,3 @@ class WatchSpider(HashingSpider):
         if request.meta.get("source_id") is not None:  # a page of ours the scheduler refused
             self._inc("error/page/dropped")
             self._page_done(request)
-
-
-def _ip(response: Response) -> str | None:
-    return str(response.ip_address) if response.ip_address else None
