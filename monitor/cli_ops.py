@@ -139,8 +139,10 @@ def register(cli: click.Group) -> None:
     @click.option("--out", type=click.Path(dir_okay=False), help="Output file [default: stdout].")
     @click.option("--since", metavar="ISO8601", help="Only notices at or after this time.")
     @click.option("--until", metavar="ISO8601", help="Only notices before this time.")
-    @click.option("--group-by", type=click.Choice(["hoster", "asn", "country", "month"]),
-                  default="hoster", show_default=True)
+    @click.option("--group-by", type=click.Choice(["hoster", "asn", "country", "month",
+                                                   "order"]),
+                  default="hoster", show_default=True,
+                  help="order: one row per removal order (its statistics per hoster).")
     @click.option("--hoster", "hosters", multiple=True, help="Only this hoster (repeatable).")
     @click.option("--deadline", "deadlines", type=float, multiple=True,
                   help="An extra deadline in hours (repeatable).")
@@ -151,11 +153,13 @@ def register(cli: click.Group) -> None:
         """Write the per-hoster availability report (Kaplan-Meier, censoring-aware).
 
         --since/--until select notices by noticed_at. JSON and CSV never contain URLs; HTML and
-        Markdown show only host and a short hash unless --show-urls (internal use).
+        Markdown show only host and a short hash unless --show-urls (internal use). Removal
+        orders (import orders) get a section: compliance with each deadline, per group.
 
         \b
         Example:
           ntd-monitor report --format html --out report.html --since 2026-01-01T00:00:00Z
+          ntd-monitor report --format csv --group-by order --out orders.csv
         """
         from monitor import clock
         from monitor.cli import BadInput

@@ -9,11 +9,13 @@ this order from the report's checks (timeline.Observation, any order; sorted her
   `(last online, takedown]`, so lateness lies in `(last online - deadline, takedown -
   deadline]` (`lateness_low`, `lateness`). A reappearance after the deadline counts: material
   online after the deadline was not kept down, whenever that was.
-- `not_complied`: seen `online` at or after the deadline, and no confirmed takedown since the
-  last online observation (still online as far as the checks can tell).
+- `not_complied`: seen `online` at or after the deadline, and no down observation since the
+  last online one (still online as far as the checks can tell).
 - `pending`: nothing can be said yet: no check at or after the deadline (the deadline has not
   passed, or its slot has not been checked yet), or the material was down by the deadline but
-  the takedown rule has not confirmed it yet (the deadline + 1 h check confirms it).
+  the takedown rule has not confirmed it yet (the deadline + 1 h check confirms it), or it was
+  online after the deadline and is down since, not yet confirmed (late once confirmed: a
+  supervisor must not read "still online" where the latest check says removed).
 - `complied`: no `online` observation at or after the deadline, a down observation
   (`removed`/`dns_gone`) at or before the deadline (+ `grace`, see below), confirmed by the down
   rule (`confirm_checks` down checks, the first and latest `confirm_span` apart, `unreachable`
@@ -98,9 +100,15 @@ def judge(deadline_at: datetime, observations: Iterable, cfg: TakedownConfig = D
                               f"online at {_iso(last_online)} after the deadline, taken down "
                               f"by {_iso(t.takedown_at)}", last_online, t.takedown_at,
                               t.takedown_at - deadline_at, last_online - deadline_at)
+        down_since = [o.checked_at for o in tail if _outcome(o.outcome) in DOWN]
+        if down_since:  # not "still online": its latest sign is a removal, not confirmed yet
+            return Compliance(ComplianceState.PENDING, deadline_at,
+                              f"online at {_iso(last_online)} after the deadline, down at "
+                              f"{_iso(down_since[0])} but not yet confirmed: late once "
+                              "confirmed", last_online, down_since[0])
         return Compliance(ComplianceState.NOT_COMPLIED, deadline_at,
-                          f"online at {_iso(last_online)}, after the deadline; no confirmed "
-                          "takedown since", last_online)
+                          f"online at {_iso(last_online)}, after the deadline; no down "
+                          "observation since", last_online)
     if not obs or obs[-1].checked_at < deadline_at:
         return Compliance(ComplianceState.PENDING, deadline_at,
                           "no check at or after the deadline yet", last_online)

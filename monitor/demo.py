@@ -9,8 +9,10 @@ demo-report.html and demo-report.json; prints the per-hoster comparison of measu
 takedown times and the re-uploads found and alerts delivered against the world's truth
 (monitor.demo_print). It fails (exit 1) when a measured median misses the truth by more than
 the measurement resolution (hosters with too few notices for rates are shown, not judged:
-monitor.demo_compare), or when a re-upload it found is not one in the world or was not
-alerted to exactly the hoster serving it.
+monitor.demo_compare), when a re-upload it found is not one in the world or was not
+alerted to exactly the hoster serving it, or when a removal order it issued to the slowest
+hosters (at day 2, 1 h and 24 h deadlines) is misclassified against the world's truth
+(monitor.demo_orders).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from monitor.demo_compare import (  # noqa: F401  (re-exported: tests and caller
     resolution_at,
     truth_by_hoster,
 )
+from monitor.demo_orders import OrderTally
 from monitor.demo_reuploads import ReuploadTally, Upkeep
 
 
@@ -44,10 +47,12 @@ class DemoResult:
     seconds: float = 0.0
     watch: Upkeep | None = None             # watch scans and alert sends between steps
     reuploads: ReuploadTally = field(default_factory=ReuploadTally)
+    orders: OrderTally = field(default_factory=OrderTally)
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.comparisons) and not self.reuploads.wrong
+        return (all(c.ok for c in self.comparisons) and not self.reuploads.wrong
+                and not self.orders.misclassified)
 
 
 def scale(scenario, *, hosters: int, reports: int, days: int, seed: int):
@@ -122,6 +127,7 @@ async def run_demo(*, days: int = 30, hosters: int = 8, reports: int = 500, seed
 
     from monitor.alerts import send_pending
     from monitor.crawl import run_crawl
+    from monitor.demo_orders import OrderIssuer, issue_time, judge_orders
     from monitor.demo_reuploads import add_galleries, tally
     from monitor.import_hashes import import_hashes
     from monitor.import_hosters import import_hosters
@@ -166,6 +172,9 @@ async def run_demo(*, days: int = 30, hosters: int = 8, reports: int = 500, seed
         end = scn.start + timedelta(days=days)
         upkeep = result.watch = Upkeep(db, db_file, config)
         upkeep.sources = add_galleries(db, world, config)
+        issue = OrderIssuer(db, world, config, issue_time(scn.start, days),
+                            target / "demo-world")
+        result.orders = issue.tally
 
         with Progress(TextColumn("[bold]simulating"), BarColumn(),
                       TextColumn("day {task.fields[day]:>5.1f}/{task.total:.0f}"),
@@ -179,6 +188,7 @@ async def run_demo(*, days: int = 30, hosters: int = 8, reports: int = 500, seed
                 world.set_now(when)
                 clock.fix(when)
                 result.steps += 1
+                issue(when)
                 await upkeep(when)
                 day = (when - scn.start).total_seconds() / 86400
                 bar.update(task, completed=day, day=day, found=upkeep.urls_found,
@@ -205,6 +215,7 @@ async def run_demo(*, days: int = 30, hosters: int = 8, reports: int = 500, seed
                                      truth_by_hoster(world.plan, end), config.schedule,
                                      follow_up=(end - last_notice).total_seconds() / 3600)
         result.reuploads = tally(db, world, receiver, sink, end)
+        judge_orders(db, world, config, result.orders, end)
         db.conn.close()
     finally:
         await world.stop()
@@ -222,10 +233,11 @@ def print_result(result: DemoResult) -> None:
     from rich.console import Console
 
     from monitor.demo_compare import comparison_table
-    from monitor.demo_print import reupload_table, summary_lines
+    from monitor.demo_print import order_table, reupload_table, summary_lines
 
     console = Console()
     console.print(comparison_table(result.comparisons))
     console.print(reupload_table(result))
+    console.print(order_table(result.orders))
     for line in summary_lines(result):
         console.print(line)

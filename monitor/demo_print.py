@@ -1,5 +1,6 @@
-"""What the demo prints: measured vs. true takedown times per hoster, then re-uploads found and
-alerts delivered per hoster against the world's truth (rich tables on stdout)."""
+"""What the demo prints: measured vs. true takedown times per hoster, re-uploads found and
+alerts delivered per hoster, and removal-order compliance per hoster, each against the world's
+truth (rich tables on stdout)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,53 @@ def reupload_table(result) -> Any:
     return table
 
 
+def order_table(tally) -> Any:
+    """Per hoster ordered: orders, each compliance state as measured (true in brackets), the
+    median lateness measured (true), the orders the checks could not observe, misclassified."""
+    import statistics
+
+    table = _table("Removal orders per hoster: compliance measured (true)",
+                   ("hoster", "orders", "complied", "late", "not complied", "unverifiable",
+                    "pending", "median lateness h", "not observable", "misclassified"))
+
+    def median(values: list[float]) -> str:
+        return f"{statistics.median(values):.1f}" if values else "-"
+    for hoster in tally.hosters:
+        mine = [o for o in tally.orders if o.item.hoster == hoster]
+        measured = [o.measured.state.value for o in mine if o.measured is not None]
+        truth = [o.truth for o in mine]
+
+        def both(state: str, measured=measured, truth=truth) -> str:
+            return f"{measured.count(state)} ({truth.count(state)})"
+        late = [o.measured.lateness_hours for o in mine
+                if o.measured is not None and o.measured.lateness_hours is not None]
+        true_late = [o.true_lateness for o in mine if o.true_lateness is not None]
+        wrong = sum(o.verdict == "WRONG" for o in mine)
+        table.add_row(hoster, str(len(mine)), both("complied"), both("late"),
+                      both("not_complied"), str(measured.count("unverifiable")),
+                      str(measured.count("pending")), f"{median(late)} ({median(true_late)})",
+                      str(sum(o.verdict == "not observable" for o in mine)),
+                      f"[red]{wrong}[/red]" if wrong else "0")
+    return table
+
+
+def order_lines(tally) -> list[str]:
+    if tally.issued_at is None:
+        return ["removal orders: none issued (the run ended before the issue time)"]
+    blocked = sum(o.verdict.startswith("unverifiable") for o in tally.orders)
+    unseen = sum(o.verdict == "not observable" for o in tally.orders)
+    lines = [f"removal orders: {len(tally.orders)} issued at {tally.issued_at:%Y-%m-%d %H:%M} "
+             f"to {', '.join(tally.hosters)} (deadlines 1 h and 24 h); "
+             f"{len(tally.misclassified)} misclassified against the world's truth, "
+             f"{blocked} unverifiable where the world blocked or failed at the deadline, "
+             f"{unseen} changed between checks (not observable)"]
+    for o in tally.misclassified:
+        lines.append(f"[red]misclassified:[/red] {o.order_id} ({o.item.hoster}, {o.item.id}): "
+                     f"measured {o.measured.state.value if o.measured else '-'}, true "
+                     f"{o.truth}; {o.measured.reason if o.measured else ''}")
+    return lines
+
+
 def summary_lines(result) -> list[str]:
     r = result.reuploads
     w = result.watch
@@ -74,6 +122,7 @@ def summary_lines(result) -> list[str]:
         f"reappearance ({r.alerts(channel='webhook')} by signed webhook, "
         f"{r.alerts(channel='email')} by e-mail); {pending} not delivered")
     lines.append(receivers_line(r))
+    lines += order_lines(result.orders)
     lines.append(f"{result.checks} checks in {result.steps} clock steps, "
                  f"{result.seconds:.0f} s; report: {result.out / 'demo-report.html'}")
     return lines

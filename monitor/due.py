@@ -3,7 +3,8 @@
 One reader for both ways of crawling: the in-process RecheckSpider and the distributed
 enqueuer (`crawl --redis URL --enqueue`). Reports are read 500 at a time in (next_check_at, id)
 order, never all at once; each report's due slot comes from its timeline and the schedule
-(monitor.summary.due_at), so a slot already observed is never due again.
+(monitor.summary.due_at), so a slot already observed is never due again. A report's removal
+orders are part of that: their deadline slots come with its timeline (monitor.summary.load).
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ class ChainVerifier:
         self.count = 0
 
     def feed(self, row: Mapping[str, Any]) -> Break | None:
-        stored, stored_prev = row["chain_hash"], row.get("chain_prev")
+        stored, stored_prev = row["chain_hash"], str(row.get("chain_prev") or "")
         check_id, url = row["id"], row["url"]
         expected_prev = self.prev
         self.last_id = check_id
@@ -140,17 +140,17 @@ class ChainVerifier:
             return Break(Problem.UNENCODABLE, check_id, url, str(exc))
         own = step(encoded, expected_prev)
         if own == stored:
-            if stored_prev not in (None, expected_prev):
+            if stored_prev not in ("", expected_prev):
                 return Break(Problem.BROKEN_LINK, check_id, url,
-                             f"its recorded previous hash {str(stored_prev)[:16]}... is not "
+                             f"its recorded previous hash {stored_prev[:16]}... is not "
                              "the previous row's (the row's own hash matches it)")
             return None
         if stored_prev != expected_prev and is_hash(stored_prev) \
                 and step(encoded, stored_prev) == stored:
             return Break(Problem.BROKEN_LINK, check_id, url,
                          f"it was chained after {stored_prev[:16]}..., but the row before it "
-                         f"hashes to {expected_prev[:16]}...: a row before it was deleted "
-                         "or rows were reordered")
+                         f"hashes to {expected_prev[:16]}...: a row before it was deleted, "
+                         "rows were reordered, or the row before it was edited and re-hashed")
         return Break(Problem.HASH_MISMATCH, check_id, url,
                      f"recorded {stored[:16]}..., its fields give {own[:16]}...: the row "
                      "(id, URL, time, outcome, ...) changed after it was chained")

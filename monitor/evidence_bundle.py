@@ -139,7 +139,7 @@ def _row(index: int, row: Any, previous: dict[str, Any] | None) -> list[Failure]
         out.append(Failure(where, f"check encoding version {check['v']!r} is not "
                                   f"{evidence.VERSION}"))
     prev, stored = row.get("prev"), row.get("hash")
-    if not evidence.is_hash(prev):
+    if not isinstance(prev, str) or not evidence.is_hash(prev):
         return [*out, Failure(where, "prev is not a 64-hex-digit hash")]
     try:
         own = evidence.link(check, prev)

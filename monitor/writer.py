@@ -80,9 +80,9 @@ class CheckWriter:
         ids = {c["report_id"] for c in checks}
         with store.transaction(self.db):
             conn = self.db.conn
-            before = conn.total_changes
+            changes = conn.total_changes
             conn.executemany(_CHECK, checks)
-            inserted = conn.total_changes - before
+            inserted = conn.total_changes - changes
             if inserted:      # chain the new rows, in id order (an ignored slot never counts)
                 evidence_store.append(conn)
             if baselines:

@@ -172,6 +172,16 @@ def _md_row(g: GroupStats, report: Report) -> str:
     return "| " + " | ".join(md_text(c) for c in cells) + " |"
 
 
+ORDERS_METHOD = (
+    "- Removal orders: complied = a down observation at or before the deadline, confirmed "
+    "by the takedown rule, and not seen online since; late = seen online at or after the "
+    "deadline and later taken down (lateness = takedown - deadline, the true removal lies "
+    "after the last online check); not complied = seen online after the deadline and not "
+    "taken down since; unverifiable = only blocked or unreachable around the deadline (or "
+    "first seen down after it with no check between); pending = no check at or after the "
+    "deadline yet, or down but not yet confirmed.")
+
+
 def fmt_lateness(row: OrderRow) -> str:
     """`2.0 h (0.5 h–2.0 h)`: the takedown after the deadline with its resolution."""
     if row.lateness_hours is None:
@@ -257,6 +267,7 @@ def render_md(report: Report, *, show_urls: bool = False) -> str:
 
 def method_lines(report: Report) -> list[str]:
     m = report.method
+    orders = [ORDERS_METHOD] if report.orders else []
     return [
         "- The clock starts when the hoster was notified (noticed_at).",
         f"- A takedown is the first down observation (removed or DNS gone) confirmed by "
@@ -274,15 +285,8 @@ def method_lines(report: Report) -> list[str]:
         "the JSON and CSV as median_hours_upper for comparison over time.",
         f"- Notices never checked are counted as unresolved and do not enter the estimates. "
         f"Groups with fewer than {m.min_notices_for_rates} notices show counts only.",
-        "- Removal orders: complied = a down observation at or before the deadline, confirmed "
-        "by the takedown rule, and not seen online since; late = seen online at or after the "
-        "deadline and later taken down (lateness = takedown - deadline, the true removal lies "
-        "after the last online check); not complied = seen online after the deadline and not "
-        "taken down since; unverifiable = only blocked or unreachable around the deadline (or "
-        "first seen down after it with no check between); pending = no check at or after the "
-        "deadline yet, or down but not yet confirmed.",
         "- Time from alert to removal runs from the first alert sent about a notice to its "
         "confirmed takedown, Kaplan-Meier in the same way: a notice alerted and still online is "
         "censored at its last check, never dropped; one already removed when the alert went "
         "out (and not back online) is left out.",
-    ]
+    ] + orders

@@ -90,15 +90,24 @@ def test_readers_refuse_a_damaged_database(damaged, command) -> None:
     one_clear_line(invoke(damaged, *command), "damaged")
 
 
-def test_sqlite_errors_become_one_line(damaged) -> None:
+def test_sqlite_errors_become_one_line(tmp_path) -> None:
     """SQLite's own errors are mapped in one place (monitor.cli.Group): exit 2, one line."""
+    path = tmp_path / "d.db"
+    db = store.connect(path)
+    sample.fill(db, 200, now=NOW, checks=3)
+    root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'checks'").fetchone()[0]
+    db.conn.close()
+    with open(path, "r+b") as fh:       # the checks table's own pages, so a scan meets them
+        fh.seek((root - 1) * 4096)
+        fh.write(random.Random(18).randbytes(8192))
+
     @click.group(cls=Group)
     def group() -> None:
         pass
 
     @group.command()
     def scan() -> None:
-        sqlite3.connect(damaged).execute("SELECT * FROM checks").fetchall()
+        sqlite3.connect(path).execute("SELECT * FROM checks").fetchall()
 
     one_clear_line(CliRunner().invoke(group, ["scan"]), "malformed", "backup")
 

@@ -72,10 +72,16 @@ def test_late_with_lateness_and_its_resolution():
     assert c.state is S.LATE and c.lateness == 2 * H
 
 
-def test_still_online_or_down_unconfirmed_after_online_is_not_complied():
+def test_still_online_after_the_deadline_is_not_complied():
     assert state((-H, ON), (0 * H, ON), (H, ON), (24 * H, ON)) is S.NOT_COMPLIED
-    assert state((0 * H, ON), (H, R)) is S.NOT_COMPLIED           # one down: not confirmed
     assert state((0 * H, ON), (H, B), (2 * H, U)) is S.NOT_COMPLIED
+
+
+def test_online_after_the_deadline_then_one_down_check_is_pending_not_not_complied():
+    """The latest check says removed: "still online" would be false; late once confirmed."""
+    c = judge(D, obs((0 * H, ON), (H, R)))
+    assert c.state is S.PENDING and c.first_down_at == D + H and "late once" in c.reason
+    assert state((0 * H, ON), (H, R), (2 * H, R)) is S.LATE
 
 
 def test_reappearance_after_the_deadline_is_late_or_not_complied():

@@ -154,3 +154,33 @@ def test_load_gives_timelines_and_last_due(db):
     assert item.noticed_at == T0 and item.last_due_at == T0 + 8 * H
     assert item.timeline.checks_count == 2
     assert item.timeline.last_checked_at == T0 + 8 * H + timedelta(seconds=7)
+
+
+def test_an_order_deadline_brings_a_finished_report_back(db):
+    """A confirmed-down report whose schedule has ended (no after_takedown checks) is done:
+    next_check_at NULL. An order's deadline 10 days on makes it due at the deadline, then at
+    each follow-up, then done again."""
+    done = ScheduleConfig(after_takedown=())
+    add_report(db, 1)
+    add_checks(db, 1, (1, "online", 1, None), (2, "removed", 1, None), (4, "removed", 1, None))
+    refresh(db, [1], TK, done, now=T0 + 5 * H)
+    assert row(db, 1)["state"] == "down" and row(db, 1)["next_check_at"] is None
+    deadline = T0 + 10 * D
+    db["orders"].insert({"order_id": "O-1", "report_id": 1, "issued_at": iso(T0 + 9 * D),
+                         "deadline_at": iso(deadline), "imported_at": iso(T0 + 9 * D)})
+    refresh(db, [1], TK, done, now=T0 + 9 * D)
+    assert row(db, 1)["next_check_at"] == iso(deadline)
+    assert load(db, [1], TK)[1].extra[0] == deadline
+    def check(slot: timedelta, late: timedelta = timedelta(0)) -> None:
+        db["checks"].insert({"report_id": 1, "due_at": iso(deadline + slot),
+                             "checked_at": iso(deadline + slot + late), "outcome": "removed",
+                             "reason": "r"})
+    check(timedelta(0))
+    refresh(db, [1], TK, done, now=deadline)
+    assert row(db, 1)["next_check_at"] == iso(deadline + timedelta(minutes=1))
+    check(timedelta(minutes=1))
+    refresh(db, [1], TK, done, now=deadline + 2 * H)      # late: +10 min and +1 h collapse
+    assert row(db, 1)["next_check_at"] == iso(deadline + H)
+    check(H, late=H)
+    refresh(db, [1], TK, done, now=deadline + 2 * H)
+    assert row(db, 1)["next_check_at"] is None

@@ -94,9 +94,11 @@ async def run_ingest(db_path: Any, config: Config, client: Any, *, consumer: str
     db = store.connect(db_path)
     started = time.monotonic()
     out = IngestSummary()
-    out.crawl_id = db.execute(
+    crawl_id = db.execute(
         "INSERT INTO crawls (kind, started_at, status, planned, pid) VALUES "
         "('ingest', ?, 'running', 0, ?)", [clock.now_iso(), os.getpid()]).lastrowid
+    assert crawl_id is not None  # an INSERT's rowid
+    out.crawl_id = crawl_id
     writer = CheckWriter(db, config, crawl_id=out.crawl_id, batch=10**9)
     recorder = Recorder(db, config)
     claim_ms = int(d.claim_idle.total_seconds() * 1000)

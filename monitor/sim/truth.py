@@ -110,15 +110,11 @@ def webhook_path(hoster: Hoster) -> str:
 
 def image_hashes(data: bytes) -> dict[str, str]:
     """phash, pdq and sha256 of served bytes, computed as the crawler does (hashes.compute);
-    imagehash's phash and no pdq where hashes.compute is unavailable."""
-    try:
-        from hashes.compute import compute
-    except ImportError:
-        compute = None
-    if compute is not None:
-        got = compute(data)
-        if got.ok and got.phash and got.pdq:
-            return {"phash": got.phash, "pdq": got.pdq, "sha256": got.sha256}
+    imagehash's phash and no pdq where hashes.compute gives none (too small an image)."""
+    from hashes.compute import compute  # only the truth writer needs it (heavy imports)
+    got = compute(data)
+    if got.ok and got.phash and got.pdq:
+        return {"phash": got.phash, "pdq": got.pdq, "sha256": got.sha256}
     with Image.open(io.BytesIO(data)) as img:
         phash = str(imagehash.phash(img.convert("RGB")))
     return {"phash": phash, "sha256": hashlib.sha256(data).hexdigest()}
