@@ -9,7 +9,9 @@ block covered by one big prefix costs one query in all. AS names are asked once 
 and cached in `asn_names`.
 
 `resolve_pending()` is the stage after the fetch (and `ntd-monitor asn resolve`): it fills
-`checks.asn/asns/prefix/hoster_id` for checks that have an IP but no ASN yet. Checks keep what was
+`checks.asn/asns/prefix/hoster_id` for checks that have an IP but no ASN yet, and `checks.edge`
+when the IP is a CDN's (monitor.cdn_attribute: such a check goes to the origin's hoster when the
+import named it, else to "CDN (origin unknown)", never to the CDN as a hoster). Checks keep what was
 true when they were checked: a filled check is never rewritten. `asns = '[]'` with a NULL asn
 marks an IP found not announced (so it is not asked again); asn NULL with asns NULL is pending
 (a DNS failure: retried next time).
@@ -186,16 +188,20 @@ async def resolve_pending(db: Database, config: Config, *, limit: int | None = N
                           backend: Backend | None = None,
                           now: datetime | None = None) -> ResolveStats:
     """Fill asn, asns, prefix and hoster_id of checks that have an IP but no ASN yet."""
+    from monitor.cdn_attribute import EdgeAttribution
     from monitor.hosters import Registry  # hosters imports asn_records; keep the cycle out
 
-    sql = ("SELECT id, report_id, ip FROM checks WHERE asn IS NULL AND ip IS NOT NULL "
-           "AND asns IS NULL ORDER BY id")
+    sql = ("SELECT c.id, c.report_id, c.ip, c.edge, r.origin_ip, r.origin_hoster_id "
+           "FROM checks c JOIN reports r ON r.id = c.report_id WHERE c.asn IS NULL "
+           "AND c.ip IS NOT NULL AND c.asns IS NULL ORDER BY c.id")
     rows = list(db.query(sql + (" LIMIT ?" if limit else ""), [limit] if limit else []))
     if not rows:
         return ResolveStats()
     backend = backend or backend_for(config.asn)
-    infos = await lookup({r["ip"] for r in rows}, db, config.asn, backend=backend, now=now)
+    ips = {r["ip"] for r in rows} | {r["origin_ip"] for r in rows if r["origin_ip"]}
+    infos = await lookup(ips, db, config.asn, backend=backend, now=now)
     registry = Registry.load(db)
+    edges = EdgeAttribution(db, registry)   # CDN edges: the origin's hoster or "X (origin unknown)"
     resolved = not_announced = unresolved = 0
     touched: set[int] = set()
     with transaction(db):
@@ -204,7 +210,10 @@ async def resolve_pending(db: Database, config: Config, *, limit: int | None = N
             if info is None:
                 unresolved += 1
                 continue
-            hoster = registry.attribute(row["ip"], info)
+            origin = edges.origin_of(row["origin_hoster_id"], row["origin_ip"],
+                                     infos.get(row["origin_ip"]) if row["origin_ip"] else None)
+            decided = edges.decide(row["ip"], info, row["edge"], origin)
+            hoster = decided.hoster
             if info.announced:
                 resolved += 1
                 values = (info.asn, json.dumps(list(info.asns)), info.prefix)
@@ -212,9 +221,9 @@ async def resolve_pending(db: Database, config: Config, *, limit: int | None = N
                 not_announced += 1
                 values = (None, "[]", None)
             cursor = db.execute(
-                "UPDATE checks SET asn = ?, asns = ?, prefix = ?, "
+                "UPDATE checks SET asn = ?, asns = ?, prefix = ?, edge = COALESCE(?, edge), "
                 "hoster_id = COALESCE(hoster_id, ?) WHERE id = ? AND asn IS NULL AND asns IS NULL",
-                [*values, hoster.id if hoster else None, row["id"]])
+                [*values, decided.edge, hoster.id if hoster else None, row["id"]])
             if cursor.rowcount:
                 touched.add(row["report_id"])
     return ResolveStats(len(rows), resolved, not_announced, unresolved, backend.queries,

@@ -366,9 +366,10 @@ def watch_add(state: State, url: str, depth: int | None, max_pages: int | None) 
                f"max {source['max_pages']} pages, next scan {source['next_scan_at']})")
 
 
-from monitor import cli_dist, cli_evidence, cli_ops  # noqa: E402  (crawl, report, evidence, ...)
+from monitor import cli_cdn, cli_dist, cli_evidence, cli_ops  # noqa: E402  (crawl, report, ...)
 
 cli_ops.register(cli)
+cli_cdn.register(cli)
 cli_dist.register(cli)
 cli_evidence.register(cli)
 

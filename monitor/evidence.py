@@ -33,6 +33,8 @@ GENESIS = "0" * 64
 FIELDS = ("id", "report_id", "url", "due_at", "checked_at", "outcome", "reason",
           "http_status", "final_url", "redirects", "ip", "content_type", "size", "elapsed_ms",
           "algorithm", "distance")
+# `checks.edge` (the CDN seen, m008) is deliberately not in FIELDS: canonical v1 is fixed for
+# rows already chained; like the attribution columns it can be added only by a version 2.
 ATTRIBUTION = ("asn", "asns", "prefix", "hoster")
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,

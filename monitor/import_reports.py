@@ -1,6 +1,10 @@
 """`import reports`: reported URLs (CSV or JSON Lines) into the store.
 
-Columns: url,reference,reported_at,noticed_at,phash,pdq,sha256 (only url required). Each row is
+Columns: url,reference,reported_at,noticed_at,phash,pdq,sha256 (only url required), and for a
+site behind a CDN the origin as the hotline knows it: `origin_ip` (the origin server's address)
+and/or `origin_hoster` (a hoster already in the registry, which is then the notified hoster);
+checks through the CDN's edge are attributed to that origin (monitor.cdn_attribute), not to the
+CDN. The origin is taken at a report's first import. Each row is
 validated and normalised (URL cleaned and keyed, times read with their zone, hashes checked);
 bad rows are listed and skipped; all good rows go in one transaction, written in chunks so a
 large file streams in constant memory. Re-importing a file changes nothing: a URL already
@@ -11,7 +15,8 @@ counts); anything else is a row error. A dry run makes the same writes and rolls
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +29,8 @@ from monitor.importing import ImportResult, read_rows, writing
 from monitor.schedule import first_check
 from monitor.urls import UrlError, clean, key
 
-COLUMNS = ("url", "reference", "reported_at", "noticed_at", "phash", "pdq", "sha256")
+COLUMNS = ("url", "reference", "reported_at", "noticed_at", "phash", "pdq", "sha256",
+           "origin_ip", "origin_hoster")
 HASH_COLUMNS = ("phash", "pdq", "sha256")
 CHUNK = 2000
 MAX_REFERENCE = 200
@@ -44,6 +50,9 @@ class ReportRow:
     reported_at: str
     noticed_at: str
     hashes: tuple[tuple[str, str], ...]
+    origin_ip: str | None = None
+    origin_hoster: str | None = None         # a hoster's name (checked against the registry)
+    origin_hoster_id: int | None = None
 
 
 def _time(value: str, name: str, zone_less: list[int], latest: datetime) -> datetime | None:
@@ -90,8 +99,25 @@ def parse_row(values: dict[str, str], imported_at: datetime, zone_less: list[int
     reference = values.get("reference", "").strip() or None
     if reference and len(reference) > MAX_REFERENCE:
         raise RowInvalid(f"reference longer than {MAX_REFERENCE} characters")
+    origin_ip = values.get("origin_ip", "").strip() or None
+    if origin_ip:
+        try:
+            if "%" in origin_ip:
+                raise ValueError("zone id")
+            origin_ip = str(ipaddress.ip_address(origin_ip))
+        except ValueError:
+            raise RowInvalid(f"origin_ip: not an IP address: {origin_ip[:60]!r}") from None
+    origin_hoster = values.get("origin_hoster", "").strip() or None
+    if origin_hoster and len(origin_hoster) > MAX_REFERENCE:
+        raise RowInvalid(f"origin_hoster longer than {MAX_REFERENCE} characters")
     return ReportRow(url, key(url), reference, clock.iso(reported),  # type: ignore[arg-type]
-                     clock.iso(noticed), tuple(found))  # type: ignore[arg-type]
+                     clock.iso(noticed), tuple(found),  # type: ignore[arg-type]
+                     origin_ip, origin_hoster)
+
+
+def _origin_hosters(db: Database) -> dict[str, int]:
+    """Hosters an import may name as an origin: any but a CDN's "(origin unknown)" group."""
+    return dict(db.execute("SELECT name, id FROM hosters WHERE cdn IS NULL").fetchall())
 
 
 def import_reports(db: Database, path: str | Path, config: Config, *,
@@ -104,6 +130,7 @@ def import_reports(db: Database, path: str | Path, config: Config, *,
     zone_less = [0]
     seen: set[str] = set()
     chunk: list[ReportRow] = []
+    origins: dict[str, int] | None = None
 
     def flush() -> None:
         if chunk:
@@ -121,6 +148,13 @@ def import_reports(db: Database, path: str | Path, config: Config, *,
             except RowInvalid as exc:
                 result.error(row.line, str(exc))
                 continue
+            if parsed.origin_hoster:
+                origins = _origin_hosters(db) if origins is None else origins
+                if parsed.origin_hoster not in origins:
+                    result.error(row.line, f"origin_hoster: no hoster named "
+                                 f"{parsed.origin_hoster[:80]!r} (add it with `hosters import`)")
+                    continue
+                parsed = replace(parsed, origin_hoster_id=origins[parsed.origin_hoster])
             if parsed.url_key in seen and not parsed.hashes:
                 result.unchanged += 1
                 continue
@@ -141,10 +175,11 @@ def _write(db: Database, rows: list[ReportRow], imported_at: datetime, config: C
     before = conn.total_changes
     conn.executemany(
         "INSERT INTO reports (kind, url, url_key, reference, reported_at, noticed_at, "
-        "imported_at, next_check_at) VALUES ('report', ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT(url_key) DO NOTHING",
+        "imported_at, next_check_at, origin_ip, origin_hoster_id, notified_hoster_id) "
+        "VALUES ('report', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(url_key) DO NOTHING",
         [(r.url, r.url_key, r.reference, r.reported_at, r.noticed_at, stamp,
-          clock.iso(first_check(clock.parse(r.noticed_at), config.schedule)))
+          clock.iso(first_check(clock.parse(r.noticed_at), config.schedule)),
+          r.origin_ip, r.origin_hoster_id, r.origin_hoster_id)   # the origin gets the notice
          for r in rows])
     added = conn.total_changes - before
     result.added += added

@@ -270,6 +270,30 @@ INSERT INTO evidence_head (id, last_id, hash, count) VALUES
     (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0);
 """
 
+V8 = """
+-- the CDN registry (monitor.cdn): networks that are CDN / reverse-proxy edges, not hosters;
+-- one row per network (an ASN or a prefix), seeded with monitor.cdn.DEFAULTS
+CREATE TABLE cdns (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    asn INTEGER,
+    prefix TEXT,                               -- CIDR; NULL: the whole ASN
+    abuse_email TEXT,
+    source TEXT NOT NULL DEFAULT 'import' CHECK (source IN ('default', 'import')),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX cdns_name ON cdns(name);
+-- the CDN whose edge answered the check (response headers or the CDN registry); NULL: none seen
+ALTER TABLE checks ADD COLUMN edge TEXT;
+-- the group a check through CDN X's edge is attributed to when its origin is unknown:
+-- a hosters row named "X (origin unknown)" with cdn = 'X' (never ranked as a hoster)
+ALTER TABLE hosters ADD COLUMN cdn TEXT;
+-- the origin behind a CDN as the hotline knows it (import reports: origin_ip, origin_hoster);
+-- a check through a CDN edge is then attributed to the origin's hoster
+ALTER TABLE reports ADD COLUMN origin_ip TEXT;
+ALTER TABLE reports ADD COLUMN origin_hoster_id INTEGER REFERENCES hosters(id);
+"""
+
 
 def _statements(script: str) -> list[str]:
     """Split a script into statements (executescript would COMMIT the migration's transaction)."""
@@ -337,9 +361,17 @@ def m007_evidence_chain(db: Database) -> None:
     append(db.conn)
 
 
+@migrations()
+def m008_cdns(db: Database) -> None:
+    """`cdns`: the CDN registry, seeded with the shipped list; `checks.edge`: the CDN seen."""
+    _run(db, V8)
+    from monitor.cdn import seed_defaults  # imported here, like m003 and m007
+    seed_defaults(db)
+
+
 def version(db: Database) -> int:
     """How many of our migrations the database has."""
     return len(migrations.applied(db))
 
 
-LATEST = 7
+LATEST = 8

@@ -22,9 +22,11 @@ BATCH = 500
 
 _CHECK = """
 INSERT OR IGNORE INTO checks (report_id, crawl_id, due_at, checked_at, outcome, reason,
-    http_status, final_url, redirects, ip, content_type, size, elapsed_ms, algorithm, distance)
+    http_status, final_url, redirects, ip, content_type, size, elapsed_ms, algorithm, distance,
+    edge)
 VALUES (:report_id, :crawl_id, :due_at, :checked_at, :outcome, :reason, :http_status,
-    :final_url, :redirects, :ip, :content_type, :size, :elapsed_ms, :algorithm, :distance)
+    :final_url, :redirects, :ip, :content_type, :size, :elapsed_ms, :algorithm, :distance,
+    :edge)
 """
 _BASELINE = """
 INSERT OR IGNORE INTO report_hashes (report_id, algorithm, hash, origin, quality, created_at)
@@ -59,6 +61,8 @@ class CheckWriter:
             "ip": item.ip, "content_type": item.content_type, "size": item.size,
             "elapsed_ms": item.elapsed_ms, "algorithm": item.algorithm,
             "distance": item.distance,
+            # the CDN named by the response headers (monitor.edge); the ASN stage may add one
+            "edge": getattr(item, "edge", None),
         }
         self.checks.append(row)
         for algorithm, value, quality in item.new_baseline:

@@ -18,7 +18,7 @@ from sqlite_utils import Database
 
 from monitor import clock
 from monitor.config import Config
-from reports import load, orders, stats, turnbull
+from reports import cdn_groups, load, orders, stats, turnbull
 from reports.frame import Notices, outcomes
 from reports.model import REPORT_GROUP_BYS, Method, OnlineItem, Report
 from reports.order_rows import summaries
@@ -69,7 +69,8 @@ def build_report(db: Database, config: Config, *, since: datetime | str | None =
     overall, groups = stats.compute(n, cutoff=cutoff, group_by=group_by, deadlines=deadlines,
                                     min_notices=minimum,
                                     registered_asns=load.registered_asns(db))
-    top = [g.key for g in groups if not g.too_few_to_rank][:TOP_CURVES]
+    groups = cdn_groups.mark(db, n, groups, group_by, deadlines)   # CDN groups: never ranked
+    top = [g.key for g in groups if not (g.too_few_to_rank or g.cdn)][:TOP_CURVES]
     if group_by == "month":
         trend = groups
     else:

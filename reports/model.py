@@ -108,6 +108,8 @@ class GroupStats:
     rank: int | None = None
     alert_to_removal_median_ci95: tuple[float | None, float | None] | None = None
     median_hours_upper: float | None = None    # Kaplan-Meier on the first down observations
+    cdn: bool = False            # a "CDN (origin unknown)" group: never ranked as a hoster
+    via_cdn_only: int = 0        # notices whose every check was answered by a CDN edge
 
     def to_dict(self, group_by: str = "hoster") -> dict[str, Any]:
         within = {deadline_key(h): _num(v, 4) for h, v in self.removed_within.items()}
@@ -236,6 +238,8 @@ class Report:
         for g in self.groups:
             row = g.to_dict(by)
             row["orders"] = self.order_summary(g.key).to_dict()
+            row["cdn"] = g.cdn                      # appended after "orders": keys only grow
+            row["via_cdn_only"] = g.via_cdn_only
             groups.append(row)
         return {
             "generated_at": self.generated_at,

@@ -155,13 +155,15 @@ def rank(groups: Sequence[GroupStats], group_by: str,
          deadlines: Sequence[float]) -> list[GroupStats]:
     """Months in time order; otherwise rankable groups by median time to takedown (shortest
     first, not-reached last), then the share removed by the last deadline; then the groups
-    with too few notices, largest first. Ranks count rankable groups only."""
+    with too few notices and the CDN groups (never ranked as hosters), largest first. Ranks
+    count rankable groups only."""
     if group_by == "month":
         return sorted(groups, key=lambda g: str(g.key))
     last = max(deadlines) if deadlines else None
-    rankable = sorted((g for g in groups if not g.too_few_to_rank),
+    rankable = sorted((g for g in groups if not (g.too_few_to_rank or g.cdn)),
                       key=lambda g: _rank_key(g, last))
-    rest = sorted((g for g in groups if g.too_few_to_rank), key=lambda g: (-g.notices, g.label))
+    rest = sorted((g for g in groups if g.too_few_to_rank or g.cdn),
+                  key=lambda g: (-g.notices, g.label))
     return [replace(g, rank=i + 1) for i, g in enumerate(rankable)] + list(rest)
 
 

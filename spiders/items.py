@@ -24,6 +24,7 @@ class CheckItem:
     elapsed_ms: int | None = None
     algorithm: str | None = None
     distance: int | None = None
+    edge: str | None = None         # the CDN its response headers name (monitor.edge)
     # When the report had no baseline: hashes of the first successful fetch (origin first_check).
     new_baseline: tuple[tuple[str, str, int | None], ...] = ()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import stat
@@ -164,6 +165,32 @@ def test_read_only_database_refused_for_writing(tmp_path) -> None:
         one_clear_line(invoke(path, "asn", "resolve"), "read-only")
     finally:
         path.chmod(0o600)
+
+
+def _immutable(path: Path, on: bool) -> bool:
+    """chattr +i / -i (root only; not every file system has it)."""
+    done = subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True)
+    return done.returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("chattr") is None,
+                    reason="needs root and chattr (the test above covers other users)")
+def test_read_only_database_refused_for_writing_even_as_root(tmp_path) -> None:
+    """Root ignores mode bits, not the immutable flag: SQLite then cannot write, and the
+    command says so in one line (exit 2) instead of a traceback."""
+    path = tmp_path / "ro.db"
+    assert invoke(path, "init").exit_code == 0
+    if not _immutable(path, True):
+        pytest.skip("this file system has no immutable flag")
+    try:
+        before = digest(path)
+        one_clear_line(invoke(path, "asn", "resolve"), "read-only")
+        rows = tmp_path / "r.csv"
+        rows.write_text("url,reference\nhttp://a.example/1.jpg,C1\n")
+        one_clear_line(invoke(path, "import", "reports", str(rows)), "read-only")
+        assert digest(path) == before
+    finally:
+        _immutable(path, False)
 
 
 # -- real processes: SIGTERM against slow hosters, and two crawls on one database ----------------

@@ -159,7 +159,7 @@ def test_the_migration_back_fills_the_chain(tmp_path) -> None:
     done = run(path, "evidence", "verify")              # not migrated yet: a clear answer
     assert done.exit_code == 2 and "no evidence chain yet" in done.output
     db = store.connect(path)
-    assert schema.version(db) == schema.LATEST == 7
+    assert schema.version(db) == schema.LATEST == 8
     assert db.execute("SELECT count(*) FROM checks WHERE chain_hash IS NULL").fetchone()[0] == 0
     assert db.execute("SELECT last_id, count FROM evidence_head").fetchone() == (30, 30)
     writer = CheckWriter(db, Config())                # the writer goes on from the head

@@ -160,7 +160,7 @@ def test_migration_fills_first_takedown_from_the_checks(tmp_path) -> None:
     ro.conn.close()
 
     db = store.connect(path)
-    assert schema.version(db) == schema.LATEST == 7
+    assert schema.version(db) == schema.LATEST == 8
     first = dict(db.execute("SELECT id, first_takedown_at FROM reports").fetchall())
     assert first == {1: iso(2), 2: iso(2), 3: iso(2), 4: None, 5: None}
     # the migration wrote that column only: summaries and schedule are as they were

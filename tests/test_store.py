@@ -51,7 +51,7 @@ def test_migrates_from_version_2_adding_first_takedown(tmp_path):
     conn.commit()
     conn.close()
     db = store.connect(path)
-    assert schema.version(db) == schema.LATEST == 7
+    assert schema.version(db) == schema.LATEST == 8
     # never reappeared: the first takedown is the current one (reappeared rows are replayed
     # from their checks: tests/test_first_takedown.py)
     assert db.execute("SELECT state, first_takedown_at FROM reports").fetchall() == [

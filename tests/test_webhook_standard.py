@@ -163,7 +163,7 @@ def test_m005_keeps_existing_receivers_on_x_signature(tmp_path):
     conn.commit()
     conn.close()
     db = store.connect(path)
-    assert schema.version(db) == schema.LATEST == 7
+    assert schema.version(db) == schema.LATEST == 8
     assert dict(db.execute("SELECT name, webhook_scheme FROM hosters").fetchall()) == {
         "Hooked": "x-signature", "Mail only": "standard", "Empty": "standard"}
     db.execute("INSERT INTO hosters (name, webhook_url, created_at) VALUES ('New', 'u', 't')")

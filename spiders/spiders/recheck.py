@@ -37,6 +37,7 @@ from monitor import clock, store
 from monitor.classify import Fetch, Outcome, classify
 from monitor.config import Config, load
 from monitor.due import iter_due
+from monitor.edge import edge_from_headers
 from spiders import deadline
 from spiders.base import HashingSpider, slot_for
 from spiders.hashing import Hasher, baseline_of, exact_match_async
@@ -178,7 +179,7 @@ class RecheckSpider(PageCheck, HashingSpider):
         assert response.request is not None  # a callback's response always has its request
         yield self._item(response.request, outcome, reason, fetch, size=size,
                          ip=str(response.ip_address) if response.ip_address else None,
-                         new_baseline=new_baseline)
+                         new_baseline=new_baseline, edge=edge_from_headers(response.headers))
 
     async def _served(self, fetch: Fetch, body: bytes, baseline: list[tuple[str, str]]
                       ) -> Fetch:
@@ -278,7 +279,7 @@ class RecheckSpider(PageCheck, HashingSpider):
 
     def _item(self, request: Request, outcome: Outcome, reason: str, fetch: Fetch, *,
               size: int | None = None, ip: str | None = None,
-              new_baseline: tuple = ()) -> CheckItem:
+              new_baseline: tuple = (), edge: str | None = None) -> CheckItem:
         meta = request.meta
         return CheckItem(
             report_id=meta["report_id"], url=fetch.url or request.url, due_at=meta["due_at"],
@@ -287,7 +288,7 @@ class RecheckSpider(PageCheck, HashingSpider):
             final_url=fetch.final_url or None, ip=ip, content_type=fetch.content_type,
             size=size, elapsed_ms=int((time.monotonic() - meta.get("started", time.monotonic()))
                                       * 1000),
-            algorithm=fetch.algorithm, distance=fetch.distance,
+            algorithm=fetch.algorithm, distance=fetch.distance, edge=edge,
             new_baseline=new_baseline if outcome == Outcome.ONLINE else ())
 
 
