@@ -12,7 +12,9 @@ the measurement resolution (hosters with too few notices for rates are shown, no
 monitor.demo_compare), when a re-upload it found is not one in the world or was not
 alerted to exactly the hoster serving it, or when a removal order it issued to the slowest
 hosters (at day 2, 1 h and 24 h deadlines) is misclassified against the world's truth
-(monitor.demo_orders).
+(monitor.demo_orders), or when a notice is not attributed to its right party (the world's CDN
+group for items reached only through its edge, else the hoster), a CDN group is ranked as a
+hoster, or an alert about a CDN-fronted URL did not go to the CDN (monitor.demo_cdn).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from monitor import clock, store
 from monitor.config import Config
+from monitor.demo_cdn import CdnTally
 from monitor.demo_compare import (  # noqa: F401  (re-exported: tests and callers use these)
     HosterComparison,
     compare,
@@ -48,11 +51,12 @@ class DemoResult:
     watch: Upkeep | None = None             # watch scans and alert sends between steps
     reuploads: ReuploadTally = field(default_factory=ReuploadTally)
     orders: OrderTally = field(default_factory=OrderTally)
+    cdn: CdnTally = field(default_factory=CdnTally)
 
     @property
     def ok(self) -> bool:
         return (all(c.ok for c in self.comparisons) and not self.reuploads.wrong
-                and not self.orders.misclassified)
+                and not self.orders.misclassified and (self.cdn.cdn is None or self.cdn.ok))
 
 
 def scale(scenario, *, hosters: int, reports: int, days: int, seed: int):
@@ -126,7 +130,9 @@ async def run_demo(*, days: int = 30, hosters: int = 8, reports: int = 500, seed
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from monitor.alerts import send_pending
+    from monitor.cdn import import_cdns
     from monitor.crawl import run_crawl
+    from monitor.demo_cdn import tally as cdn_tally
     from monitor.demo_orders import OrderIssuer, issue_time, judge_orders
     from monitor.demo_reuploads import add_galleries, tally
     from monitor.import_hashes import import_hashes
@@ -169,6 +175,8 @@ async def run_demo(*, days: int = 30, hosters: int = 8, reports: int = 500, seed
         import_reports(db, files["reports"], config,  # the whole planned world, up front
                        not_after=scn.start + timedelta(days=days))
         import_hashes(db, files["hashes"], "demo-hash-list", source="simulated hotline list")
+        if "cdns" in files:     # the world's CDN: its ASN in the CDN registry, with its contact
+            import_cdns(db, str(files["cdns"]))
         end = scn.start + timedelta(days=days)
         upkeep = result.watch = Upkeep(db, db_file, config)
         upkeep.sources = add_galleries(db, world, config)
@@ -210,6 +218,7 @@ async def run_demo(*, days: int = 30, hosters: int = 8, reports: int = 500, seed
         report = build_report(db, config, now=end)
         write_report(report, target / "demo-report.html", "html")
         write_report(report, target / "demo-report.json", "json")
+        result.cdn = cdn_tally(db, world, json.loads((target / "demo-report.json").read_text()))
         last_notice = max(i.noticed_at for i in world.plan.reports() if i.noticed_at)
         result.comparisons = compare(measured_groups(db, config, end),
                                      truth_by_hoster(world.plan, end), config.schedule,

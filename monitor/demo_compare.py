@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from monitor.cdn import origin_unknown
 from monitor.schedule import last_slot_at_or_before, next_check
 from monitor.timeline import Timeline
 
@@ -48,7 +49,8 @@ class HosterComparison:
 
 
 def truth_by_hoster(plan, end: datetime) -> dict[str, dict[str, Any]]:
-    """True median hours and within-24h share per hoster, as the demo could have seen them:
+    """True median hours and within-24h share per hoster (CDN-fronted notices: per CDN group,
+    "X (origin unknown)", as the report groups them), as the demo could have seen them:
     an item removed after `end`, or never, counts as not removed. The median is the low median
     (the time by which half were removed), the same definition as Kaplan-Meier's."""
     out: dict[str, dict[str, Any]] = {}
@@ -56,7 +58,9 @@ def truth_by_hoster(plan, end: datetime) -> dict[str, dict[str, Any]]:
         hours = math.inf
         if item.removal_at is not None and item.removal_at <= end:
             hours = (item.removal_at - item.noticed_at).total_seconds() / 3600
-        out.setdefault(item.hoster, {"hours": []})["hours"].append(hours)
+        # a notice reached only through the CDN's edge belongs to its CDN group
+        party = origin_unknown(item.cdn) if getattr(item, "cdn", None) else item.hoster
+        out.setdefault(party, {"hours": []})["hours"].append(hours)
     for row in out.values():
         hours = row["hours"]
         median = statistics.median_low(hours)

@@ -1,10 +1,13 @@
 """What the demo prints: measured vs. true takedown times per hoster, re-uploads found and
-alerts delivered per hoster, and removal-order compliance per hoster, each against the world's
-truth (rich tables on stdout)."""
+alerts delivered per hoster, removal-order compliance per hoster, and CDN-fronted notices
+(attributed to the CDN group, alerts to the CDN), each against the world's truth (rich tables
+and lines on stdout)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from monitor.demo_cdn import lines as cdn_lines
 
 
 def _hours(value: float | None) -> str:
@@ -122,6 +125,7 @@ def summary_lines(result) -> list[str]:
         f"reappearance ({r.alerts(channel='webhook')} by signed webhook, "
         f"{r.alerts(channel='email')} by e-mail); {pending} not delivered")
     lines.append(receivers_line(r))
+    lines += cdn_lines(result.cdn)
     lines += order_lines(result.orders)
     lines.append(f"{result.checks} checks in {result.steps} clock steps, "
                  f"{result.seconds:.0f} s; report: {result.out / 'demo-report.html'}")

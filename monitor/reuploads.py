@@ -131,8 +131,11 @@ class Recorder:
                 infos = {}
             info = infos.get(ip)
             if self._registry is None:
-                self._registry = Registry.load(self.db)
-            hoster = self._registry.attribute(ip, info)
+                from monitor.cdn_attribute import EdgeAttribution
+                self._registry = EdgeAttribution(self.db, Registry.load(self.db))
+            # through a CDN edge: "X (origin unknown)", whose alerts go to the CDN (cdn_route)
+            hoster = (self._registry.decide(ip, info, None).hoster if info is not None
+                      else self._registry.hosters.attribute(ip, None))
             self._ips[ip] = (info.asn if info is not None and info.announced else None,
                              hoster.id if hoster is not None else None)
         return self._ips[ip]

@@ -100,6 +100,15 @@ async def test_short_demo(tmp_path):
     assert {c.hoster for c in result.comparisons} == {g["hoster"] for g in groups}
     assert result.ok, [c for c in result.comparisons if not c.ok]
 
+    # CDN-fronted notices: their own group, never ranked; every notice with its right party
+    cdn = result.cdn
+    assert cdn.cdn == "Edgewise CDN" and cdn.fronted >= 1, cdn
+    assert (cdn.right, cdn.notices, cdn.cdn_ranked, cdn.misrouted) == (30, 30, 0, 0), cdn.wrong
+    [group] = [g for g in groups if g["cdn"]]
+    assert group["hoster"] == "Edgewise CDN (origin unknown)" and group["rank"] is None
+    assert group["notices"] - group["reupload_notices"] == cdn.fronted
+    assert cdn.alerts_to_cdn == cdn.alerts_fronted
+
     # watch scans ran during the simulated days: one per day and one at the start
     assert result.watch is not None and result.watch.scans == 6
     assert result.watch.images > 0

@@ -55,9 +55,12 @@ def dedupe_ref(kind: str, url_key: str, episode: str = "") -> str:
 def item(*, kind: str, url: str, page_url: str | None, first_seen_at: str, last_seen_at: str,
          ip: str | None, asn: int | None, hoster: str | None, reference: str | None,
          original_reference: str | None, match: dict[str, Any] | None,
-         hashes: dict[str, str]) -> dict[str, Any]:
-    """The item object of the alert JSON schema (docs/alerts.md)."""
-    return {
+         hashes: dict[str, str], edge: str | None = None, route: str | None = None,
+         origin_hoster: str | None = None) -> dict[str, Any]:
+    """The item object of the alert JSON schema (docs/alerts.md). A URL served through a CDN
+    edge also carries `edge` (the CDN), `route` ("cdn": this alert goes to the CDN, asked to
+    forward it; "origin": to the origin hoster behind it) and `origin_hoster` (name or null)."""
+    out: dict[str, Any] = {
         "kind": kind,
         "url": url,
         "page_url": page_url,
@@ -71,6 +74,9 @@ def item(*, kind: str, url: str, page_url: str | None, first_seen_at: str, last_
         "match": match,
         "hashes": dict(hashes),
     }
+    if edge:
+        out.update(edge=edge, route=route, origin_hoster=origin_hoster)
+    return out
 
 
 def ask(config: AlertsConfig) -> str:

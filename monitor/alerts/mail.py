@@ -4,6 +4,9 @@
 and last seen times (UTC, zone written out), server IP, ASN, page found on, how it was matched
 and the hash values, and what is asked (remove, prevent re-upload, reply quoting the
 reference). One XARF v4 JSON report per URL is attached as quoted-printable text (no base64).
+A batch for a CDN (alerts routed "cdn", monitor.alerts.cdn_route) is addressed to the CDN by
+name and asks first to forward the notice to the origin hoster; each URL says which CDN serves
+it and the origin hoster when known.
 `send` delivers it with smtplib (STARTTLS and login as configured; credentials come from the
 environment variables the config names) and is run in a thread by the deliverer.
 """
@@ -24,6 +27,7 @@ from typing import Any
 from hashes.formats import ALGORITHMS
 from monitor import clock
 from monitor.alerts import xarf
+from monitor.alerts.cdn_route import CDN
 from monitor.alerts.policy import Attempt, Verdict, smtp_verdict
 from monitor.config import AlertsConfig
 
@@ -95,6 +99,10 @@ def _paragraph(n: int, item: dict[str, Any]) -> str:
     ]
     if item.get("page_url"):
         lines.append(f"   Found on page:   {one_line(item['page_url'])}")
+    if item.get("edge"):
+        origin = one_line(item.get("origin_hoster") or "unknown to us")
+        lines.append(f"   Served through:  CDN / reverse proxy {one_line(item['edge'])} "
+                     f"(origin hoster: {origin})")
     lines.append(f"   Detection:       {one_line(_detection(item))}")
     for i, (algorithm, value) in enumerate(sorted(hashes.items())):
         label = "Hash values:" if i == 0 else ""
@@ -102,21 +110,46 @@ def _paragraph(n: int, item: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def text(hoster: str, entries: list[dict[str, Any]], config: AlertsConfig) -> str:
-    org = xarf.contact(config)["org"]
-    paragraphs = "\n\n".join(_paragraph(n, e["item"]) for n, e in enumerate(entries, 1))
-    hoster = one_line(hoster)
-    return f"""To the abuse desk of {hoster},
+def to_cdn(entries: list[dict[str, Any]]) -> str | None:
+    """The CDN a batch goes to (its alerts' route is "cdn"), None for a hoster's batch."""
+    items = [e["item"] for e in entries]
+    return items[0].get("edge") if items and items[0].get("route") == CDN else None
 
-{org} found {len(entries)} URL(s) on your network serving child sexual abuse
-material that was reported before and identified again by its hash values.
-All times are in UTC.
 
-What we ask:
+_ASK = """What we ask:
   1. Remove the material at each URL below without delay.
   2. Prevent its re-upload: block the hash values listed (pdq, phash and
      dhash are perceptual hashes that survive resizing and recompression).
-  3. Reply to {config.from_address} quoting the case reference(s) when done.
+  3. Reply to {reply} quoting the case reference(s) when done."""
+
+_ASK_CDN = """The URLs below are served through your CDN / reverse proxy: your edge is not
+where the material is stored; the origin server behind it is.
+
+What we ask:
+  1. Forward this notice, with its XARF attachments, to the origin hoster of
+     each URL below (the hosting provider of your customer's origin server),
+     and tell us who it is. Where we know the origin hoster we have notified
+     it directly too (named under "Served through").
+  2. Stop serving the material at each URL from your edge without delay, and
+     block the hash values listed (pdq, phash and dhash are perceptual hashes
+     that survive resizing and recompression).
+  3. Reply to {reply} quoting the case reference(s) when done."""
+
+
+def text(hoster: str, entries: list[dict[str, Any]], config: AlertsConfig) -> str:
+    org = xarf.contact(config)["org"]
+    paragraphs = "\n\n".join(_paragraph(n, e["item"]) for n, e in enumerate(entries, 1))
+    cdn = to_cdn(entries)
+    hoster = one_line(cdn or hoster)
+    where = "through your network" if cdn else "on your network"
+    ask = (_ASK_CDN if cdn else _ASK).format(reply=config.from_address)
+    return f"""To the abuse desk of {hoster},
+
+{org} found {len(entries)} URL(s) {where} serving child sexual abuse
+material that was reported before and identified again by its hash values.
+All times are in UTC.
+
+{ask}
 
 {paragraphs}
 
@@ -138,7 +171,10 @@ def render(hoster: dict[str, Any], entries: list[dict[str, Any]], config: Alerts
     msg["From"] = config.from_address
     msg["To"] = hoster["abuse_email"]
     msg["Reply-To"] = config.from_address
-    msg["Subject"] = (f"CSAM notice: {len(entries)} URL(s) on {one_line(hoster['name'])}"
+    cdn = to_cdn(entries)
+    where = (f"via {one_line(cdn)}: please forward to the origin hoster" if cdn
+             else f"on {one_line(hoster['name'])}")
+    msg["Subject"] = (f"CSAM notice: {len(entries)} URL(s) {where}"
                       + (f" [{refs[0]}{' +' + str(len(refs) - 1) if len(refs) > 1 else ''}]"
                          if refs else ""))
     msg["Date"] = format_datetime(clock.to_utc(now))

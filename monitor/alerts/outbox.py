@@ -6,6 +6,9 @@ clock starts at the alert) and writes one pending alert per channel of the hoste
 the re-upload. `record_reappearance` writes the alerts for a reported URL serving the material
 again after its takedown. Both join the caller's transaction when there is one. Delivery is
 `monitor.alerts.deliver`; a crash between the two loses nothing (the rows are committed).
+
+A URL served through a CDN edge is alerted to the CDN (asked to forward to the origin hoster)
+and to the origin hoster when known: one set of alerts per recipient (monitor.alerts.cdn_route).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlite_utils import Database
 
 from hashes.formats import ALGORITHMS, HashFormatError
 from monitor import clock, store, urls
-from monitor.alerts import items
+from monitor.alerts import cdn_route, items
 from monitor.config import Config
 from monitor.schedule import first_check
 
@@ -72,8 +75,9 @@ def record_reupload(db: Database, *, url: str, page_url: str | None,
                     of_report_id: int | None = None, of_known_hash_id: int | None = None,
                     algorithm: str, distance: int, ip: str | None, asn: int | None,
                     hoster_id: int | None, seen_at: datetime | str, hashes: dict[str, str],
-                    config: Config) -> ReuploadResult:
-    """Record a re-upload found at `url`; alert its serving hoster on first discovery."""
+                    config: Config, edge: str | None = None) -> ReuploadResult:
+    """Record a re-upload found at `url`; alert its serving hoster on first discovery (through
+    a CDN edge, `edge` or the attributed hoster's `cdn`: the CDN and the origin, cdn_route)."""
     if (of_report_id is None) == (of_known_hash_id is None):
         raise ValueError("give exactly one of of_report_id and of_known_hash_id")
     if algorithm.lower() not in ALGORITHMS:
@@ -106,18 +110,17 @@ def record_reupload(db: Database, *, url: str, page_url: str | None,
                                             hoster_id, asn, values, now, config)
         db.conn.execute("UPDATE reuploads SET tracked_report_id = ? WHERE id = ?",
                         [tracked, reupload_id])
-        hoster = _hoster(db, hoster_id)
-        subject = items.item(
+        fields = dict(
             kind="reupload", url=clean_url, page_url=page, first_seen_at=seen,
-            last_seen_at=seen, ip=ip, asn=asn, hoster=hoster["name"] if hoster else None,
-            reference=reference, original_reference=base,
+            last_seen_at=seen, ip=ip, asn=asn, reference=reference, original_reference=base,
             match={"algorithm": algorithm.lower(), "distance": int(distance), "of": origin},
             hashes=values)
-        ref = items.match_ref(of_report_id, of_known_hash_id)
-        ids, suppressed = _enqueue(db, kind="reupload", hoster=hoster, hoster_id=hoster_id,
-                                   url_key=url_key, ref=ref,
-                                   dedupe=items.dedupe_ref("reupload", url_key),
-                                   subject=subject, stamp=stamp, config=config)
+        routed = cdn_route.route(db, hoster_id=hoster_id, report_id=tracked, url=clean_url,
+                                 edge=edge)
+        ids, suppressed = _enqueue_routed(
+            db, routed, fields, kind="reupload", url_key=url_key,
+            ref=items.match_ref(of_report_id, of_known_hash_id),
+            dedupe=items.dedupe_ref("reupload", url_key), stamp=stamp, config=config)
     return ReuploadResult(reupload_id, True, tracked, linked, ids, suppressed)
 
 
@@ -191,6 +194,27 @@ def _enqueue(db: Database, *, kind: str, hoster: dict[str, Any] | None, hoster_i
     return tuple(ids), suppressed
 
 
+def _enqueue_routed(db: Database, routed: cdn_route.Route, fields: dict[str, Any], *,
+                    kind: str, url_key: str, ref: str, dedupe: str, stamp: str,
+                    config: Config) -> tuple[tuple[int, ...], int]:
+    """The alerts of every recipient of `routed`: the first keeps the keys alerts always had,
+    the others' keys name the recipient (one alert per recipient and channel)."""
+    origin = _hoster(db, routed.origin_id)
+    ids: list[int] = []
+    suppressed = 0
+    for n, to in enumerate(routed.recipients):
+        hoster = _hoster(db, to.hoster_id)
+        name = routed.edge if to.role == cdn_route.CDN else hoster["name"] if hoster else None
+        subject = items.item(**fields, hoster=name, edge=routed.edge, route=to.role,
+                             origin_hoster=origin["name"] if origin else None)
+        made, dropped = _enqueue(db, kind=kind, hoster=hoster, hoster_id=to.hoster_id,
+                                 url_key=url_key, ref=ref if n == 0 else f"{ref}|to:{to.role}",
+                                 dedupe=dedupe, subject=subject, stamp=stamp, config=config)
+        ids += made
+        suppressed += dropped
+    return tuple(ids), suppressed
+
+
 def _online_match(db: Database, report_id: int, reference: str | None
                   ) -> dict[str, Any] | None:
     """How the latest online check matched the reported material (algorithm, distance)."""
@@ -219,15 +243,14 @@ def record_reappearance(db: Database, *, report_id: int, seen_at: datetime | str
         values = dict(db.conn.execute(
             "SELECT algorithm, min(hash) FROM report_hashes WHERE report_id = ? "
             "GROUP BY algorithm ORDER BY algorithm", [report_id]).fetchall())
-        hoster = _hoster(db, hoster_id)
-        subject = items.item(
+        fields = dict(
             kind="reappearance", url=url, page_url=None, first_seen_at=seen, last_seen_at=seen,
-            ip=ip, asn=asn if asn is not None else report_asn,
-            hoster=hoster["name"] if hoster else None, reference=reference,
+            ip=ip, asn=asn if asn is not None else report_asn, reference=reference,
             original_reference=reference, match=_online_match(db, report_id, reference),
             hashes=values)
-        ids, suppressed = _enqueue(db, kind="reappearance", hoster=hoster, hoster_id=hoster_id,
-                                   url_key=url_key, ref=f"episode:{episode}",
-                                   dedupe=items.dedupe_ref("reappearance", url_key, episode),
-                                   subject=subject, stamp=stamp, config=config)
+        routed = cdn_route.route(db, hoster_id=hoster_id, report_id=report_id, url=url)
+        ids, suppressed = _enqueue_routed(
+            db, routed, fields, kind="reappearance", url_key=url_key, ref=f"episode:{episode}",
+            dedupe=items.dedupe_ref("reappearance", url_key, episode), stamp=stamp,
+            config=config)
     return ReappearanceResult(report_id, ids, suppressed)

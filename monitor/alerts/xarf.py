@@ -10,8 +10,11 @@ Filled: the required fields, `source_port`, `evidence_source`, `domain` (wheneve
 name the schema's pattern accepts), `confidence` (share of agreeing hash bits: 1 - distance/bits;
 1.0 for an exact hash), `media_type`, `hash_values`, `verified_at`, `verification_method`,
 `content_removed: false` (at alert time the material is online), `asn`, `hosting_provider`,
-`country_code`, `tags`, `description`. Never `evidence`: XARF evidence carries content, and we
-never send content (docs/alerts.md lists what stays empty and why).
+`country_code`, `tags`, `description`. Behind a CDN (item `edge`): the CDN's report names it in
+`hosting_provider` as an edge, not the hoster, and asks in `description` to forward to the
+origin hoster; the origin's report names the CDN in front; both get tag `cdn:<name>` (the
+content/csam schema has no other provider field). Never `evidence`: XARF evidence carries
+content, and we never send content (docs/alerts.md lists what stays empty and why).
 """
 
 from __future__ import annotations
@@ -166,6 +169,31 @@ def _hashes(values: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def hosting_provider(item: dict[str, Any]) -> str | None:
+    """`hosting_provider` said honestly: the hoster; for a URL behind a CDN sent to the CDN,
+    the CDN named as what it is (an edge, not the hoster), with the origin hoster if known."""
+    edge = _text(item.get("edge") or "")
+    if edge and item.get("route") == "cdn":
+        origin = _text(item.get("origin_hoster") or "") or "unknown"
+        return f"{edge} (CDN/reverse proxy edge, not the origin hoster; origin: {origin})"[:200]
+    return _text(item["hoster"])[:200] if item.get("hoster") else None
+
+
+def _via_cdn(item: dict[str, Any]) -> str:
+    """The description's CDN sentence: ask the CDN to forward, tell the origin who fronts it."""
+    edge = _text(item.get("edge") or "")
+    if not edge:
+        return ""
+    origin = _text(item.get("origin_hoster") or "")
+    if item.get("route") == "cdn":
+        known = (f" ({origin}, also notified directly)" if origin
+                 else " (unknown to us; please tell us who it is)")
+        return (f" The URL is served through the CDN/reverse proxy {edge}, not by the hoster "
+                f"of the material: please forward this report to the origin hoster{known}.")
+    return (f" The URL is served through the CDN/reverse proxy {edge}; your network is the "
+            f"origin behind it ({edge} was notified too).")
+
+
 def build(item: dict[str, Any], *, idempotency_key: str, config: AlertsConfig,
           country: str | None = None) -> dict[str, Any]:
     """The XARF v4 content/csam report of one alert item (valid under the schemas)."""
@@ -201,7 +229,7 @@ def build(item: dict[str, Any], *, idempotency_key: str, config: AlertsConfig,
         "verification_method": "automated_crawler",
         "description": _text(f"Child sexual abuse material {what}, case "
                              f"{item.get('reference')}, detected by {how}. Please remove it "
-                             f"and prevent its re-upload.")[:1000],
+                             f"and prevent its re-upload.{_via_cdn(item)}")[:1000],
     }
     name = domain(url)
     if name:
@@ -212,14 +240,16 @@ def build(item: dict[str, Any], *, idempotency_key: str, config: AlertsConfig,
     asn = item.get("asn")
     if isinstance(asn, int) and 1 <= asn <= 4294967295:
         report["asn"] = asn
-    if item.get("hoster"):
-        report["hosting_provider"] = _text(item["hoster"])[:200]
+    provider = hosting_provider(item)
+    if provider:
+        report["hosting_provider"] = provider
     if country and re.fullmatch(r"[A-Za-z]{2}", country):
         report["country_code"] = country.upper()
     tags = [tag("detection", "perceptual-hash" if perceptual else "hash"),
             tag("algorithm", algorithm) if algorithm else None,
             tag("alert", str(item.get("kind") or "reupload")),
-            tag("case", str(item["reference"])) if item.get("reference") else None]
+            tag("case", str(item["reference"])) if item.get("reference") else None,
+            tag("cdn", str(item["edge"])) if item.get("edge") else None]
     report["tags"] = [t for t in tags if t]
     return report
 

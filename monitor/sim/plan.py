@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from monitor.sim.images import EXTENSIONS
@@ -45,6 +45,7 @@ class Item:
     of: str | None = None              # re-upload: the original item's id
     transform: str | None = None
     appear_at: datetime | None = None
+    cdn: str | None = None             # reached only through this CDN's edge (scenario.cdn)
 
     @property
     def is_reupload(self) -> bool:
@@ -194,4 +195,16 @@ def generate(scn: Scenario) -> Plan:
     rnd = random.Random(f"{scn.seed}:reuploads")
     chosen = [it for it in items if rnd.random() < scn.reupload_share]
     items += [_reupload(scn, it, scn.hosters, 1) for it in chosen]
-    return Plan(scenario=scn, items=tuple(items))
+    return Plan(scenario=scn, items=tuple(_fronted(scn, it) for it in items))
+
+
+def _fronted(scn: Scenario, item: Item) -> Item:
+    """`item` behind the scenario's CDN when it is one of the CDN's share of a fronted hoster's
+    reported items (by a hash of its id: the rest of the plan does not move)."""
+    cdn = scn.cdn
+    if (cdn is None or item.is_reupload or item.hostname or item.v6
+            or not cdn.fronting(item.hoster)):
+        return item
+    if zlib.crc32(f"{scn.seed}:cdn:{item.id}".encode()) / 2**32 >= cdn.share:
+        return item
+    return replace(item, cdn=cdn.name)

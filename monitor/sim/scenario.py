@@ -83,6 +83,25 @@ class Hoster:
 
 
 @dataclass(frozen=True)
+class Cdn:
+    """A CDN / reverse proxy in front of some hosters: its own loopback address and prefix,
+    ASN and AS name; `share` of the reported items of each hoster in `fronts` (all hosters when
+    empty) are reached only through its edge, which forwards to the hoster (monitor.sim.world)."""
+    name: str
+    asn: int
+    ip: str = "127.0.2.1"
+    prefix: str = "127.0.2.0/24"
+    as_name: str = ""
+    country: str = "US"
+    abuse_email: str = ""
+    share: float = 0.3
+    fronts: tuple[str, ...] = ()
+
+    def fronting(self, hoster: str) -> bool:
+        return not self.fronts or hoster in self.fronts
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     seed: int
@@ -101,6 +120,7 @@ class Scenario:
     baseline_share: float = 0.5        # reports that carry reference hashes in the CSV
     hash_list_share: float = 0.2       # items whose hashes go into the hash list CSV
     test_domain: str = "ntd-sim.test"
+    cdn: Cdn | None = None             # [cdn]: a CDN in front of some hosters' items
 
 
 def load(source: str | Path) -> Scenario:
@@ -163,6 +183,33 @@ def _hoster(raw: dict[str, Any], index: int) -> Hoster:
                                   ("jpeg", "png", "webp", "gif"), "formats"))
 
 
+def _cdn(raw: dict[str, Any], hosters: tuple[Hoster, ...]) -> Cdn:
+    import ipaddress
+    extra = set(raw) - set(Cdn.__dataclass_fields__)
+    if extra:
+        raise ScenarioError(f"cdn: unknown keys {sorted(extra)}")
+    if "name" not in raw or "asn" not in raw:
+        raise ScenarioError("cdn needs name and asn")
+    args = dict(raw)
+    args["fronts"] = tuple(str(n) for n in args.get("fronts", ()))
+    args.setdefault("as_name", str(raw["name"]).upper().replace(" ", "-"))
+    domain = re.sub(r"[^a-z0-9]+", "", str(raw["name"]).lower())
+    args.setdefault("abuse_email", f"abuse@{domain}.example")
+    cdn = Cdn(**args)
+    if not cdn.ip.startswith("127.") or cdn.ip in {h.ip for h in hosters}:
+        raise ScenarioError("cdn: ip must be a loopback address 127.x no hoster uses")
+    try:
+        inside = ipaddress.ip_address(cdn.ip) in ipaddress.ip_network(cdn.prefix)
+    except ValueError as exc:
+        raise ScenarioError(f"cdn: {exc}") from None
+    if not inside or any(ipaddress.ip_address(h.ip) in ipaddress.ip_network(cdn.prefix)
+                         for h in hosters):
+        raise ScenarioError("cdn: prefix must hold its ip and no hoster's")
+    if not 0.0 <= cdn.share <= 1.0:
+        raise ScenarioError("cdn: share must be within [0, 1]")
+    return cdn
+
+
 def from_dict(data: dict[str, Any]) -> Scenario:
     """Build and check a Scenario from parsed TOML/JSON."""
     data = dict(data)
@@ -178,6 +225,8 @@ def from_dict(data: dict[str, Any]) -> Scenario:
                 "reappear_stay_days"):
         if data.get(key) is not None:
             data[key] = _pair(data[key], key)
+    if data.get("cdn") is not None:
+        data["cdn"] = _cdn(dict(data["cdn"]), hosters)
     if "transforms" in data:
         data["transforms"] = tuple(data["transforms"])
     known = set(Scenario.__dataclass_fields__)

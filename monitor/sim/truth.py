@@ -80,6 +80,7 @@ def build(world: World) -> dict[str, Any]:
             "noise": i.noise, "reappeared_at": clock.iso(i.reappear_at),
             "reappeared_until": clock.iso(i.reappear_until),
             "reuploads": [reupload_row(r) for r in reuploads.get(i.id, [])],
+            "cdn": i.cdn,                   # reached only through this CDN's edge
         })
     return {
         "scenario": scn.name, "seed": scn.seed, "start": clock.iso(scn.start),
@@ -90,6 +91,10 @@ def build(world: World) -> dict[str, Any]:
                      "country": h.country, "front_url": world.front_url(h.name),
                      "gallery_urls": world.gallery_urls(h.name), **hoster_stats(plan, h)}
                     for h in scn.hosters],
+        "cdn": None if scn.cdn is None else {
+            "name": scn.cdn.name, "asn": scn.cdn.asn, "as_name": scn.cdn.as_name,
+            "ip": scn.cdn.ip, "prefix": scn.cdn.prefix, "abuse_email": scn.cdn.abuse_email,
+            "fronted_items": sum(1 for i in plan.reports() if i.cdn)},
     }
 
 
@@ -147,6 +152,14 @@ def hosters_csv(scn: Scenario, webhook_base: str | None = None) -> str:
     return _csv(rows)
 
 
+def cdns_csv(scn: Scenario) -> str:
+    """The CDN registry rows of the scenario's CDN (`cdn import`): its ASN, with its contact."""
+    rows: list[list[Any]] = [["name", "asn", "prefix", "abuse_email"]]
+    if scn.cdn is not None:
+        rows.append([scn.cdn.name, scn.cdn.asn, "", scn.cdn.abuse_email])
+    return _csv(rows)
+
+
 def hashes_csv(world: World) -> str:
     rows: list[list[Any]] = [["algorithm", "hash", "label"]]
     for i in world.plan.reports():
@@ -158,7 +171,8 @@ def hashes_csv(world: World) -> str:
 
 def write(world: World, directory: str | Path, *, webhook_base: str | None = None
           ) -> dict[str, Path]:
-    """truth.json, reports.csv, hosters.csv, hashes.csv in `directory` (created)."""
+    """truth.json, reports.csv, hosters.csv, hashes.csv (and cdns.csv when the scenario has
+    a CDN) in `directory` (created)."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     files = {"truth": out / "truth.json", "reports": out / "reports.csv",
@@ -167,4 +181,7 @@ def write(world: World, directory: str | Path, *, webhook_base: str | None = Non
     files["reports"].write_text(reports_csv(world), encoding="utf-8")
     files["hosters"].write_text(hosters_csv(world.scenario, webhook_base), encoding="utf-8")
     files["hashes"].write_text(hashes_csv(world), encoding="utf-8")
+    if world.scenario.cdn is not None:
+        files["cdns"] = out / "cdns.csv"
+        files["cdns"].write_text(cdns_csv(world.scenario), encoding="utf-8")
     return files

@@ -5,13 +5,20 @@ may also be on [::1]), so server IPs, and through the sim DNS the ASNs, differ p
 world's clock is simulated: `set_now()` in Python or POST /__admin/clock {"now": ISO} on the
 admin address (127.0.0.1 by default, same port) moves it, and every item answers per its script
 (plan.phase_at). Bodies are rendered once per (item, variant) and cached.
+
+A scenario's CDN listens on its own address (127.0.2.x; its prefix and ASN announced in the sim
+DNS): the items it fronts are reached only there, under a name per fronted site (`edge_host`,
+pointing at the edge in the sim DNS); the edge forwards in-process to the origin hoster's answer
+and adds its headers (`cf-ray`, `x-cdn`, `via`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import struct
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -57,6 +64,10 @@ class World:
         self.ipv6 = False                        # True once [::1] is bound
         self.sites: dict[str, Site] = {h.name: _site(h, self.plan) for h in self.scenario.hosters}
         self._by_ip: dict[str, Site] = {s.hoster.ip: s for s in self.sites.values()}
+        self.cdn = self.scenario.cdn
+        self._edge_sites: dict[str, Site] = {
+            edge_host(self.scenario, it.hoster): self.sites[it.hoster]
+            for it in self.plan.items if it.cdn}
         self._cache: dict[tuple[Any, ...], bytes] = {}
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
@@ -91,6 +102,8 @@ class World:
         it = self._items[item] if isinstance(item, str) else item
         if it.hostname:
             return f"http://{it.hostname}:{self.port}{it.path}"
+        if it.cdn and self.cdn is not None:
+            return f"http://{edge_host(self.scenario, it.hoster)}:{self.port}{it.path}"
         return self.base_url(it.hoster, v6=it.v6) + it.path
 
     def ip_url(self, item: Item | str) -> str:
@@ -126,6 +139,11 @@ class World:
                 dns.announce("::1/128", [h.asn], cc=h.country)
             if not h.prefix or h.asn not in owners:
                 dns.name_asn(h.asn, h.as_name, cc=h.country)
+        if self.cdn is not None:
+            dns.announce(self.cdn.prefix, [self.cdn.asn], cc=self.cdn.country)
+            dns.name_asn(self.cdn.asn, self.cdn.as_name, cc=self.cdn.country)
+            for name in self._edge_sites:      # the fronted sites' names point at the edge
+                dns.add_host(name, [self.cdn.ip])
         self._dns = dns
         self._sync_dns()
 
@@ -176,8 +194,9 @@ class World:
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
                                      shutdown_timeout=1.0)
         await self._runner.setup()
-        socks, self.ipv6 = _bind_all([self.admin_host] + [h.ip for h in self.scenario.hosters],
-                                     self.port, self._want_v6)
+        edges = [self.cdn.ip] if self.cdn is not None else []
+        socks, self.ipv6 = _bind_all([self.admin_host] + [h.ip for h in self.scenario.hosters]
+                                     + edges, self.port, self._want_v6)
         self.port = socks[0].getsockname()[1]
         for sock in socks:
             await web.SockSite(self._runner, sock).start()
@@ -199,6 +218,8 @@ class World:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         local = request.transport.get_extra_info("sockname")[0] if request.transport else ""
+        if self.cdn is not None and local == self.cdn.ip:
+            return await self._at_edge(request)
         site = self._by_ip.get(local) or (self._v6_site() if local == "::1" else None)
         if site is None:
             return await self._admin(request)
@@ -207,6 +228,33 @@ class World:
         item = site.routes.get(request.path)
         if item is None:
             return self._page(site, request.path)
+        return await self._serve(request, site, item)
+
+    async def _at_edge(self, request: web.Request) -> web.StreamResponse:
+        """The CDN's edge: forwards (in-process) every request for a fronted site's name to its
+        origin hoster, as a reverse proxy forwards its customer's site (unknown paths get the
+        origin's answer for them), and adds its own headers; any other name gets its 404."""
+        assert self.cdn is not None
+        head = {"cf-ray": f"{zlib.crc32(request.path.encode()) ^ self.requests:016x}-SIM",
+                "x-cdn": self.cdn.name, "via": f"1.1 {self.cdn.as_name.lower()}"}
+        site = self._edge_sites.get((request.host or "").rsplit(":", 1)[0].lower())
+        if site is None:
+            return web.Response(status=404, body=pages.not_found(self.cdn.name),
+                                content_type=_HTML, headers=head)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        item = site.routes.get(request.path)
+        try:
+            response = (self._page(site, request.path) if item is None
+                        else await self._serve(request, site, item))
+        except web.HTTPException as exc:       # the origin's redirects pass the edge too
+            exc.headers.update(head)
+            raise
+        response.headers.update(head)
+        return response
+
+    async def _serve(self, request: web.Request, site: Site, item: Item
+                     ) -> web.StreamResponse:
         phase = phase_at(item, self._now)
         if phase == ABSENT:
             return self._unknown(site)
@@ -338,11 +386,20 @@ def _when(value: datetime | str) -> datetime:
     return clock.parse(value) if isinstance(value, str) else clock.to_utc(value)
 
 
+def edge_host(scenario: Scenario, hoster: str) -> str:
+    """The name under which the CDN fronts `hoster`'s site (resolves to the CDN's edge in the
+    sim DNS): a neutral token, as a customer's domain says nothing of its origin hoster."""
+    index = next(i for i, h in enumerate(scenario.hosters) if h.name == hoster)
+    cdn = re.sub(r"[^a-z0-9]+", "-", (scenario.cdn.name if scenario.cdn else "cdn").lower())
+    return f"site{index + 1}.{cdn.strip('-')}.{scenario.test_domain}"
+
+
 def _site(hoster: Hoster, plan: Plan) -> Site:
     mine = [it for it in plan.items if it.hoster == hoster.name]
     galleries: dict[int, list[Item]] = {k: [] for k in range(max(1, hoster.galleries))}
     for it in mine:
-        galleries.setdefault(it.gallery, []).append(it)
+        if not it.cdn:          # a fronted item is linked through the CDN only
+            galleries.setdefault(it.gallery, []).append(it)
     return Site(hoster=hoster, routes={it.path: it for it in mine},
                 galleries={k: tuple(v) for k, v in galleries.items()})
 
