@@ -43,6 +43,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitor import clock, schedule  # noqa: E402
+from monitor.cdn import origin_unknown  # noqa: E402
 from monitor.classify import Outcome  # noqa: E402
 from monitor.config import Config  # noqa: E402
 from monitor.demo import scale  # noqa: E402
@@ -109,7 +110,9 @@ def _notices(world: sim_plan.Plan, phased: bool, end: datetime,
         t, n = observe(item, rid if phased else None, end, config, rates[item.hoster])
         checks += n
         records.append(NoticeRecord(
-            report_id=rid, kind="report", hoster=item.hoster, asn=None, country=None,
+            report_id=rid, kind="report", asn=None, country=None,
+            # grouped as the report groups it: a CDN-fronted notice under its CDN's group
+            hoster=origin_unknown(item.cdn) if getattr(item, "cdn", None) else item.hoster,
             noticed_at=iso(item.noticed_at) or "", takedown_at=iso(first_takedown(t)),
             last_online_at=iso(t.last_online_at), first_down_at=iso(t.first_down_at),
             last_checked_at=iso(t.last_checked_at), state=t.state.value,
