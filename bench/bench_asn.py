@@ -5,6 +5,11 @@ against the simulated Cymru DNS server on loopback, run in its own process. Ours
 lookup` on a cold store (then a warm one). Baseline, same run, same server: one origin and one
 AS-name question per IP, sequentially, with dnspython's resolver. Prints lookups/s, DNS
 questions sent, and the ratio of the medians. `--quick` (or BENCH_QUICK=1): 1k IPs, 50 prefixes.
+
+Attribution per check, same run: `EdgeAttribution.decide` over every IP (ASN answers from the
+warm store, hoster registry warmed) with the CDN registry empty (baseline, as before CDNs) and
+with the shipped one (`monitor.cdn.DEFAULTS`, ours); medians over alternating rounds, and their
+ratio (1.00 = unchanged).
 """
 
 from __future__ import annotations
@@ -26,8 +31,11 @@ import dns.resolver
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitor import asn  # noqa: E402
-from monitor.asn_records import asname_name, origin_name  # noqa: E402
+from monitor.asn_records import AsnInfo, asname_name, origin_name  # noqa: E402
+from monitor.cdn import DEFAULTS, CdnRegistry  # noqa: E402
+from monitor.cdn_attribute import EdgeAttribution  # noqa: E402
 from monitor.config import AsnConfig  # noqa: E402
+from monitor.hosters import Registry  # noqa: E402
 from monitor.sim.dns import CymruDNS  # noqa: E402
 from monitor.store import connect  # noqa: E402
 
@@ -86,10 +94,30 @@ def ours(ips: list[str], port: int, db) -> tuple[float, int, int]:
     return elapsed, backend.queries, resolved
 
 
+def attribution(db, infos: dict[str, AsnInfo | None], rounds: int) -> tuple[float, float]:
+    """Median microseconds per check of `decide`: CDN registry empty vs shipped, alternating."""
+    checks = [(ip, info) for ip, info in infos.items() if info is not None]
+    edges = EdgeAttribution(db, Registry.load(db))
+    empty, shipped = CdnRegistry(), CdnRegistry.of(DEFAULTS)
+    for ip, info in checks:                  # warm: unmapped fallbacks created once, cached
+        edges.decide(ip, info, None)
+    base: list[float] = []
+    ours_: list[float] = []
+    for n in range(2 * rounds):
+        edges.cdns = shipped if n % 2 else empty
+        start = time.perf_counter()
+        for ip, info in checks:
+            edges.decide(ip, info, None)
+        (ours_ if n % 2 else base).append((time.perf_counter() - start) / len(checks) * 1e6)
+    return statistics.median(base), statistics.median(ours_)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=21,
+                        help="alternating rounds of the attribution benchmark (default 21)")
     args = parser.parse_args()
     prefixes, per_prefix, asns = (50, 20, 10) if args.quick else (500, 20, 100)
     naive_sample = 500 if args.quick else 2000
@@ -111,6 +139,10 @@ def main() -> None:
                 elapsed, queries, _ = ours(ips, port, db)
                 assert queries == 0
                 warm.append(len(ips) / elapsed)
+                if run == 0:
+                    infos = asyncio.run(asn.lookup(ips, db, AsnConfig(
+                        nameservers=(f"127.0.0.1:{port}",), timeout=timedelta(seconds=2))))
+                    attr_base, attr_ours = attribution(db, infos, args.rounds)
                 db.conn.close()
         sample = ips[:: max(1, len(ips) // naive_sample)][:naive_sample]
         base = []
@@ -130,6 +162,11 @@ def main() -> None:
           f"(2 per IP; rate measured on {len(sample)} IPs)")
     print(f"ratio (cold, medians): {ours_rate / base_rate:.1f}x   "
           f"queries: {2 * len(ips) / max(sent):.1f}x fewer")
+    print(f"attribution per check ({len(ips)} checks, {args.rounds} alternating rounds, medians):")
+    print(f"  CDN registry empty (baseline): {attr_base:7.2f} us")
+    print(f"  shipped CDN registry (ours):   {attr_ours:7.2f} us "
+          f"({len(DEFAULTS)} networks)")
+    print(f"  ratio ours/baseline: {attr_ours / attr_base:.2f}")
 
 
 if __name__ == "__main__":

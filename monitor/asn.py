@@ -189,6 +189,7 @@ async def resolve_pending(db: Database, config: Config, *, limit: int | None = N
                           now: datetime | None = None) -> ResolveStats:
     """Fill asn, asns, prefix and hoster_id of checks that have an IP but no ASN yet."""
     from monitor.cdn_attribute import EdgeAttribution
+    from monitor.cdn_origin import learn_origins
     from monitor.hosters import Registry  # hosters imports asn_records; keep the cycle out
 
     sql = ("SELECT c.id, c.report_id, c.ip, c.edge, r.origin_ip, r.origin_hoster_id "
@@ -226,6 +227,7 @@ async def resolve_pending(db: Database, config: Config, *, limit: int | None = N
                 [*values, decided.edge, hoster.id if hoster else None, row["id"]])
             if cursor.rowcount:
                 touched.add(row["report_id"])
+        learn_origins(db, touched)   # a direct check behind "X (origin unknown)": its origin
     return ResolveStats(len(rows), resolved, not_announced, unresolved, backend.queries,
                         frozenset(touched))
 

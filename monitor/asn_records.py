@@ -146,11 +146,19 @@ T = TypeVar("T")
 
 
 class PrefixTable(Generic[T]):
-    """Longest-prefix match of addresses against networks (IPv4 and IPv6), values of any type."""
+    """Longest-prefix match of addresses against networks (IPv4 and IPv6), values of any type.
+
+    A small table (up to COARSE_MAX networks of a family, such as the CDN registry) first asks
+    one set whether any of its networks shares the address's leading bits (as many as its
+    shortest prefix has), so an address in none of them costs one lookup instead of one per
+    prefix length."""
+
+    COARSE_MAX = 4096
 
     def __init__(self) -> None:
         self._nets: dict[int, dict[int, dict[int, T]]] = {4: {}, 6: {}}
         self._lengths: dict[int, list[int]] = {4: [], 6: []}
+        self._coarse: dict[int, tuple[int, frozenset[int]] | None] = {4: None, 6: None}
 
     def __len__(self) -> int:
         return sum(len(t) for fam in self._nets.values() for t in fam.values())
@@ -162,6 +170,17 @@ class PrefixTable(Generic[T]):
             family[net.prefixlen] = {}
             self._lengths[net.version] = sorted(family, reverse=True)
         family[net.prefixlen][int(net.network_address)] = value
+        self._coarse[net.version] = None    # rebuilt on the next match
+
+    def _coarse_keys(self, version: int, bits: int) -> tuple[int, frozenset[int]]:
+        """(shortest prefix length, the networks' leading bits at that length); an empty set
+        (no filtering) for a large or empty family."""
+        family = self._nets[version]
+        lengths = self._lengths[version]
+        if not lengths or sum(len(t) for t in family.values()) > self.COARSE_MAX:
+            return 0, frozenset()
+        shortest = lengths[-1]
+        return shortest, frozenset(k >> (bits - shortest) for t in family.values() for k in t)
 
     def match(self, address: IPAddress) -> tuple[int, T] | None:
         """(prefix length, value) of the most specific network containing `address`."""
@@ -171,6 +190,12 @@ class PrefixTable(Generic[T]):
         """`match` for an address given as (IP version, integer)."""
         bits = 32 if version == 4 else 128
         family = self._nets[version]
+        coarse = self._coarse[version]
+        if coarse is None:
+            coarse = self._coarse[version] = self._coarse_keys(version, bits)
+        shortest, keys = coarse
+        if keys and number >> (bits - shortest) not in keys:
+            return None
         for length in self._lengths[version]:
             found = family[length].get(number >> (bits - length) << (bits - length))
             if found is not None:

@@ -239,7 +239,8 @@ def register(cli: click.Group) -> None:
     @sim.command("serve")
     @click.option("--scenario", required=True, help="Scenario file or shipped name.")
     @click.option("--truth", type=click.Path(file_okay=False),
-                  help="Directory for truth.json and the import files (reports, hosters, hashes).")
+                  help="Directory for truth.json and the import files "
+                       "(reports, hosters, hashes, cdns).")
     def sim_serve(scenario, truth) -> None:
         """Run the simulated hoster world, its DNS and receivers until Ctrl-C.
 

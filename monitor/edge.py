@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Protocol
 
 from monitor.asn_records import PrefixTable
@@ -100,13 +101,22 @@ class CdnNetworks(Protocol):
     def by_asn(self) -> Mapping[int, str]: ...
 
 
+@lru_cache(maxsize=1 << 16)
+def _address(ip: str) -> tuple[int, int] | None:
+    """(IP version, integer) of `ip`, parsed once per address (a crawl meets the same server
+    addresses over and over: this keeps the CDN lookup within the noise of attribution)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    return address.version, int(address)
+
+
 def edge_from_asn(asn: int | None, ip: str | None, registry: CdnNetworks) -> str | None:
     """The CDN whose prefix contains `ip` (most specific wins), else whose ASN is `asn`."""
     if ip:
-        try:
-            found = registry.by_prefix.match(ipaddress.ip_address(ip))
-        except ValueError:
-            found = None
+        parsed = _address(ip)
+        found = registry.by_prefix.match_int(*parsed) if parsed is not None else None
         if found is not None:
             return found[1]
     if asn is not None:

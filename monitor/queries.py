@@ -6,17 +6,20 @@ cheap and never block a running crawl (WAL readers).
 Status rows describe the current episode: `state`, `first_down_at` and `takedown_at` (NULL
 again once the material reappears, so `down` <=> `takedown_at` set). The appended
 `first_takedown_at` is the first confirmed takedown ever, kept across reappearances: what the
-report measures time to takedown to.
+report measures time to takedown to. The appended `moves_edge` lists the report's moves
+between a CDN edge and the origin (monitor.edge_moves): `[{"at", "to", "edge"}, ...]`.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
 
 from monitor import clock
+from monitor.edge_moves import edge_moves
 
 STATUS_KEYS = ("id", "kind", "url", "reference", "noticed_at", "state", "last_outcome",
                "last_checked_at", "last_online_at", "first_down_at", "takedown_at",
@@ -62,7 +65,25 @@ def status_rows(db: Database, *, state: str | None = None, hoster: str | None = 
             else:
                 item["of"] = None
         out.append(item)
+    moves = _edge_moves(db, [item["id"] for item in out])
+    for item in out:
+        item["moves_edge"] = moves.get(item["id"], [])
     return out
+
+
+def _edge_moves(db: Database, report_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """report id -> its moves between CDN edge and origin (only reports that have any)."""
+    if not report_ids or "edge" not in {row[1] for row in db.execute("PRAGMA table_info(checks)")}:
+        return {}                              # before m008: no edge recorded
+    by_report: dict[int, list[tuple[str, str | None, str | None]]] = {}
+    for rid, at, ip, edge in db.execute(
+            "SELECT report_id, checked_at, ip, edge FROM checks WHERE ip IS NOT NULL "
+            "AND report_id IN (SELECT value FROM json_each(?)) "
+            "AND report_id IN (SELECT report_id FROM checks WHERE edge IS NOT NULL) "
+            "ORDER BY report_id, checked_at, id", [json.dumps(report_ids)]):
+        by_report.setdefault(rid, []).append((at, ip, edge))
+    return {rid: [m.as_dict() for m in edge_moves(checks)]
+            for rid, checks in by_report.items()}
 
 
 def schedule_rows(db: Database, *, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -5,6 +5,11 @@ row "X (origin unknown)" (`hosters.cdn = 'X'`, monitor.cdn_attribute). Here such
 `cdn = True` and lose their rank (reports.stats.rank ranks only hosters), and every hoster group
 states `via_cdn_only`: how many of its notices were seen only through a CDN edge (every check
 with an address had `checks.edge` set), i.e. attributed through the hotline's origin data.
+
+A notice is grouped under `attributed_sql`: its origin hoster once known (named by the hotline,
+or learnt from a check that reached the origin directly, monitor.cdn_origin), else the hoster
+notified at notice time, else the latest attributed one. So a notice stays in a CDN's
+"(origin unknown)" group only while its origin is unknown.
 """
 
 from __future__ import annotations
@@ -17,6 +22,14 @@ from sqlite_utils import Database
 from reports import stats
 from reports.frame import Notices
 from reports.model import GroupStats
+
+BEFORE_CDN = "COALESCE(r.notified_hoster_id, r.hoster_id)"
+WITH_ORIGIN = "COALESCE(r.origin_hoster_id, r.notified_hoster_id, r.hoster_id)"
+
+
+def attributed_sql(db: Database) -> str:
+    """The SQL expression (over `reports r`) of the hoster id a notice is grouped under."""
+    return WITH_ORIGIN if "origin_hoster_id" in db["reports"].columns_dict else BEFORE_CDN
 
 
 def cdn_names(db: Database) -> set[str]:

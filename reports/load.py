@@ -2,10 +2,11 @@
 
 `notices()` is the fast path: one SQL pass with times converted to epoch seconds by SQLite,
 straight into numpy columns. `records()` yields `NoticeRecord`s (same selection, same meaning),
-`online_items()` fetches URLs for the still-online list only. A notice is attributed to the
-hoster notified at notice time (`notified_hoster_id`), falling back to the latest attributed
-hoster; its country is that hoster's, else its ASN's (asn_names). The window is on noticed_at:
-`since` inclusive, `until` exclusive.
+`online_items()` fetches URLs for the still-online list only. A notice is attributed to its
+origin hoster behind a CDN when known, else the hoster notified at notice time
+(`notified_hoster_id`), falling back to the latest attributed hoster
+(reports.cdn_groups.attributed_sql); its country is that hoster's, else its ASN's (asn_names).
+The window is on noticed_at: `since` inclusive, `until` exclusive.
 
 Time to takedown is measured to the first confirmed takedown, `first_takedown_at`, which a
 reappearance does not undo (`takedown_at` is only the current episode's: NULL again once the
@@ -27,6 +28,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from monitor import clock
+from reports.cdn_groups import attributed_sql
 from reports.frame import Notices
 from reports.model import NoticeRecord, OnlineItem
 
@@ -56,7 +58,7 @@ def _where(db: Database, since: str | None, until: str | None,
         ids = [row[0] for row in db.execute(
             f"SELECT id FROM hosters WHERE name IN ({','.join('?' * len(hosters))})",
             list(hosters)).fetchall()]
-        clauses.append(f"COALESCE(r.notified_hoster_id, r.hoster_id) IN "
+        clauses.append(f"{attributed_sql(db)} IN "
                        f"({','.join('?' * len(ids)) or 'NULL'})")
         params.extend(ids)
     return " AND ".join(clauses), params
@@ -155,7 +157,7 @@ def notices(db: Database, *, since: str | None = None, until: str | None = None,
     sql = (f"SELECT r.id, r.kind = 'reupload', {times}, "
            "CASE r.state WHEN 'unchecked' THEN 0 WHEN 'online' THEN 1 WHEN 'down' THEN 2 "
            "ELSE 3 END, r.reappearances, r.moves, COALESCE(u.n, 0), "
-           f"COALESCE(r.notified_hoster_id, r.hoster_id), r.asn, {before} "
+           f"{attributed_sql(db)}, r.asn, {before} "
            f"FROM reports r {_REUPLOADS} WHERE {where} ORDER BY r.id")
     rows = db.execute(sql, params).fetchall()
     a = np.array(rows, dtype=np.float64).reshape(len(rows), 15)
@@ -200,7 +202,7 @@ def records(db: Database, *, since: str | None = None, until: str | None = None,
     where, params = _where(db, since, until, hosters)
     names, countries, asn_country = _hoster_table(db)
     first_alert = alerted_at(db)
-    sql = ("SELECT r.id, r.kind, COALESCE(r.notified_hoster_id, r.hoster_id), r.asn, "
+    sql = (f"SELECT r.id, r.kind, {attributed_sql(db)}, r.asn, "
            f"r.noticed_at, {first_takedown_sql(db)}, r.last_online_at, r.first_down_at, "
            "r.last_checked_at, r.state, r.reappearances, r.moves, COALESCE(u.n, 0), r.url, "
            "r.reference "

@@ -296,3 +296,124 @@ def test_import_refuses_unknown_or_cdn_origin_and_bad_origin_ip(tmp_path):
     assert result.added == 1
     assert {e.line for e in result.errors} == {3, 4, 5, 6}
     assert db.execute("SELECT origin_ip FROM reports").fetchall() == [("192.0.2.1",)]
+
+
+# -- origin learnt from a check that reached it directly ----------------------------------------
+
+def _check(db, report_id: int, at: str, ip: str, edge: str | None) -> None:
+    db.execute("INSERT INTO checks (report_id, due_at, checked_at, outcome, reason, ip, edge) "
+               "VALUES (?, ?, ?, 'online', 'image', ?, ?)", [report_id, at, at, ip, edge])
+    db.conn.commit()
+
+
+async def test_a_direct_check_teaches_the_origin_of_an_origin_unknown_report(tmp_path):
+    noticed = clock.parse("2026-02-01T00:00:00Z")
+    clock.fix(noticed)
+    db = store.connect(tmp_path / "t.db")
+    (tmp_path / "h.csv").write_text("name,asn\nOrigin Hosting,64501\n")
+    assert import_hosters(db, tmp_path / "h.csv").bad == 0
+    (tmp_path / "r.csv").write_text(
+        "url,reference,reported_at\n"
+        f"http://site.example/a.png,case-learnt,{clock.iso(noticed)}\n"
+        f"http://other.example/b.png,case-unknown,{clock.iso(noticed)}\n")
+    assert import_reports(db, tmp_path / "r.csv", crawl_config()).bad == 0
+    ids = dict(db.execute("SELECT reference, id FROM reports"))
+    origin_id = db.execute("SELECT id FROM hosters WHERE name = 'Origin Hosting'").fetchone()[0]
+    _routes(tmp_path, "127.0.0.1/32 13335\n127.0.0.2/32 64501\n127.0.0.3/32 64999\n")
+    config = replace(Config(), asn=replace(Config().asn,
+                                           routing_table=str(tmp_path / "routes.txt")))
+    config = replace(config, report=replace(config.report, min_notices_for_rates=1))
+
+    def groups() -> dict[str, dict]:
+        data = json.loads(render(build_report(db, config, now=clock.now()), "json"))
+        return {g["hoster"]: g for g in data["groups"]}
+
+    def origin(ref: str):
+        return db.execute("SELECT origin_hoster_id FROM reports WHERE reference = ?",
+                          [ref]).fetchone()[0]
+
+    # both reached through Cloudflare's edge: origin unknown, the CDN group
+    for ref in ids:
+        _check(db, ids[ref], "2026-02-01T01:00:00Z", "127.0.0.1", "Cloudflare")
+    await attribute_new_checks(db, config)
+    assert origin("case-learnt") is None
+    assert groups()["Cloudflare (origin unknown)"]["notices"] == 2
+
+    # one reached directly at a curated hoster, the other directly at an unmapped ASN
+    _check(db, ids["case-learnt"], "2026-02-01T02:00:00Z", "127.0.0.2", None)
+    _check(db, ids["case-unknown"], "2026-02-01T02:00:00Z", "127.0.0.3", None)
+    await attribute_new_checks(db, config)
+    assert origin("case-learnt") == origin_id
+    assert origin("case-unknown") is None           # an unmapped fallback teaches nothing
+    got = groups()
+    assert got["Origin Hosting"]["notices"] == 1 and got["Origin Hosting"]["cdn"] is False
+    assert got["Cloudflare (origin unknown)"]["notices"] == 1      # only while unknown
+
+    # later checks through the edge now go to the origin; the earlier one keeps its group
+    _check(db, ids["case-learnt"], "2026-02-01T03:00:00Z", "127.0.0.1", "Cloudflare")
+    await attribute_new_checks(db, config)
+    names = [r[0] for r in db.execute(
+        "SELECT h.name FROM checks c JOIN hosters h ON h.id = c.hoster_id "
+        "WHERE c.report_id = ? ORDER BY c.checked_at", [ids["case-learnt"]])]
+    assert names == ["Cloudflare (origin unknown)", "Origin Hosting", "Origin Hosting"]
+
+
+async def test_a_direct_check_before_the_edge_or_a_named_origin_is_not_replaced(tmp_path):
+    clock.fix(clock.parse("2026-02-01T00:00:00Z"))
+    db = store.connect(tmp_path / "t.db")
+    (tmp_path / "h.csv").write_text("name,asn\nOrigin Hosting,64501\nOther Hosting,64502\n")
+    assert import_hosters(db, tmp_path / "h.csv").bad == 0
+    (tmp_path / "r.csv").write_text(
+        "url,reference,reported_at,origin_hoster\n"
+        "http://site.example/a.png,case-named,2026-02-01T00:00:00Z,Origin Hosting\n"
+        "http://site.example/b.png,case-before,2026-02-01T00:00:00Z,\n")
+    assert import_reports(db, tmp_path / "r.csv", crawl_config()).bad == 0
+    ids = dict(db.execute("SELECT reference, id FROM reports"))
+    backend = _routes(tmp_path, "127.0.0.1/32 13335\n127.0.0.4/32 64502\n")
+    _check(db, ids["case-named"], "2026-02-01T01:00:00Z", "127.0.0.1", "Cloudflare")
+    _check(db, ids["case-named"], "2026-02-01T02:00:00Z", "127.0.0.4", None)
+    _check(db, ids["case-before"], "2026-02-01T01:00:00Z", "127.0.0.4", None)
+    _check(db, ids["case-before"], "2026-02-01T02:00:00Z", "127.0.0.1", "Cloudflare")
+    await resolve_pending(db, Config(), backend=backend)
+    origins = dict(db.execute("SELECT r.reference, h.name FROM reports r "
+                              "LEFT JOIN hosters h ON h.id = r.origin_hoster_id"))
+    assert origins == {"case-named": "Origin Hosting", "case-before": None}
+
+
+# -- moves between the CDN's edge and the origin ------------------------------------------------
+
+def test_edge_moves_between_edge_and_origin():
+    from monitor.edge_moves import EdgeMove, edge_moves
+    checks = [("t1", "127.0.0.2", None), ("t2", None, None),          # no address: no side
+              ("t3", "127.0.0.1", "Cloudflare"), ("t4", "127.0.0.1", "Cloudflare"),
+              ("t5", "127.0.0.2", None), ("t6", "127.0.0.5", "Fastly")]
+    assert edge_moves(checks) == (EdgeMove("t3", "edge", "Cloudflare"),
+                                  EdgeMove("t5", "origin", "Cloudflare"),
+                                  EdgeMove("t6", "edge", "Fastly"))
+    assert edge_moves([("t1", "127.0.0.1", "Cloudflare"), ("t2", None, "Cloudflare")]) == ()
+    assert edge_moves([]) == ()
+
+
+def test_status_json_lists_the_moves_between_edge_and_origin(tmp_path):
+    clock.fix(clock.parse("2026-02-01T00:00:00Z"))
+    db = store.connect(tmp_path / "t.db")
+    (tmp_path / "r.csv").write_text(
+        "url,reference,reported_at\n"
+        "http://site.example/a.png,case-moved,2026-02-01T00:00:00Z\n"
+        "http://site.example/b.png,case-still,2026-02-01T00:00:00Z\n")
+    assert import_reports(db, tmp_path / "r.csv", crawl_config()).bad == 0
+    ids = dict(db.execute("SELECT reference, id FROM reports"))
+    _check(db, ids["case-moved"], "2026-02-01T01:00:00Z", "127.0.0.1", "Cloudflare")
+    _check(db, ids["case-moved"], "2026-02-01T02:00:00Z", "127.0.0.2", None)
+    _check(db, ids["case-moved"], "2026-02-01T03:00:00Z", "127.0.0.1", "Cloudflare")
+    _check(db, ids["case-still"], "2026-02-01T01:00:00Z", "127.0.0.2", None)
+    db.conn.close()
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "t.db"), "status",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["reference"]: r for r in json.loads(result.output)}
+    assert rows["case-moved"]["moves_edge"] == [
+        {"at": "2026-02-01T02:00:00Z", "to": "origin", "edge": "Cloudflare"},
+        {"at": "2026-02-01T03:00:00Z", "to": "edge", "edge": "Cloudflare"}]
+    assert rows["case-still"]["moves_edge"] == []
+    assert list(rows["case-still"])[-1] == "moves_edge"          # appended: keys only grow
