@@ -285,6 +285,8 @@ CREATE TABLE cdns (
 CREATE INDEX cdns_name ON cdns(name);
 -- the CDN whose edge answered the check (response headers or the CDN registry); NULL: none seen
 ALTER TABLE checks ADD COLUMN edge TEXT;
+-- the reports ever seen through an edge (status's moves_edge) without a scan of every check
+CREATE INDEX checks_edge ON checks(report_id) WHERE edge IS NOT NULL;
 -- the group a check through CDN X's edge is attributed to when its origin is unknown:
 -- a hosters row named "X (origin unknown)" with cdn = 'X' (never ranked as a hoster)
 ALTER TABLE hosters ADD COLUMN cdn TEXT;
