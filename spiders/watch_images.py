@@ -30,7 +30,7 @@ from spiders import deadline
 from spiders.base import slot_for
 from spiders.hashing import Hasher, HashWorkerFailed
 from spiders.items import SeenImage
-from spiders.observe import error_kind
+from spiders.observe import error_kind, looks_image
 from spiders.pipelines.reuploads import seen_image
 
 
@@ -81,8 +81,8 @@ class PageImages:
                 counts["errors"] += 1
                 return None
             counts[f"images/status/{response.status}"] += 1
-            if response.status != 200:
-                return None
+            if response.status != 200 and not looks_image(response.body):
+                return None     # image bytes under any status are hashed: a 404 hides nothing
             if time.monotonic() >= at:
                 return _LATE
             url, ip = response.url, ip_of(response)

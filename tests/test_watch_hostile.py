@@ -4,7 +4,8 @@ bytes served as text/html are hashed (and found) wherever they are.
 A loopback aiohttp site on 127.0.0.1 serves: /gallery.html (2 quick images, then 20 that drip
 1 byte every 0.5 s and never finish), /drip.html (a page that itself drips), /as-html (the
 reported material's bytes as text/html), /album.html (a page whose one image, /i/as-html.png,
-is the material re-encoded as PNG and served as text/html). Nothing here is real: the reported
+is the material re-encoded as PNG and served as text/html; /i/as-404.jpg, the material's bytes
+with status 404; /i/plain-404.jpg, an ordinary 404 page). Nothing here is real: the reported
 material is a generated drawing (hashes.synthetic).
 """
 
@@ -82,7 +83,15 @@ async def site():
                             content_type="image/png")
 
     async def album(_request):
-        return web.Response(text='<html><body><img src="/i/as-html.png"></body></html>',
+        return web.Response(text='<html><body><img src="/i/as-html.png">'
+                                 '<img src="/i/as-404.jpg"><img src="/i/plain-404.jpg">'
+                                 '</body></html>', content_type="text/html")
+
+    async def as_404(_request):          # the material, under a status that says "gone"
+        return web.Response(body=reported(), status=404, content_type="text/html")
+
+    async def plain_404(_request):       # an ordinary not-found page: never hashed
+        return web.Response(text="<html><body>not found</body></html>", status=404,
                             content_type="text/html")
 
     async def slow_image(request):
@@ -105,6 +114,8 @@ async def site():
     app.router.add_get("/as-html", as_html)
     app.router.add_get("/album.html", album)
     app.router.add_get("/i/as-html.png", reencoded_as_html)
+    app.router.add_get("/i/as-404.jpg", as_404)
+    app.router.add_get("/i/plain-404.jpg", plain_404)
 
     async def stop(_app):
         stopping.set()
@@ -180,10 +191,11 @@ async def test_image_bytes_served_as_text_html_are_hashed_and_found(site, tmp_pa
 
     summary = await _scan(db_file, config)
 
-    assert not summary.interrupted and summary.images == 2
+    assert not summary.interrupted and summary.images == 3
     found = {(r["url"], r["page_url"]) for r in reuploads(db_file)}
     assert found == {(f"{site}/as-html", f"{site}/as-html"),
-                     (f"{site}/i/as-html.png", f"{site}/album.html")}
+                     (f"{site}/i/as-html.png", f"{site}/album.html"),
+                     (f"{site}/i/as-404.jpg", f"{site}/album.html")}   # a 404 hides nothing
     stats = _stats(db_file)
     assert "monitor/watch/images/not_image" not in stats
     assert stats.get("monitor/watch/pages") == 1        # only the album was read as a page
