@@ -26,7 +26,7 @@ from monitor import clock
 from monitor.asn_records import PrefixTable
 from monitor.edge import AKAMAI, CLOUDFLARE, CLOUDFRONT, FASTLY, IMPERVA
 from monitor.import_hosters import RowInvalid, check_email, parse_asn, parse_prefix
-from monitor.importing import ImportResult, read_rows, writing
+from monitor.importing import ImportResult, parsed_rows, writing
 
 COLUMNS = ("name", "asn", "prefix", "abuse_email")
 MAX_NAME = 200
@@ -137,16 +137,7 @@ def parse_row(values: dict[str, str]) -> CdnRow:
 def import_cdns(db: Database, path: str, *, dry_run: bool = False) -> ImportResult:
     """`cdn import FILE`: add CDN networks and contacts (existing rows are kept)."""
     result = ImportResult(file=str(path), dry_run=dry_run)
-    rows: list[CdnRow] = []
-    for row in read_rows(path, COLUMNS, ("name",)):
-        result.read += 1
-        if row.problem:
-            result.error(row.line, row.problem)
-            continue
-        try:
-            rows.append(parse_row(row.values))
-        except RowInvalid as exc:
-            result.error(row.line, str(exc))
+    rows = parsed_rows(path, COLUMNS, ("name",), parse_row, RowInvalid, result)
     now = clock.now_iso()
     with writing(db, dry_run):
         for cdn in rows:

@@ -26,7 +26,7 @@ from sqlite_utils import Database
 from w3lib.url import safe_url_string
 
 from monitor import clock
-from monitor.importing import ImportResult, read_rows, writing
+from monitor.importing import ImportResult, parsed_rows, writing
 from monitor.netguard import NetworkRefused, check_url_host
 from monitor.urls import UrlError, check_parts, host_problem
 
@@ -164,16 +164,8 @@ def import_hosters(db: Database, path: str | Path, *, dry_run: bool = False,
     """Import a hosters file; `allow_networks` opens those networks to literal-IP webhooks
     (the demo's loopback receiver), as `[crawl] allow_networks` does for crawls."""
     result = ImportResult(file=str(path), dry_run=dry_run)
-    rows: list[HosterRow] = []
-    for row in read_rows(path, COLUMNS, ("name",)):
-        result.read += 1
-        if row.problem:
-            result.error(row.line, row.problem)
-            continue
-        try:
-            rows.append(parse_row(row.values, allow_networks))
-        except RowInvalid as exc:
-            result.error(row.line, str(exc))
+    rows = parsed_rows(path, COLUMNS, ("name",), lambda v: parse_row(v, allow_networks),
+                       RowInvalid, result)
     now = clock.now_iso()
     conn = db.conn
     with writing(db, dry_run):

@@ -17,17 +17,18 @@ from __future__ import annotations
 import csv
 import json
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from sqlite_utils import Database
 
 from monitor import store
 
 MAX_ERRORS_KEPT = 200
+T = TypeVar("T")
 # Format characters that reorder or hide text (Trojan Source): bidi embeddings, overrides, isolates.
 _BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
 _REFUSED_CATEGORIES = {"Cc": "a control character", "Cs": "an unpaired surrogate",
@@ -128,6 +129,24 @@ def _lines(fh: IO[bytes], broken: dict[int, str]) -> Iterator[str]:
         except UnicodeDecodeError as exc:
             broken[number] = f"not valid UTF-8 (byte {exc.start + 1})"
             yield raw.decode("utf-8", "replace")
+
+
+def parsed_rows(path: str | Path, columns: Iterable[str], required: Iterable[str],
+                parse: Callable[[dict[str, str]], T], invalid: type[Exception],
+                result: ImportResult) -> list[T]:
+    """Every row of a small file (a registry) parsed by `parse`; unreadable rows and rows
+    whose parse raises `invalid` become row errors in `result`, the rest are returned."""
+    out: list[T] = []
+    for row in read_rows(path, columns, required):
+        result.read += 1
+        if row.problem:
+            result.error(row.line, row.problem)
+            continue
+        try:
+            out.append(parse(row.values))
+        except invalid as exc:
+            result.error(row.line, str(exc))
+    return out
 
 
 def detect_format(path: Path, fh: IO[bytes]) -> str:
