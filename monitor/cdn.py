@@ -25,11 +25,10 @@ from sqlite_utils import Database
 from monitor import clock
 from monitor.asn_records import PrefixTable
 from monitor.edge import AKAMAI, CLOUDFLARE, CLOUDFRONT, FASTLY, IMPERVA
-from monitor.import_hosters import RowInvalid, check_email, parse_asn, parse_prefix
+from monitor.import_hosters import RowInvalid, check_email, parse_network
 from monitor.importing import ImportResult, parsed_rows, writing
 
 COLUMNS = ("name", "asn", "prefix", "abuse_email")
-MAX_NAME = 200
 ORIGIN_UNKNOWN = "{cdn} (origin unknown)"
 
 _CLOUDFRONT_PREFIXES = ("13.32.0.0/15", "13.224.0.0/14", "52.84.0.0/15", "54.182.0.0/16",
@@ -119,13 +118,7 @@ def seed_defaults(db: Database) -> None:
 
 
 def parse_row(values: dict[str, str]) -> CdnRow:
-    name = values.get("name", "").strip()
-    if not name:
-        raise RowInvalid("name is empty")
-    if len(name) > MAX_NAME:
-        raise RowInvalid(f"name longer than {MAX_NAME} characters")
-    asn = parse_asn(values.get("asn", ""))
-    prefix = parse_prefix(values.get("prefix", ""))
+    name, asn, prefix = parse_network(values)
     if asn is None and prefix is None:
         raise RowInvalid("give an asn or a prefix (a CDN row maps a network)")
     if asn is not None and prefix is not None:

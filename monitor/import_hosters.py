@@ -148,14 +148,18 @@ def _contacts(values: dict[str, str], allow_networks: tuple[str, ...]) -> dict[s
     return contacts
 
 
-def parse_row(values: dict[str, str], allow_networks: tuple[str, ...] = ()) -> HosterRow:
+def parse_network(values: dict[str, str]) -> tuple[str, int | None, str | None]:
+    """A registry row's name, ASN and prefix (hosters, CDNs), each checked."""
     name = values.get("name", "").strip()
     if not name:
         raise RowInvalid("name is empty")
     if len(name) > MAX_NAME:
         raise RowInvalid(f"name longer than {MAX_NAME} characters")
-    asn = parse_asn(values.get("asn", ""))
-    prefix = parse_prefix(values.get("prefix", ""))
+    return name, parse_asn(values.get("asn", "")), parse_prefix(values.get("prefix", ""))
+
+
+def parse_row(values: dict[str, str], allow_networks: tuple[str, ...] = ()) -> HosterRow:
+    name, asn, prefix = parse_network(values)
     return HosterRow(name, asn, prefix, _contacts(values, allow_networks))
 
 
