@@ -78,6 +78,8 @@ def register(cli: click.Group) -> None:
                                    "seconds": f"{result.seconds:.1f}",
                                    "watch sources scanned": result.watch_sources,
                                    "images hashed": result.images}
+        if result.lost:
+            rows["requests lost in transit (sent again)"] = result.lost
         rows.update({f"outcome {k}": v for k, v in sorted(result.outcomes.items())})
         console.print(summary_table("Worker", rows))
 

@@ -250,6 +250,7 @@ class WorkerSummary:
     images: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    lost: int = 0            # window requests lost between Redis and the worker (re-sent later)
 
 
 def worker_settings(config: Config, redis_url: str, worker: str) -> Settings:
@@ -324,4 +325,5 @@ async def run_worker(config: Config, redis_url: str, *, worker: str | None = Non
         stats = crawler.stats.get_stats() if crawler.stats else {}
         out.watch_sources += int(stats.get("monitor/watch/sources", 0))
         out.images += int(stats.get("monitor/watch/images/hashed", 0))
+        out.lost += int(stats.get("monitor/redis/lost_requests", 0))
     return out

@@ -19,6 +19,7 @@ from monitor.dist.conn import connect
 from monitor.dist.keys import GROUP, Keys
 from monitor.sim.dns import CymruDNS
 from tests.dist_helpers import Setup, env, observations, report_states
+from tests.redis_proxy import LossyRedisProxy
 
 KEYS = Keys("ntd")
 
@@ -245,6 +246,34 @@ def test_a_worker_rides_out_a_redis_restart(tmp_path, dns, redis_server):
         ingest(s, dist, redis_server.url)
         assert observations(one) == observations(dist)
     finally:
+        s.close()
+
+
+def test_a_reply_lost_on_the_wire_does_not_hang_a_worker(tmp_path, dns, redis_server):
+    """Redis ran the scheduler's RPOP, the reply never arrived, redis-py ran it again: one
+    request of the worker's window is gone. The worker notices nothing is left in Scrapy,
+    stops waiting for it (its check is re-sent by the enqueuer) and exits when idle."""
+    s = Setup(tmp_path, dns, items=6, hours=1.2)
+    proxy = LossyRedisProxy(redis_server.port, b"RPOP", b"ntd:sched:")  # the window
+    try:
+        one, dist = single(s, "one"), single(s, "dist")
+        s.cli(one, "crawl", "--no-progress")
+        enqueue(s, dist, redis_server.url)
+        proc = s.popen(dist, "worker", "--redis", proxy.url, "--no-progress",
+                       "--idle-exit", "2", "--name", "w")
+        out, err = proc.communicate(timeout=90)
+        assert proc.returncode == 0, err[-3000:]
+        assert proxy.lost == 1
+        assert re.search(r"requests lost in transit \(sent again\)\s*│\s*1\s", err), err
+        ingest(s, dist, redis_server.url)
+        assert observations(one) != observations(dist)      # the lost check is not stored yet
+        time.sleep(1.1)                                       # unacknowledged: sent again
+        enqueue(s, dist, redis_server.url)
+        workers(s, dist, redis_server.url, n=1)
+        ingest(s, dist, redis_server.url)
+        assert observations(one) == observations(dist)
+    finally:
+        proxy.close()
         s.close()
 
 

@@ -32,6 +32,7 @@ from spiders.spiders.watch import Source, WatchSpider
 
 POLL = 0.05
 REFRESH = 0.25      # seconds between lease renewals: a joining worker gets its share fast
+LOST_AFTER = 2.0    # seconds Scrapy holds none of the requests counted in flight: they are lost
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class _RedisFed:
         leases = PartitionLeases(self.redis, self.keys, self.kind, self.worker, self.lease_s)
         quiet_since = time.monotonic()
         next_refresh = 0.0
+        lost_since: float | None = None
         try:
             while True:
                 now = time.monotonic()
@@ -81,6 +83,13 @@ class _RedisFed:
                     continue
                 if sum(self.inflight.values()):
                     quiet_since = now
+                    if not self._scrapy_holds_anything():
+                        lost_since = lost_since or now
+                        if now - lost_since >= LOST_AFTER:
+                            self._forget_lost()
+                            lost_since = None
+                    else:
+                        lost_since = None
                 elif room > 0:
                     next_refresh = 0.0          # nothing held has work: look for other queues
                     if self.idle_exit and now - quiet_since >= self.idle_exit:
@@ -88,6 +97,31 @@ class _RedisFed:
                 await asyncio.sleep(POLL)
         finally:
             leases.release_all()
+
+    def _scrapy_holds_anything(self) -> bool:
+        """Whether any request is still somewhere in Scrapy: being downloaded, in a callback or
+        pipeline, or waiting in this worker's scheduler queue (a Redis list)."""
+        engine = self.crawler.engine  # type: ignore[attr-defined]
+        slot = engine.scraper.slot
+        if engine.downloader.active or (slot is not None and not slot.is_idle()):
+            return True
+        return bool(self.redis.llen(self._window_key))
+
+    @property
+    def _window_key(self) -> str:
+        settings = self.crawler.settings  # type: ignore[attr-defined]
+        return str(settings.get("SCHEDULER_QUEUE_KEY")) % {"spider": self.name}  # type: ignore[attr-defined]
+
+    def _forget_lost(self) -> None:
+        """Requests counted in flight that Scrapy no longer holds were lost between Redis and
+        this worker (a reply lost in a reconnect: redis-py ran RPOP again). Their work is not
+        acknowledged, so the enqueuer sends it again; stop waiting for them."""
+        lost = sum(self.inflight.values())
+        self.inflight.clear()
+        self.crawler.stats.inc_value("monitor/redis/lost_requests", lost)  # type: ignore[attr-defined]
+        self.logger.warning(  # type: ignore[attr-defined]
+            "%d request(s) of this worker's window lost in transit (a Redis reply lost in a "
+            "reconnect); their work is not acknowledged and will be sent again", lost)
 
     def _settle(self, partition: str | None) -> None:
         if partition is not None and self.inflight[partition] > 0:
@@ -179,6 +213,13 @@ class RedisWatchSpider(_RedisFed, WatchSpider):
         if request is not None:
             self.pending[sid] += 1
         return request
+
+    def _forget_lost(self) -> None:
+        """The scans whose requests were lost are abandoned here; their messages are re-sent."""
+        self.sources.clear()
+        self.pending.clear()
+        self.partition_of.clear()
+        super()._forget_lost()
 
     def _track(self, out: Any) -> Any:
         if isinstance(out, Request) and "source_id" in out.meta:
