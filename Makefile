@@ -26,6 +26,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check monitor spiders hashes reports tests bench
+	$(BIN)/ruff format --check monitor spiders hashes reports tests bench
 	$(BIN)/mypy monitor hashes reports spiders
 
 clean:

@@ -25,8 +25,9 @@ class FetchOnly(scrapy.Spider):
     async def start(self):
         with open(self.urls_file) as fh:
             for line in fh:
-                yield scrapy.Request(line.strip(), callback=self.parse, errback=self.failed,
-                                     dont_filter=True)
+                yield scrapy.Request(
+                    line.strip(), callback=self.parse, errback=self.failed, dont_filter=True
+                )
 
     def parse(self, response):
         self.rows.append((response.url, response.status))
@@ -43,14 +44,27 @@ class FetchOnly(scrapy.Spider):
 
 def main() -> None:
     mode, urls_file, out_db = sys.argv[1:4]
-    settings = {"LOG_LEVEL": "ERROR", "OUT_DB": out_db, "HTTPERROR_ALLOW_ALL": True,
-                "ROBOTSTXT_OBEY": False, "REMOTE_CONTROL_ENABLED": False}
+    settings = {
+        "LOG_LEVEL": "ERROR",
+        "OUT_DB": out_db,
+        "HTTPERROR_ALLOW_ALL": True,
+        "ROBOTSTXT_OBEY": False,
+        "REMOTE_CONTROL_ENABLED": False,
+    }
     if mode == "tuned":
-        settings.update({"TWISTED_REACTOR_ENABLED": False, "CONCURRENT_REQUESTS": 64,
-                         "CONCURRENT_REQUESTS_PER_DOMAIN": 16, "COOKIES_ENABLED": False,
-                         "RETRY_ENABLED": False, "TELNETCONSOLE_ENABLED": False,
-                         "CONCURRENT_ITEMS": 1, "REDIRECT_ENABLED": True,
-                         "WARN_ON_GENERATOR_RETURN_VALUE": False})
+        settings.update(
+            {
+                "TWISTED_REACTOR_ENABLED": False,
+                "CONCURRENT_REQUESTS": 64,
+                "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+                "COOKIES_ENABLED": False,
+                "RETRY_ENABLED": False,
+                "TELNETCONSOLE_ENABLED": False,
+                "CONCURRENT_ITEMS": 1,
+                "REDIRECT_ENABLED": True,
+                "WARN_ON_GENERATOR_RETURN_VALUE": False,
+            }
+        )
     started = time.perf_counter()
     if mode == "tuned":
         import asyncio
@@ -59,6 +73,7 @@ def main() -> None:
 
         async def run() -> None:
             await AsyncCrawlerRunner(settings).crawl(FetchOnly, urls_file=urls_file)
+
         asyncio.run(run())
     else:
         process = CrawlerProcess(settings)

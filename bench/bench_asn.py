@@ -1,14 +1,16 @@
 """Benchmark: batched, prefix-cached ASN lookup vs a naive sequential resolver.
 
 10k distinct IPs in 500 prefixes (documentation/benchmark ranges, only ever data in DNS names)
-against the simulated Cymru DNS server on loopback, run in its own process. Ours: `monitor.asn.
+against the simulated Cymru DNS server on loopback, run in its own process. Ours:
+`monitor.attribution.asn.
 lookup` on a cold store (then a warm one). Baseline, same run, same server: one origin and one
 AS-name question per IP, sequentially, with dnspython's resolver. Prints lookups/s, DNS
 questions sent, and the ratio of the medians. `--quick` (or BENCH_QUICK=1): 1k IPs, 50 prefixes.
 
 Attribution per check, same run: `EdgeAttribution.decide` over every IP (ASN answers from the
 warm store, hoster registry warmed) with the CDN registry empty (baseline, as before CDNs) and
-with the shipped one (`monitor.cdn.DEFAULTS`, ours); medians over alternating rounds, and their
+with the shipped one (`monitor.attribution.cdn.DEFAULTS`, ours); medians over alternating rounds,
+and their
 ratio (1.00 = unchanged).
 """
 
@@ -31,13 +33,14 @@ import dns.resolver
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitor import asn  # noqa: E402
-from monitor.asn_records import AsnInfo, asname_name, origin_name  # noqa: E402
-from monitor.cdn import DEFAULTS, CdnRegistry  # noqa: E402
-from monitor.cdn_attribute import EdgeAttribution  # noqa: E402
-from monitor.config import AsnConfig  # noqa: E402
-from monitor.hosters import Registry  # noqa: E402
+from monitor.attribution.cdn import CdnRegistry  # noqa: E402
+from monitor.attribution.cdn_attribute import EdgeAttribution  # noqa: E402
+from monitor.attribution.hosters import Registry  # noqa: E402
+from monitor.attribution.records import AsnInfo, asname_name, origin_name  # noqa: E402
+from monitor.core.config import AsnConfig  # noqa: E402
 from monitor.sim.dns import CymruDNS  # noqa: E402
 from monitor.store import connect  # noqa: E402
+from monitor.store.cdns import DEFAULTS  # noqa: E402
 
 
 def world(prefixes: int, per_prefix: int, asns: int) -> tuple[list[tuple[str, int]], list[str]]:
@@ -76,8 +79,11 @@ def naive(ips: list[str], port: int) -> tuple[float, int]:
     sent = 0
     start = time.perf_counter()
     for ip in ips:
-        text = b"".join(resolver.resolve(origin_name(ip, "origin.asn.cymru.com",
-                                                     "origin6.asn.cymru.com"), "TXT")[0].strings)
+        text = b"".join(
+            resolver.resolve(
+                origin_name(ip, "origin.asn.cymru.com", "origin6.asn.cymru.com"), "TXT"
+            )[0].strings
+        )
         number = int(text.split(b"|")[0].split()[0])
         resolver.resolve(asname_name(number, "asn.cymru.com"), "TXT")
         sent += 2
@@ -99,7 +105,7 @@ def attribution(db, infos: dict[str, AsnInfo | None], rounds: int) -> tuple[floa
     checks = [(ip, info) for ip, info in infos.items() if info is not None]
     edges = EdgeAttribution(db, Registry.load(db))
     empty, shipped = CdnRegistry(), CdnRegistry.of(DEFAULTS)
-    for ip, info in checks:                  # warm: unmapped fallbacks created once, cached
+    for ip, info in checks:  # warm: unmapped fallbacks created once, cached
         edges.decide(ip, info, None)
     base: list[float] = []
     ours_: list[float] = []
@@ -116,8 +122,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=21,
-                        help="alternating rounds of the attribution benchmark (default 21)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=21,
+        help="alternating rounds of the attribution benchmark (default 21)",
+    )
     args = parser.parse_args()
     prefixes, per_prefix, asns = (50, 20, 10) if args.quick else (500, 20, 100)
     naive_sample = 500 if args.quick else 2000
@@ -140,8 +150,15 @@ def main() -> None:
                 assert queries == 0
                 warm.append(len(ips) / elapsed)
                 if run == 0:
-                    infos = asyncio.run(asn.lookup(ips, db, AsnConfig(
-                        nameservers=(f"127.0.0.1:{port}",), timeout=timedelta(seconds=2))))
+                    infos = asyncio.run(
+                        asn.lookup(
+                            ips,
+                            db,
+                            AsnConfig(
+                                nameservers=(f"127.0.0.1:{port}",), timeout=timedelta(seconds=2)
+                            ),
+                        )
+                    )
                     attr_base, attr_ours = attribution(db, infos, args.rounds)
                 db.conn.close()
         sample = ips[:: max(1, len(ips) // naive_sample)][:naive_sample]
@@ -155,17 +172,22 @@ def main() -> None:
     ours_rate, base_rate = statistics.median(cold), statistics.median(base)
     limit = prefixes + asns
     print(f"IPs: {len(ips)} distinct in {prefixes} prefixes, {asns} ASNs; runs: {args.runs}")
-    print(f"ours (cold store):  {ours_rate:10.0f} lookups/s, DNS queries {max(sent)} "
-          f"(limit prefixes+ASNs = {limit}: {'ok' if max(sent) <= limit else 'OVER'})")
+    print(
+        f"ours (cold store):  {ours_rate:10.0f} lookups/s, DNS queries {max(sent)} "
+        f"(limit prefixes+ASNs = {limit}: {'ok' if max(sent) <= limit else 'OVER'})"
+    )
     print(f"ours (warm store):  {statistics.median(warm):10.0f} lookups/s, DNS queries 0")
-    print(f"naive sequential:   {base_rate:10.0f} lookups/s, DNS queries {2 * len(ips)} "
-          f"(2 per IP; rate measured on {len(sample)} IPs)")
-    print(f"ratio (cold, medians): {ours_rate / base_rate:.1f}x   "
-          f"queries: {2 * len(ips) / max(sent):.1f}x fewer")
+    print(
+        f"naive sequential:   {base_rate:10.0f} lookups/s, DNS queries {2 * len(ips)} "
+        f"(2 per IP; rate measured on {len(sample)} IPs)"
+    )
+    print(
+        f"ratio (cold, medians): {ours_rate / base_rate:.1f}x   "
+        f"queries: {2 * len(ips) / max(sent):.1f}x fewer"
+    )
     print(f"attribution per check ({len(ips)} checks, {args.rounds} alternating rounds, medians):")
     print(f"  CDN registry empty (baseline): {attr_base:7.2f} us")
-    print(f"  shipped CDN registry (ours):   {attr_ours:7.2f} us "
-          f"({len(DEFAULTS)} networks)")
+    print(f"  shipped CDN registry (ours):   {attr_ours:7.2f} us ({len(DEFAULTS)} networks)")
     print(f"  ratio ours/baseline: {attr_ours / attr_base:.2f}")
 
 

@@ -2,7 +2,7 @@
 
 N due URLs (60% images that are still online, the rest 404/410/451 and redirects to the front
 page). Measured in the same run, each crawler in its own process against the same world:
-  ours   full recheck: fetch + hash + classify + store (monitor.crawl.run_crawl)
+  ours   full recheck: fetch + hash + classify + store (monitor.runners.crawl.run_crawl)
   (a)    plain Scrapy spider, default settings, fetch-only, stores status codes
   (b)    tuned plain Scrapy fetch-only spider (bench/_fetch_only.py)
 Prints URLs/s of each (median of --repeat runs, interleaved), the ratios, and ours' peak memory.
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor import clock  # noqa: E402
-from monitor.pipes import process_cpu  # noqa: E402
+from monitor.core.pipes import process_cpu  # noqa: E402
 from monitor.sim.scenario import from_dict  # noqa: E402
 from monitor.sim.world import World  # noqa: E402
 
@@ -55,17 +55,35 @@ POOL = 512  # distinct images in --memory mode
 def scenario(n: int):
     hosters = []
     for i in range(4):
-        hosters.append({"name": f"Bench {i}", "asn": 64700 + i, "items": n // 4,
-                        "galleries": 0, "formats": {"jpeg": 1.0},
-                        "delay": {"dist": "fixed", "median_hours": 2, "never_share": 0.6},
-                        "after": BEHAVIOURS})
-    return from_dict({"name": "bench-crawl", "seed": 11, "start": "2026-03-01T00:00:00Z",
-                      "report_window_days": 0, "notice_delay_hours": [0, 0],
-                      "reappear_share": 0, "reupload_share": 0, "baseline_share": 1.0,
-                      "hash_list_share": 0, "hosters": hosters})
+        hosters.append(
+            {
+                "name": f"Bench {i}",
+                "asn": 64700 + i,
+                "items": n // 4,
+                "galleries": 0,
+                "formats": {"jpeg": 1.0},
+                "delay": {"dist": "fixed", "median_hours": 2, "never_share": 0.6},
+                "after": BEHAVIOURS,
+            }
+        )
+    return from_dict(
+        {
+            "name": "bench-crawl",
+            "seed": 11,
+            "start": "2026-03-01T00:00:00Z",
+            "report_window_days": 0,
+            "notice_delay_hours": [0, 0],
+            "reappear_share": 0,
+            "reupload_share": 0,
+            "baseline_share": 1.0,
+            "hash_list_share": 0,
+            "hosters": hosters,
+        }
+    )
 
 
 # -- memory of a process tree (Linux /proc) ----------------------------------------------------
+
 
 def _status_kb(pid: int | str, field: str) -> int:
     try:
@@ -102,9 +120,9 @@ class TreeMemory:
 
     def __init__(self, interval: float = 0.25) -> None:
         self.interval = interval
-        self.workers: dict[int, int] = {}   # pid -> peak KiB (VmHWM)
-        self.cpu: dict[int, float] = {}     # pid -> CPU seconds, last seen
-        self.total_kb = 0                   # largest sampled simultaneous VmRSS sum
+        self.workers: dict[int, int] = {}  # pid -> peak KiB (VmHWM)
+        self.cpu: dict[int, float] = {}  # pid -> CPU seconds, last seen
+        self.total_kb = 0  # largest sampled simultaneous VmRSS sum
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -131,23 +149,38 @@ class TreeMemory:
 
     def report(self) -> dict[str, int]:
         main = _status_kb("self", "VmHWM")
-        return {"main_mb": main // 1024, "workers_mb": sum(self.workers.values()) // 1024,
-                "workers": len(self.workers), "sampled_total_mb": self.total_kb // 1024,
-                "main_cpu": _cpu_seconds(os.getpid()), "workers_cpu": sum(self.cpu.values())}
+        return {
+            "main_mb": main // 1024,
+            "workers_mb": sum(self.workers.values()) // 1024,
+            "workers": len(self.workers),
+            "sampled_total_mb": self.total_kb // 1024,
+            "main_cpu": _cpu_seconds(os.getpid()),
+            "workers_cpu": sum(self.cpu.values()),
+        }
 
 
 # -- ours, in a child process --------------------------------------------------------------------
 
+
 def child(db: str, now: str, hash_workers: int) -> None:
     from dataclasses import replace
 
-    from monitor.config import Config
-    from monitor.crawl import run_crawl
+    from monitor.core.config import Config
+    from monitor.runners.crawl import run_crawl
+
     clock.fix(now)
     base = Config()
-    cfg = replace(base, crawl=replace(base.crawl, allow_networks=("127.0.0.0/8", "::1/128"),
-                                      autothrottle=False, concurrent_requests=64,
-                                      per_hoster_concurrency=16, hash_workers=hash_workers))
+    cfg = replace(
+        base,
+        crawl=replace(
+            base.crawl,
+            allow_networks=("127.0.0.0/8", "::1/128"),
+            autothrottle=False,
+            concurrent_requests=64,
+            per_hoster_concurrency=16,
+            hash_workers=hash_workers,
+        ),
+    )
     with TreeMemory() as memory:
         started = time.perf_counter()
         cpu = _cpu_seconds(os.getpid())
@@ -160,9 +193,11 @@ def child(db: str, now: str, hash_workers: int) -> None:
 
 # -- the world and the runs ----------------------------------------------------------------------
 
+
 def pooled(world: World, size: int = POOL) -> None:
     """Serve `size` distinct bodies in rotation (and hash each once for the import file)."""
     from monitor.sim import truth
+
     original = world.body
     cache: dict[tuple, bytes] = {}
 
@@ -178,8 +213,9 @@ def pooled(world: World, size: int = POOL) -> None:
 
 def fresh_db(directory: Path, reports_csv: Path, *, digests: bool = True) -> Path:
     from monitor import store
-    from monitor.config import Config
-    from monitor.import_reports import import_reports
+    from monitor.core.config import Config
+    from monitor.intake.reports import import_reports
+
     source = reports_csv
     if not digests:  # baselines of perceptual hashes only
         source = directory / "reports-perceptual.csv"
@@ -196,8 +232,9 @@ def fresh_db(directory: Path, reports_csv: Path, *, digests: bool = True) -> Pat
 
 
 async def run_child(cmd: list[str]) -> str:
-    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await proc.communicate()
     if proc.returncode:
         raise SystemExit(f"{cmd[1:3]} failed: {err.decode()[-2000:]}")
@@ -205,16 +242,23 @@ async def run_child(cmd: list[str]) -> str:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=None, help="due URLs (20000; --memory 100000)")
     parser.add_argument("--quick", action="store_true", help="2000 URLs")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--hash-workers", type=int, default=1)
-    parser.add_argument("--perceptual", action="store_true",
-                        help="baselines without digests: every online image is decoded")
-    parser.add_argument("--memory", action="store_true",
-                        help="ours only, 100k due checks: peak memory (goal <= 300 MB)")
+    parser.add_argument(
+        "--perceptual",
+        action="store_true",
+        help="baselines without digests: every online image is decoded",
+    )
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="ours only, 100k due checks: peak memory (goal <= 300 MB)",
+    )
     args = parser.parse_args()
     n = args.n or (2000 if args.quick else 100_000 if args.memory else 20_000)
     world = World(scenario(n))
@@ -226,9 +270,9 @@ async def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def prepare_and_measure(args: argparse.Namespace, n: int, world: World,
-                              work: Path) -> None:
+async def prepare_and_measure(args: argparse.Namespace, n: int, world: World, work: Path) -> None:
     from monitor.sim import truth
+
     print(f"preparing a world of {n} items ...", flush=True)
     if args.memory:
         pooled(world)
@@ -241,34 +285,50 @@ async def prepare_and_measure(args: argparse.Namespace, n: int, world: World,
     urls.write_text("\n".join(world.url(i) for i in world.plan.reports()) + "\n")
     images = sum(1 for i in world.plan.reports() if i.removal_at is None)
     kind = "perceptual baselines" if args.perceptual else "baselines with SHA-256"
-    print(f"{n} URLs, {images} still-online images, {kind}, hash_workers="
-          f"{args.hash_workers}; timing ...", flush=True)
+    print(
+        f"{n} URLs, {images} still-online images, {kind}, hash_workers="
+        f"{args.hash_workers}; timing ...",
+        flush=True,
+    )
 
     async def ours() -> dict:
         db = fresh_db(work, files["reports"], digests=not args.perceptual)
-        out = await run_child([sys.executable, __file__, "--_child", str(db), clock.iso(when),
-                               str(args.hash_workers)])
+        out = await run_child(
+            [sys.executable, __file__, "--_child", str(db), clock.iso(when), str(args.hash_workers)]
+        )
         return json.loads(out)
 
     if args.memory:
         got = await ours()
         total = got["main_mb"] + got["workers_mb"]
-        print(f"ours: {got['written']} checks in {got['seconds']:.1f} s "
-              f"({got['written'] / got['seconds']:.1f} URLs/s; CPU: crawl process "
-              f"{got['main_cpu']:.1f} s, hash workers {got['workers_cpu']:.1f} s)")
-        print(f"peak memory for {n} due checks: crawl process {got['main_mb']} MiB + "
-              f"{got['workers']} hash worker(s) {got['workers_mb']} MiB = {total} MiB "
-              f"(goal <= 300 MB); largest sampled simultaneous total "
-              f"{got['sampled_total_mb']} MiB")
+        print(
+            f"ours: {got['written']} checks in {got['seconds']:.1f} s "
+            f"({got['written'] / got['seconds']:.1f} URLs/s; CPU: crawl process "
+            f"{got['main_cpu']:.1f} s, hash workers {got['workers_cpu']:.1f} s)"
+        )
+        print(
+            f"peak memory for {n} due checks: crawl process {got['main_mb']} MiB + "
+            f"{got['workers']} hash worker(s) {got['workers_mb']} MiB = {total} MiB "
+            f"(goal <= 300 MB); largest sampled simultaneous total "
+            f"{got['sampled_total_mb']} MiB"
+        )
         return
 
     results: dict[str, list[float]] = {"ours": [], "plain": [], "tuned": []}
     memory: list[dict] = []
     for _ in range(args.repeat):
         for mode in ("plain", "tuned"):
-            out = (await run_child([sys.executable, str(ROOT / "bench" / "_fetch_only.py"),
-                                    mode, str(urls),
-                                    str(work / f"{mode}-{time.monotonic_ns()}.db")])).split()
+            out = (
+                await run_child(
+                    [
+                        sys.executable,
+                        str(ROOT / "bench" / "_fetch_only.py"),
+                        mode,
+                        str(urls),
+                        str(work / f"{mode}-{time.monotonic_ns()}.db"),
+                    ]
+                )
+            ).split()
             results[mode].append(int(out[0]) / float(out[1]))
         got = await ours()
         results["ours"].append(got["written"] / got["seconds"])
@@ -278,13 +338,19 @@ async def prepare_and_measure(args: argparse.Namespace, n: int, world: World,
     peak = max(m["main_mb"] + m["workers_mb"] for m in memory)
     main_ms = statistics.median(m["main_cpu"] / m["written"] * 1e3 for m in memory)
     worker_ms = statistics.median(m["workers_cpu"] / m["written"] * 1e3 for m in memory)
-    print(f"ours (fetch+hash+classify+store): {med['ours']:8.1f} URLs/s  [{runs['ours']}]  "
-          f"peak RSS {peak} MiB (crawl process + hash workers)")
+    print(
+        f"ours (fetch+hash+classify+store): {med['ours']:8.1f} URLs/s  [{runs['ours']}]  "
+        f"peak RSS {peak} MiB (crawl process + hash workers)"
+    )
     print(f"    CPU per URL: crawl process {main_ms:.2f} ms, hash workers {worker_ms:.2f} ms")
-    print(f"(a) plain Scrapy, default:       {med['plain']:8.1f} URLs/s  [{runs['plain']}]  "
-          f"ratio ours/(a) = {med['ours'] / med['plain']:.2f}x (goal >= 1.0x)")
-    print(f"(b) tuned Scrapy fetch-only:     {med['tuned']:8.1f} URLs/s  [{runs['tuned']}]  "
-          f"ratio ours/(b) = {med['ours'] / med['tuned']:.2f}x (goal >= 0.6x)")
+    print(
+        f"(a) plain Scrapy, default:       {med['plain']:8.1f} URLs/s  [{runs['plain']}]  "
+        f"ratio ours/(a) = {med['ours'] / med['plain']:.2f}x (goal >= 1.0x)"
+    )
+    print(
+        f"(b) tuned Scrapy fetch-only:     {med['tuned']:8.1f} URLs/s  [{runs['tuned']}]  "
+        f"ratio ours/(b) = {med['ours'] / med['tuned']:.2f}x (goal >= 0.6x)"
+    )
     print(f"world requests served: {world.requests}")
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor import clock, store  # noqa: E402
+from monitor import store  # noqa: E402
+from monitor.core import clock  # noqa: E402
 from monitor.sim.redis_proc import RedisServer, available  # noqa: E402
 from monitor.sim.scenario import from_dict  # noqa: E402
 from monitor.sim.world import World  # noqa: E402
@@ -47,31 +48,51 @@ key_prefix = "{prefix}"
 
 
 def scenario(n: int):
-    hosters = [{"name": f"Bench {i}", "asn": 64700 + i, "items": n // HOSTERS,
-                "galleries": 0, "formats": {"jpeg": 1.0},
-                "delay": {"dist": "fixed", "median_hours": 2, "never_share": 0.6},
-                "after": BEHAVIOURS} for i in range(HOSTERS)]
-    return from_dict({"name": "bench-distributed", "seed": 5, "start": "2026-03-01T00:00:00Z",
-                      "report_window_days": 0, "notice_delay_hours": [0, 0],
-                      "reappear_share": 0, "reupload_share": 0, "baseline_share": 1.0,
-                      "hash_list_share": 0, "hosters": hosters})
+    hosters = [
+        {
+            "name": f"Bench {i}",
+            "asn": 64700 + i,
+            "items": n // HOSTERS,
+            "galleries": 0,
+            "formats": {"jpeg": 1.0},
+            "delay": {"dist": "fixed", "median_hours": 2, "never_share": 0.6},
+            "after": BEHAVIOURS,
+        }
+        for i in range(HOSTERS)
+    ]
+    return from_dict(
+        {
+            "name": "bench-distributed",
+            "seed": 5,
+            "start": "2026-03-01T00:00:00Z",
+            "report_window_days": 0,
+            "notice_delay_hours": [0, 0],
+            "reappear_share": 0,
+            "reupload_share": 0,
+            "baseline_share": 1.0,
+            "hash_list_share": 0,
+            "hosters": hosters,
+        }
+    )
 
 
 async def run(cmd: list[str]) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     _out, err = await proc.communicate()
     return proc.returncode or 0, err.decode()
 
 
-async def fleet(workers: int, n: int, work: Path, reports_csv: Path, redis: RedisServer,
-                now: str) -> tuple[float, float]:
+async def fleet(
+    workers: int, n: int, work: Path, reports_csv: Path, redis: RedisServer, now: str
+) -> tuple[float, float]:
     """(worker URLs/s, ingest rows/s) for one fleet size, on a fresh database and key prefix."""
-    from monitor.config import load
-    from monitor.dist.conn import connect
-    from monitor.dist.enqueue import enqueue_due
-    from monitor.dist.keys import Keys
-    from monitor.import_reports import import_reports
+    from monitor.core.config import load
+    from monitor.distributed.conn import connect
+    from monitor.distributed.keys import Keys
+    from monitor.intake.reports import import_reports
+    from monitor.runners.enqueue import enqueue_due
 
     prefix = f"bench{workers}-{time.monotonic_ns()}"
     cfg_file = work / f"{prefix}.toml"
@@ -84,15 +105,34 @@ async def fleet(workers: int, n: int, work: Path, reports_csv: Path, redis: Redi
     sent = enqueue_due(db, config, client, now=clock.parse(now))
     db.conn.close()
     assert sent.checks == n, sent
-    base = [sys.executable, "-m", "monitor", "--db", str(db_file), "--config", str(cfg_file),
-            "--now", now]
+    base = [
+        sys.executable,
+        "-m",
+        "monitor",
+        "--db",
+        str(db_file),
+        "--config",
+        str(cfg_file),
+        "--now",
+        now,
+    ]
     started = time.perf_counter()
     world_cpu = time.process_time()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    procs = [await asyncio.create_subprocess_exec(
-        *base, "worker", "--redis", redis.url, "--no-progress", "--name", f"w{i}",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-        for i in range(workers)]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            *base,
+            "worker",
+            "--redis",
+            redis.url,
+            "--no-progress",
+            "--name",
+            f"w{i}",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for i in range(workers)
+    ]
     items = Keys(prefix).items
     seen, moved = 0, time.perf_counter()
     while seen < n:
@@ -106,8 +146,9 @@ async def fleet(workers: int, n: int, work: Path, reports_csv: Path, redis: Redi
                 if p.returncode is None:
                     p.terminate()
             errors = [(await p.stderr.read()).decode()[-1500:] for p in procs if p.stderr]
-            raise SystemExit(f"{'stalled at ' + str(seen) if stalled else 'a worker died'}: "
-                             f"{errors}")
+            raise SystemExit(
+                f"{'stalled at ' + str(seen) if stalled else 'a worker died'}: {errors}"
+            )
     crawl_s = time.perf_counter() - started
     world_ms = (time.process_time() - world_cpu) * 1000 / n
     for p in procs:
@@ -119,13 +160,18 @@ async def fleet(workers: int, n: int, work: Path, reports_csv: Path, redis: Redi
         found = re.search(r"checks\s*│\s*(\d+)", err)
         shares.append(int(found.group(1)) if found else -1)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    worker_ms = ((after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)) \
-        * 1000 / n
-    print(f"    checks per worker: {shares}; CPU per URL: workers {worker_ms:.2f} ms, "
-          f"world (this process) {world_ms:.2f} ms", flush=True)
+    worker_ms = (
+        ((after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)) * 1000 / n
+    )
+    print(
+        f"    checks per worker: {shares}; CPU per URL: workers {worker_ms:.2f} ms, "
+        f"world (this process) {world_ms:.2f} ms",
+        flush=True,
+    )
     started = time.perf_counter()
-    code, err = await run([*base, "ingest", "--redis", redis.url, "--idle-exit", "0.5",
-                             "--no-asn"])     # no ASN stage: no DNS server in this bench
+    code, err = await run(
+        [*base, "ingest", "--redis", redis.url, "--idle-exit", "0.5", "--no-asn"]
+    )  # no ASN stage: no DNS server in this bench
     ingest_s = time.perf_counter() - started - 0.5
     if code:
         raise SystemExit(f"ingest failed: {err[-1500:]}")
@@ -138,8 +184,9 @@ async def fleet(workers: int, n: int, work: Path, reports_csv: Path, redis: Redi
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--quick", action="store_true", help="4000 URLs")
     parser.add_argument("--repeat", type=int, default=1)
@@ -149,6 +196,7 @@ async def main() -> None:
     n = 4000 if args.quick else args.n
     n -= n % HOSTERS
     from monitor.sim import truth
+
     world = World(scenario(n))
     work = Path(tempfile.mkdtemp(prefix="bench-dist-"))
     print(f"preparing a world of {n} items on {HOSTERS} hosters ...", flush=True)
@@ -162,12 +210,15 @@ async def main() -> None:
     with RedisServer(work / "redis") as redis:
         for _ in range(args.repeat):
             for workers in (1, 2):
-                crawl, write = await fleet(workers, n, work, files["reports"], redis,
-                                           clock.iso(when))
+                crawl, write = await fleet(
+                    workers, n, work, files["reports"], redis, clock.iso(when)
+                )
                 rates[workers].append(crawl)
                 ingest.append(write)
-                print(f"  {workers} worker(s): {crawl:7.1f} URLs/s; ingest {write:7.1f} rows/s",
-                      flush=True)
+                print(
+                    f"  {workers} worker(s): {crawl:7.1f} URLs/s; ingest {write:7.1f} rows/s",
+                    flush=True,
+                )
     await world.stop()
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
     print(f"1 worker  (baseline): {one:8.1f} URLs/s")

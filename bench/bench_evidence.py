@@ -33,15 +33,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from monitor import clock, evidence_store, store  # noqa: E402
-from monitor.config import Config  # noqa: E402
-from monitor.writer import CheckWriter  # noqa: E402
+from monitor import store  # noqa: E402
+from monitor.core import clock  # noqa: E402
+from monitor.core.config import Config  # noqa: E402
+from monitor.runners.writer import CheckWriter  # noqa: E402
+from monitor.store import evidence as evidence_store  # noqa: E402
 from spiders.items import CheckItem  # noqa: E402
 
 T0 = clock.parse("2026-03-01T00:00:00Z")
 SLOTS = 10
-OUTCOMES = (("online", "hash_match", 200), ("removed", "http_404", 404),
-            ("removed", "redirect_away", 302), ("unreachable", "timeout", None))
+OUTCOMES = (
+    ("online", "hash_match", 200),
+    ("removed", "http_404", 404),
+    ("removed", "redirect_away", 302),
+    ("unreachable", "timeout", None),
+)
 
 
 def template(work: Path, reports: int) -> Path:
@@ -52,8 +58,18 @@ def template(work: Path, reports: int) -> Path:
         db.conn.executemany(
             "INSERT INTO reports (id, url, url_key, reported_at, noticed_at, imported_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [(i, f"https://host{i % 97}.example/gallery/{i // 97}/image-{i}.jpg", f"k{i}",
-              stamp, stamp, stamp) for i in range(1, reports + 1)])
+            [
+                (
+                    i,
+                    f"https://host{i % 97}.example/gallery/{i // 97}/image-{i}.jpg",
+                    f"k{i}",
+                    stamp,
+                    stamp,
+                    stamp,
+                )
+                for i in range(1, reports + 1)
+            ],
+        )
     db.conn.close()
     return path
 
@@ -65,21 +81,31 @@ def items(n: int) -> list[CheckItem]:
         due = T0 + timedelta(hours=slot + 1)
         for rid in range(1, reports + 1):
             outcome, reason, status = OUTCOMES[(rid + slot) % len(OUTCOMES)]
-            out.append(CheckItem(
-                report_id=rid, url="", due_at=clock.iso(due),
-                checked_at=clock.iso(due + timedelta(seconds=rid % 600)), outcome=outcome,
-                reason=reason, http_status=status, ip=f"127.0.{rid % 250}.{slot + 1}",
-                final_url=f"https://host{rid % 97}.example/" if status == 302 else None,
-                redirects=(("https://x.example/a", 302),) if status == 302 else (),
-                content_type="image/jpeg" if status == 200 else "text/html",
-                size=48213 if status == 200 else 512, elapsed_ms=40 + rid % 60,
-                algorithm="sha256" if status == 200 else None,
-                distance=0 if status == 200 else None))
+            out.append(
+                CheckItem(
+                    report_id=rid,
+                    url="",
+                    due_at=clock.iso(due),
+                    checked_at=clock.iso(due + timedelta(seconds=rid % 600)),
+                    outcome=outcome,
+                    reason=reason,
+                    http_status=status,
+                    ip=f"127.0.{rid % 250}.{slot + 1}",
+                    final_url=f"https://host{rid % 97}.example/" if status == 302 else None,
+                    redirects=(("https://x.example/a", 302),) if status == 302 else (),
+                    content_type="image/jpeg" if status == 200 else "text/html",
+                    size=48213 if status == 200 else 512,
+                    elapsed_ms=40 + rid % 60,
+                    algorithm="sha256" if status == 200 else None,
+                    distance=0 if status == 200 else None,
+                )
+            )
     return out
 
 
-def write_round(work: Path, base: Path, rows: list[CheckItem], chain: bool,
-                tag: int) -> tuple[float, Path]:
+def write_round(
+    work: Path, base: Path, rows: list[CheckItem], chain: bool, tag: int
+) -> tuple[float, Path]:
     path = work / f"round-{tag}-{'chain' if chain else 'base'}.db"
     shutil.copy(base, path)
     db = store.connect(path)
@@ -120,13 +146,17 @@ def synthetic(work: Path, rows: int) -> tuple[Path, float]:
         db.conn.executemany(
             "INSERT INTO reports (id, url, url_key, reported_at, noticed_at, imported_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [(i, f"https://host{i % 97}.example/g/{i}.jpg", f"k{i}", stamp, stamp, stamp)
-             for i in range(1, reports + 1)])
+            [
+                (i, f"https://host{i % 97}.example/g/{i}.jpg", f"k{i}", stamp, stamp, stamp)
+                for i in range(1, reports + 1)
+            ],
+        )
         db.conn.executemany(
             "INSERT INTO checks (report_id, due_at, checked_at, outcome, reason, http_status, "
             "ip, content_type, size, elapsed_ms) VALUES (?, ?, ?, 'removed', 'http_404', 404, "
             "'127.0.0.9', 'text/html', 512, 41)",
-            ((i % reports + 1, f"s{i // reports}", stamp) for i in range(rows)))
+            ((i % reports + 1, f"s{i // reports}", stamp) for i in range(rows)),
+        )
     started = time.perf_counter()
     with store.transaction(db):
         evidence_store.append(db.conn)
@@ -140,6 +170,7 @@ async def crawl_rate(work: Path, n: int) -> float:
 
     from monitor.sim import truth
     from monitor.sim.world import World
+
     world = World(bench_crawl.scenario(n))
     world.prerender()
     await world.start()
@@ -148,8 +179,9 @@ async def crawl_rate(work: Path, n: int) -> float:
         world.set_now(when)
         files = truth.write(world, work / "world")
         db = bench_crawl.fresh_db(work, files["reports"])
-        out = await bench_crawl.run_child([sys.executable, bench_crawl.__file__, "--_child",
-                                           str(db), clock.iso(when), "1"])
+        out = await bench_crawl.run_child(
+            [sys.executable, bench_crawl.__file__, "--_child", str(db), clock.iso(when), "1"]
+        )
     finally:
         await world.stop()
     got = json.loads(out.strip().splitlines()[-1])
@@ -157,13 +189,18 @@ async def crawl_rate(work: Path, n: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=20_000, help="checks per writer round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of each (alternating)")
     parser.add_argument("--crawl-n", type=int, default=2000, help="URLs of the crawl run")
-    parser.add_argument("--verify-rows", type=int, default=0,
-                        help="also chain and verify this many synthetic checks (e.g. 1000000)")
+    parser.add_argument(
+        "--verify-rows",
+        type=int,
+        default=0,
+        help="also chain and verify this many synthetic checks (e.g. 1000000)",
+    )
     parser.add_argument("--quick", action="store_true", help="n=5000, 3 rounds")
     args = parser.parse_args()
     if args.quick:
@@ -175,7 +212,7 @@ def main() -> None:
         runs: dict[str, list[float]] = {"base": [], "chain": []}
         last = base
         for r in range(args.rounds):
-            for chain in ((False, True) if r % 2 == 0 else (True, False)):
+            for chain in (False, True) if r % 2 == 0 else (True, False):
                 rate, path = write_round(work, base, rows, chain, r)
                 runs["chain" if chain else "base"].append(rate)
                 if chain:
@@ -195,14 +232,18 @@ def main() -> None:
         share = cost * crawl
         print(f"crawl (bench_crawl world, {args.crawl_n} URLs, chain on): {crawl:.1f} URLs/s")
         print(f"chain append cost = {share * 100:.2f}% of crawl throughput (goal <= 5%)")
-        print(f"evidence verify: {verify:.0f} checks/s on {count} checks "
-              f"(1M checks: ~{1e6 / verify:.0f} s)")
+        print(
+            f"evidence verify: {verify:.0f} checks/s on {count} checks "
+            f"(1M checks: ~{1e6 / verify:.0f} s)"
+        )
         if args.verify_rows:
             path, backfill = synthetic(work, args.verify_rows)
             count, verify = verify_rate(path)
-            print(f"{count} synthetic checks: back-fill {backfill:.0f} checks/s "
-                  f"({count / backfill:.1f} s), verify {verify:.0f} checks/s "
-                  f"({count / verify:.1f} s)")
+            print(
+                f"{count} synthetic checks: back-fill {backfill:.0f} checks/s "
+                f"({count / backfill:.1f} s), verify {verify:.0f} checks/s "
+                f"({count / verify:.1f} s)"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -46,8 +46,10 @@ def per_item(fn, items, repeat: int = 3) -> float:
 
 
 def line(name: str, ours: float, base: float, unit: str = "images/s") -> None:
-    print(f"  {name:<34} ours {ours:10.1f} {unit}   baseline {base:10.1f} {unit}   "
-          f"ratio {ours / base:6.2f}x")
+    print(
+        f"  {name:<34} ours {ours:10.1f} {unit}   baseline {base:10.1f} {unit}   "
+        f"ratio {ours / base:6.2f}x"
+    )
 
 
 def _draft(b: bytes) -> Image.Image:
@@ -61,9 +63,15 @@ def _imagehash_all(b: bytes) -> tuple[str, ...]:
     """Baseline for compute(): the reference libraries on a plain decode, plus the digests."""
     img = Image.open(BytesIO(b))
     rgb = np.asarray(img.convert("RGB"))
-    return (str(imagehash.phash(img)), str(imagehash.dhash(img)),
-            str(imagehash.phash(ImageOps.mirror(img))), pdqhash.compute_dihedral(rgb),
-            hashlib.sha256(b).hexdigest(), hashlib.sha1(b).hexdigest(), hashlib.md5(b).hexdigest())
+    return (
+        str(imagehash.phash(img)),
+        str(imagehash.dhash(img)),
+        str(imagehash.phash(ImageOps.mirror(img))),
+        pdqhash.compute_dihedral(rgb),
+        hashlib.sha256(b).hexdigest(),
+        hashlib.sha1(b).hexdigest(),
+        hashlib.md5(b).hexdigest(),
+    )
 
 
 def _cold_pdq(b: bytes) -> object:
@@ -81,18 +89,28 @@ def bench_images(count: int) -> None:
     ours = per_item(phash_dhash, data)
     base = per_item(lambda b: imagehash.phash(Image.open(BytesIO(b))), data)
     line("pHash (+dHash+mirror), draft path", 1 / ours, 1 / base)
-    same = sum(phash_dhash(b) == (str(imagehash.phash(s := _draft(b))), str(imagehash.dhash(s)),
-                                  str(imagehash.phash(ImageOps.mirror(s)))) for b in data)
-    print(f"  pHash/dHash/mirror identical to imagehash on the same draft decode: "
-          f"{same}/{len(data)}")
-    dists = [hamming(phash_dhash(b)[0], str(imagehash.phash(Image.open(BytesIO(b)))))
-             for b in data]
-    print(f"  pHash vs imagehash default: identical {sum(d == 0 for d in dists)}/{len(dists)}, "
-          f"max {max(dists)} bits")
+    same = sum(
+        phash_dhash(b)
+        == (
+            str(imagehash.phash(s := _draft(b))),
+            str(imagehash.dhash(s)),
+            str(imagehash.phash(ImageOps.mirror(s))),
+        )
+        for b in data
+    )
+    print(
+        f"  pHash/dHash/mirror identical to imagehash on the same draft decode: {same}/{len(data)}"
+    )
+    dists = [hamming(phash_dhash(b)[0], str(imagehash.phash(Image.open(BytesIO(b))))) for b in data]
+    print(
+        f"  pHash vs imagehash default: identical {sum(d == 0 for d in dists)}/{len(dists)}, "
+        f"max {max(dists)} bits"
+    )
 
     ours = per_item(pdq_hash, data)
-    base = per_item(lambda b: pdqhash.compute(np.asarray(Image.open(BytesIO(b)).convert("RGB"))),
-                    data)
+    base = per_item(
+        lambda b: pdqhash.compute(np.asarray(Image.open(BytesIO(b)).convert("RGB"))), data
+    )
     line("PDQ + 8 dihedral (decode incl.)", 1 / ours, 1 / base)
     line("  same, new image size every call", 1 / per_item(_cold_pdq, data), 1 / base)
     rgbs = [np.asarray(Image.open(BytesIO(b)).convert("RGB")) for b in data[: min(count, 30)]]
@@ -100,20 +118,32 @@ def bench_images(count: int) -> None:
     ours = per_item(pdq_from_luma, lumas)
     base = per_item(pdqhash.compute_dihedral, rgbs)
     line("PDQ + 8 dihedral, decoded input", 1 / ours, 1 / base)
-    same = sum(pdq_from_luma(lu)[0] == _vec_hex(pdqhash.compute(a)[0])
-               for lu, a in zip(lumas, rgbs, strict=True))
+    same = sum(
+        pdq_from_luma(lu)[0] == _vec_hex(pdqhash.compute(a)[0])
+        for lu, a in zip(lumas, rgbs, strict=True)
+    )
     print(f"  PDQ bit-identical to pdqhash on the same luma: {same}/{len(rgbs)}")
-    ydist = np.array([hamming(pdq_hash(b)[0], _vec_hex(pdqhash.compute(a)[0]))
-                      for b, a in zip(data, rgbs, strict=False)])
-    print(f"  PDQ from JPEG Y plane vs pdqhash on RGB decode: identical {(ydist == 0).sum()}/"
-          f"{len(ydist)}, median {np.median(ydist):.0f}, max {ydist.max()} bits")
+    ydist = np.array(
+        [
+            hamming(pdq_hash(b)[0], _vec_hex(pdqhash.compute(a)[0]))
+            for b, a in zip(data, rgbs, strict=False)
+        ]
+    )
+    print(
+        f"  PDQ from JPEG Y plane vs pdqhash on RGB decode: identical {(ydist == 0).sum()}/"
+        f"{len(ydist)}, median {np.median(ydist):.0f}, max {ydist.max()} bits"
+    )
     ours = per_item(compute, data)
     base = per_item(_imagehash_all, data)
     line("compute(): all hashes + digests", 1 / ours, 1 / base)
-    digests = per_item(lambda b: (hashlib.sha256(b).digest(), hashlib.sha1(b).digest(),
-                                  hashlib.md5(b).digest()), data)
-    print(f"  of which sha256+sha1+md5: {digests * 1e6:.0f} us/image "
-          f"({digests / ours:.0%} of compute())")
+    digests = per_item(
+        lambda b: (hashlib.sha256(b).digest(), hashlib.sha1(b).digest(), hashlib.md5(b).digest()),
+        data,
+    )
+    print(
+        f"  of which sha256+sha1+md5: {digests * 1e6:.0f} us/image "
+        f"({digests / ours:.0%} of compute())"
+    )
 
 
 def _queries(rng, data: np.ndarray, count: int, radius: int) -> np.ndarray:
@@ -122,8 +152,9 @@ def _queries(rng, data: np.ndarray, count: int, radius: int) -> np.ndarray:
     for q in picks[: count // 2]:  # half near-duplicates of stored hashes, half random
         for b in rng.choice(words * 64, size=radius // 2, replace=False):
             q[b // 64] ^= np.uint64(1) << np.uint64(b % 64)
-    picks[count // 2:] = rng.integers(0, 2**64 - 1, (count - count // 2, words),
-                                      dtype=np.uint64, endpoint=True)
+    picks[count // 2 :] = rng.integers(
+        0, 2**64 - 1, (count - count // 2, words), dtype=np.uint64, endpoint=True
+    )
     return picks
 
 
@@ -170,21 +201,27 @@ def bench_index(n: int, n_queries: int) -> None:
         for q in queries[:5]:
             assert np.array_equal(index.search(q, radius)[0], linear_scan(data, q, radius)[0])
         med, p90 = np.median(times) * 1e3, np.percentile(times, 90) * 1e3
-        print(f"  {bits}-bit r<={radius}: build {build:.1f} s, index {nbytes / 2**20:.0f} MiB, "
-              f"query median {med:.3f} ms p90 {p90:.3f} ms, {n_queries} queries "
-              f"{sum(times):.2f} s")
-        line(f"{bits}-bit query vs numpy scan", 1e3 / med, 1e3 / (np.median(scan) * 1e3),
-             "queries/s")
+        print(
+            f"  {bits}-bit r<={radius}: build {build:.1f} s, index {nbytes / 2**20:.0f} MiB, "
+            f"query median {med:.3f} ms p90 {p90:.3f} ms, {n_queries} queries "
+            f"{sum(times):.2f} s"
+        )
+        line(
+            f"{bits}-bit query vs numpy scan", 1e3 / med, 1e3 / (np.median(scan) * 1e3), "queries/s"
+        )
         ft = _faiss_times(data, queries[:50], radius)
         if ft is None:
             print("  faiss baseline: faiss-cpu not installed, skipped")
         else:
-            line(f"{bits}-bit query vs faiss range_search", 1e3 / med,
-                 1 / np.median(ft), "queries/s")
+            line(
+                f"{bits}-bit query vs faiss range_search", 1e3 / med, 1 / np.median(ft), "queries/s"
+            )
         del index, data
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"  index memory (hashes + tables, both sizes): {total_bytes / 2**30:.2f} GiB; "
-          f"process peak RSS {rss / 1024:.2f} GiB")
+    print(
+        f"  index memory (hashes + tables, both sizes): {total_bytes / 2**30:.2f} GiB; "
+        f"process peak RSS {rss / 1024:.2f} GiB"
+    )
 
 
 def main() -> None:

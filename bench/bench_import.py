@@ -20,17 +20,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor import store  # noqa: E402
-from monitor.config import Config  # noqa: E402
-from monitor.import_reports import import_reports  # noqa: E402
+from monitor.core.config import Config  # noqa: E402
+from monitor.intake.reports import import_reports  # noqa: E402
 
 
 def make_csv(path: Path, rows: int) -> None:
     with path.open("w", encoding="utf-8") as fh:
         fh.write("url,reference,reported_at,noticed_at\n")
         for i in range(rows):
-            fh.write(f"https://host{i % 997}.example/gallery/{i // 997}/image-{i}.jpg,"
-                     f"CASE-{i},2026-11-01T10:{i % 60:02d}:00Z,"
-                     f"2026-11-01T11:{i % 60:02d}:00+01:00\n")
+            fh.write(
+                f"https://host{i % 997}.example/gallery/{i // 997}/image-{i}.jpg,"
+                f"CASE-{i},2026-11-01T10:{i % 60:02d}:00Z,"
+                f"2026-11-01T11:{i % 60:02d}:00+01:00\n"
+            )
 
 
 def main() -> None:
@@ -48,8 +50,10 @@ def main() -> None:
     for n in range(args.repeat):
         db_path = work / f"plain-{n}.db"
         started = time.perf_counter()
-        subprocess.run([str(sqlite_utils), "insert", str(db_path), "reports", str(csv_path),
-                        "--csv"], check=True)
+        subprocess.run(
+            [str(sqlite_utils), "insert", str(db_path), "reports", str(csv_path), "--csv"],
+            check=True,
+        )
         plain.append(rows / (time.perf_counter() - started))
         db = store.connect(work / f"ours-{n}.db")
         started = time.perf_counter()

@@ -24,9 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor import clock, store  # noqa: E402
-from monitor.config import Config  # noqa: E402
-from reports import build_report, render, sample  # noqa: E402
+from monitor import store  # noqa: E402
+from monitor.core import clock
+from monitor.core.config import Config  # noqa: E402
+from reports import sample  # noqa: E402
+from reports.build import build_report
+from reports.render import render
 
 NOW = "2026-03-01T00:00:00Z"
 
@@ -46,8 +49,8 @@ def naive(db) -> tuple[float, dict[str, float]]:
     names = dict(db.execute("SELECT id, name FROM hosters"))
     durations: dict[str, list[float]] = defaultdict(list)
     for hid, noticed, takedown in db.execute(
-            "SELECT COALESCE(notified_hoster_id, hoster_id), noticed_at, takedown_at "
-            "FROM reports"):
+        "SELECT COALESCE(notified_hoster_id, hoster_id), noticed_at, takedown_at FROM reports"
+    ):
         if takedown is None:
             continue  # the naive way: drop what is not taken down
         hours = (clock.parse(takedown) - clock.parse(noticed)).total_seconds() / 3600
@@ -76,18 +79,24 @@ def main() -> None:
             if have:
                 raise SystemExit(f"{path} holds {have} notices, not {n}")
             t = time.perf_counter()
-            subprocess.run([sys.executable, __file__, "--generate-only", "--n", str(n),
-                            "--db", str(path)], check=True)
-            print(f"generated {n} notices, {db['checks'].count} checks "
-                  f"in {time.perf_counter() - t:.1f} s")
+            subprocess.run(
+                [sys.executable, __file__, "--generate-only", "--n", str(n), "--db", str(path)],
+                check=True,
+            )
+            print(
+                f"generated {n} notices, {db['checks'].count} checks "
+                f"in {time.perf_counter() - t:.1f} s"
+            )
         before = peak_rss_mb()
         ours_times = [ours(db)[0] for _ in range(args.repeat)]
         ours_peak = peak_rss_mb()
         naive_times = [naive(db)[0] for _ in range(args.repeat)]
         ours_t, naive_t = statistics.median(ours_times), statistics.median(naive_times)
         print(f"notices: {n}")
-        print(f"ours  (KM report, JSON): median {ours_t:.2f} s over {args.repeat} runs; "
-              f"peak RSS {ours_peak:.0f} MB (before: {before:.0f} MB)")
+        print(
+            f"ours  (KM report, JSON): median {ours_t:.2f} s over {args.repeat} runs; "
+            f"peak RSS {ours_peak:.0f} MB (before: {before:.0f} MB)"
+        )
         print(f"naive (Python loop, medians without censoring): median {naive_t:.2f} s")
         print(f"ratio naive/ours: {naive_t / ours_t:.2f}x")
         db.conn.close()

@@ -15,7 +15,7 @@ baseline (this machine's speed drifted by up to 35 % between 4-second windows).
 Goal: scan >= 0.8x hash-only (matching and bookkeeping are not the bottleneck).
 
 Where the scan's time goes is printed too (medians over rounds): the index build
-(`monitor.reuploads.load_index`), the time inside `hashes.match.Matcher` per image, and the
+(`monitor.reuploads.record.load_index`), the time inside `hashes.match.Matcher` per image, and the
 benchmark process's CPU time per image (the crawl loop: Scrapy, spider, pipeline, matching;
 hashing runs in the worker process), the simulated hoster's CPU time per image, and the bound
 those CPU times put on the scan on this machine; on Linux also the hash worker's CPU per image
@@ -55,9 +55,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from monitor import clock, store  # noqa: E402
-from monitor.config import Config  # noqa: E402
-from monitor.pipes import process_cpu  # noqa: E402
+from monitor import store  # noqa: E402
+from monitor.core import clock
+from monitor.core.config import Config  # noqa: E402
+from monitor.core.pipes import process_cpu  # noqa: E402
 from monitor.sim.scenario import from_dict  # noqa: E402
 
 HIT_SHARE = 0.01
@@ -69,10 +70,11 @@ class Timers:
     once; `reset` between rounds) when matching runs in the crawl loop (`--match-inline`); a
     match process reports its own (crawl stats). With `stub`, the index build yields an empty
     Matcher (the ceiling round matches in the crawl loop): the crawl without any hash list."""
+
     load: float = 0.0
     match: float = 0.0
     match_cpu: float = 0.0
-    record: float = 0.0  # the outbox writes (monitor.reuploads.record)
+    record: float = 0.0  # the outbox writes (monitor.reuploads.record.record)
     images: int = 0
     records: int = 0
     stub: bool = False
@@ -86,7 +88,7 @@ class Timers:
 
     def install(self) -> None:
         from hashes.match import Matcher
-        from monitor import reuploads
+        from monitor.reuploads.record import record as reuploads
         from spiders.hashing import Hasher
 
         compute = Hasher.compute
@@ -143,11 +145,12 @@ def _children_cpu() -> float:
 
 
 def _crawl_stats(db_file: Path) -> dict:
-    """The monitor/* stats of the last watch crawl (monitor.watch_crawl stores them)."""
+    """The monitor/* stats of the last watch crawl (monitor.runners.watch stores them)."""
     db = store.connect(db_file)
     try:
-        row = db.execute("SELECT stats FROM crawls WHERE kind = 'watch' "
-                         "ORDER BY id DESC LIMIT 1").fetchone()
+        row = db.execute(
+            "SELECT stats FROM crawls WHERE kind = 'watch' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
     finally:
         db.conn.close()
     return json.loads(row[0]) if row and row[0] else {}
@@ -160,29 +163,49 @@ def _timeline(hashed: list[float], start: float, end: float) -> str:
     if n < 20:
         return ""
 
-    def rate(first: int, last: int) -> float:    # images first..last-1
+    def rate(first: int, last: int) -> float:  # images first..last-1
         return (last - first) / max(hashed[last - 1] - hashed[first], 1e-9)
 
     tenths = " ".join(f"{rate(n * k // 10, n * (k + 1) // 10):.0f}" for k in range(10))
-    return (f"; first image hashed {hashed[0] - start:.1f} s after the start, the last "
-            f"{end - hashed[-1]:.1f} s before the end; steady state "
-            f"{rate(n // 20, n * 19 // 20):.1f} images/s (per tenth of the images: {tenths})")
+    return (
+        f"; first image hashed {hashed[0] - start:.1f} s after the start, the last "
+        f"{end - hashed[-1]:.1f} s before the end; steady state "
+        f"{rate(n // 20, n * 19 // 20):.1f} images/s (per tenth of the images: {tenths})"
+    )
 
 
 def _cpu_note(cpu: tuple[float | None, float | None, float | None]) -> str:
     scan, alone, match = cpu
-    note = (f"; hash worker CPU {scan:.2f} ms/image (alone {alone:.2f})"
-            if scan is not None and alone is not None else "")
+    note = (
+        f"; hash worker CPU {scan:.2f} ms/image (alone {alone:.2f})"
+        if scan is not None and alone is not None
+        else ""
+    )
     return note + (f", match process {match:.2f} ms/image" if match is not None else "")
 
 
 def scenario(pages: int):
-    return from_dict({
-        "name": "bench-watch", "seed": 5, "start": "2026-01-05T00:00:00Z", "days": 30,
-        "report_window_days": 0, "reupload_share": 0.0, "baseline_share": 0.0,
-        "hash_list_share": 0.0,
-        "hosters": [{"name": "Watch Bench", "asn": 64650, "items": pages * 10,
-                     "galleries": pages, "delay": {"dist": "fixed", "never_share": 1.0}}]})
+    return from_dict(
+        {
+            "name": "bench-watch",
+            "seed": 5,
+            "start": "2026-01-05T00:00:00Z",
+            "days": 30,
+            "report_window_days": 0,
+            "reupload_share": 0.0,
+            "baseline_share": 0.0,
+            "hash_list_share": 0.0,
+            "hosters": [
+                {
+                    "name": "Watch Bench",
+                    "asn": 64650,
+                    "items": pages * 10,
+                    "galleries": pages,
+                    "delay": {"dist": "fixed", "never_share": 1.0},
+                }
+            ],
+        }
+    )
 
 
 def _server(conn, pages: int, static: bool) -> None:
@@ -199,14 +222,15 @@ def _server(conn, pages: int, static: bool) -> None:
         await world.start()
         site, galleries = world.sites["Watch Bench"], world.gallery_urls("Watch Bench")
         server = None
-        if static:   # the same pages and images, served from a dict (bench/static_site.py)
-            routes = {path: (CONTENT_TYPES[item.fmt].encode(), world.body(item))
-                      for path, item in site.routes.items()}
+        if static:  # the same pages and images, served from a dict (bench/static_site.py)
+            routes = {
+                path: (CONTENT_TYPES[item.fmt].encode(), world.body(item))
+                for path, item in site.routes.items()
+            }
             async with aiohttp.ClientSession() as session:
                 for url in galleries:
                     async with session.get(url) as page:
-                        routes[urlsplit(url).path] = (page.content_type.encode(),
-                                                      await page.read())
+                        routes[urlsplit(url).path] = (page.content_type.encode(), await page.read())
             await world.stop()
             server = await serve(site.hoster.ip, world.port, routes)
         conn.send((world.port, galleries, site.hoster.ip))
@@ -221,6 +245,7 @@ def _server(conn, pages: int, static: bool) -> None:
 
 def _bodies(pages: int, ids: list[int]) -> list[bytes]:
     from monitor.sim.world import World
+
     world = World(scenario(pages), ipv6=False)
     items = world.plan.items
     return [world.body(items[i]) for i in ids]
@@ -231,25 +256,37 @@ def _hash_list(db, entries: int, hits: list[str]) -> None:
     n_pdq, n_phash = entries * 2 // 5, entries * 2 // 5
     n_md5 = entries - n_pdq - n_phash
     with store.transaction(db):
-        list_id = db.execute("INSERT INTO hash_lists (name, source, allowlist, created_at) "
-                             "VALUES ('bench', 'random', 0, ?)", [clock.now_iso()]).lastrowid
-        for algorithm, count, words in (("pdq", n_pdq, 4), ("phash", n_phash, 1),
-                                        ("md5", n_md5, 2)):
+        list_id = db.execute(
+            "INSERT INTO hash_lists (name, source, allowlist, created_at) "
+            "VALUES ('bench', 'random', 0, ?)",
+            [clock.now_iso()],
+        ).lastrowid
+        for algorithm, count, words in (
+            ("pdq", n_pdq, 4),
+            ("phash", n_phash, 1),
+            ("md5", n_md5, 2),
+        ):
             raw = rng.integers(0, 2**63, size=(count, words), dtype=np.uint64, endpoint=True)
             data = raw.astype(">u8").tobytes().hex()
             width = words * 16
             db.conn.executemany(
                 "INSERT OR IGNORE INTO known_hashes (list_id, algorithm, hash, label) "
                 "VALUES (?, ?, ?, NULL)",
-                ((list_id, algorithm, data[i * width:(i + 1) * width]) for i in range(count)))
-        db.conn.executemany("INSERT OR IGNORE INTO known_hashes (list_id, algorithm, hash, label) "
-                            "VALUES (?, 'pdq', ?, 'hit')", ((list_id, h) for h in hits))
+                ((list_id, algorithm, data[i * width : (i + 1) * width]) for i in range(count)),
+            )
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO known_hashes (list_id, algorithm, hash, label) "
+            "VALUES (?, 'pdq', ?, 'hit')",
+            ((list_id, h) for h in hits),
+        )
 
 
-async def _hash_only(bodies: list[bytes], workers: int, passes: int = 1
-                     ) -> tuple[float, float | None]:
+async def _hash_only(
+    bodies: list[bytes], workers: int, passes: int = 1
+) -> tuple[float, float | None]:
     """(images/s, the hash workers' CPU ms per image) hashing `bodies` `passes` times."""
     from spiders.hashing import Hasher
+
     hasher = Hasher(workers)
     await hasher.start()
     limit = asyncio.Semaphore(max(4, 4 * workers))
@@ -260,7 +297,7 @@ async def _hash_only(bodies: list[bytes], workers: int, passes: int = 1
 
     cpu = hasher.cpu_seconds()
     started = time.perf_counter()
-    for _ in range(passes):     # a window long enough to average out the machine's drift
+    for _ in range(passes):  # a window long enough to average out the machine's drift
         await asyncio.gather(*(one(b) for b in bodies))
     seconds = time.perf_counter() - started
     after = hasher.cpu_seconds()
@@ -272,13 +309,13 @@ async def _hash_only(bodies: list[bytes], workers: int, passes: int = 1
 
 async def run(args) -> None:
     from hashes.compute import compute
-    from monitor.watch_crawl import run_watch
-    from monitor.watch_sources import add_source
+    from monitor.reuploads.watch_sources import add_source
+    from monitor.runners.watch import run_watch
 
     parent, child = mp.get_context("spawn").Pipe()
-    server = mp.get_context("spawn").Process(target=_server,
-                                             args=(child, args.pages, not args.aiohttp_hoster),
-                                             daemon=True)
+    server = mp.get_context("spawn").Process(
+        target=_server, args=(child, args.pages, not args.aiohttp_hoster), daemon=True
+    )
     server.start()
     print(f"world: {args.pages} albums x 10 images, rendering ...", flush=True)
     port, galleries, ip = parent.recv()
@@ -286,16 +323,23 @@ async def run(args) -> None:
     table = tmp / "routes.txt"
     table.write_text(f"{ip}/32 64650\n")
     base = Config()
-    config = replace(base, crawl=replace(
-        base.crawl, allow_networks=("127.0.0.0/8", "::1/128"), autothrottle=False,
-        hash_workers=args.workers, concurrent_requests=64,
-        per_hoster_concurrency=args.per_hoster, download_timeout=timedelta(seconds=30),
-        match_process=not args.match_inline),
-        asn=replace(base.asn, routing_table=str(table)))
+    config = replace(
+        base,
+        crawl=replace(
+            base.crawl,
+            allow_networks=("127.0.0.0/8", "::1/128"),
+            autothrottle=False,
+            hash_workers=args.workers,
+            concurrent_requests=64,
+            per_hoster_concurrency=args.per_hoster,
+            download_timeout=timedelta(seconds=30),
+            match_process=not args.match_inline,
+        ),
+        asn=replace(base.asn, routing_table=str(table)),
+    )
     total = args.pages * 10
     rnd = np.random.default_rng(3)
-    hit_ids = sorted(rnd.choice(total, size=max(1, int(total * HIT_SHARE)), replace=False)
-                     .tolist())
+    hit_ids = sorted(rnd.choice(total, size=max(1, int(total * HIT_SHARE)), replace=False).tolist())
     sample_ids = sorted(rnd.choice(total, size=min(total, args.sample), replace=False).tolist())
     hit_hashes = [compute(b) for b in _bodies(args.pages, hit_ids)]
     hits = [h.pdq for h in hit_hashes]
@@ -307,8 +351,11 @@ async def run(args) -> None:
     clock.fix(now)
     t = time.perf_counter()
     _hash_list(db, args.entries, hits)
-    print(f"hash list: {args.entries + len(hits):,} entries stored in "
-          f"{time.perf_counter() - t:.1f} s", flush=True)
+    print(
+        f"hash list: {args.entries + len(hits):,} entries stored in "
+        f"{time.perf_counter() - t:.1f} s",
+        flush=True,
+    )
     with store.transaction(db):
         for url in galleries:
             add_source(db, url, config, depth=0, max_pages=1)
@@ -337,49 +384,71 @@ async def run(args) -> None:
                 profiler.dump_stats(args.profile)
                 print(f"profile of round 1 written to {args.profile}", flush=True)
             cpu, server_cpu = _proc_cpu(os.getpid()) - cpu, _proc_cpu(server.pid) - server_cpu
-            children = _children_cpu() - children   # hash and match processes (reaped)
+            children = _children_cpu() - children  # hash and match processes (reaped)
             stats = _crawl_stats(db_file)
-            if not args.match_inline:               # the match process says where its time went
+            if not args.match_inline:  # the match process says where its time went
                 timers.load = stats.get("monitor/reuploads/index_build_ms", 0) / 1e3
-                timers.match = timers.match_cpu = stats.get("monitor/reuploads/match_cpu_ms",
-                                                            0) / 1e3
+                timers.match = timers.match_cpu = (
+                    stats.get("monitor/reuploads/match_cpu_ms", 0) / 1e3
+                )
                 timers.images = summary.images
             scan_rates.append(summary.images_per_second)
             after, alone_after = await _hash_only(sample, args.workers, args.passes)
-            hash_rates.append((before + after) / 2)     # the machine's speed drifts
+            hash_rates.append((before + after) / 2)  # the machine's speed drifts
             per = max(1, summary.images)
             # hashing's CPU per image in the scan and alone, and all of the match process's
             scan_hash = stats.get("monitor/hashing/cpu_ms")
             match_all = stats.get("monitor/reuploads/match_process_cpu_ms")
-            alone = ((alone_before + alone_after) / 2 if alone_before is not None
-                     and alone_after is not None else None)
-            hashing.append((scan_hash / per if scan_hash is not None else None, alone,
-                            match_all / per if match_all is not None else None))
+            alone = (
+                (alone_before + alone_after) / 2
+                if alone_before is not None and alone_after is not None
+                else None
+            )
+            hashing.append(
+                (
+                    scan_hash / per if scan_hash is not None else None,
+                    alone,
+                    match_all / per if match_all is not None else None,
+                )
+            )
             inline_load = timers.load if args.match_inline else 0.0
-            parts.append((timers.load, summary.seconds - inline_load, timers.match / per * 1e3,
-                          timers.match_cpu / per * 1e3, cpu / per * 1e3,
-                          (cpu - inline_load) / per * 1e3, server_cpu / per * 1e3,
-                          children / per * 1e3))
-            print(f"round {n + 1}: scan {summary.images} images in {summary.seconds:.1f} s = "
-                  f"{scan_rates[-1]:.1f} images/s (found {summary.found} of the "
-                  f"{usable_hits} usable list hits, new "
-                  f"{summary.new_reuploads}, alerts {summary.alerts}, errors "
-                  f"{sum(summary.errors.values())}); hash-only {hash_rates[-1]:.1f} images/s "
-                  f"(before {before:.1f}, after {after:.1f}); "
-                  f"index build {timers.load:.1f} s, matching {parts[-1][2]:.3f} ms/image "
-                  f"({timers.images} images), recording {timers.record:.1f} s "
-                  f"({timers.records} outbox writes)" + _cpu_note(hashing[-1]) + timeline,
-                  flush=True)
+            parts.append(
+                (
+                    timers.load,
+                    summary.seconds - inline_load,
+                    timers.match / per * 1e3,
+                    timers.match_cpu / per * 1e3,
+                    cpu / per * 1e3,
+                    (cpu - inline_load) / per * 1e3,
+                    server_cpu / per * 1e3,
+                    children / per * 1e3,
+                )
+            )
+            print(
+                f"round {n + 1}: scan {summary.images} images in {summary.seconds:.1f} s = "
+                f"{scan_rates[-1]:.1f} images/s (found {summary.found} of the "
+                f"{usable_hits} usable list hits, new "
+                f"{summary.new_reuploads}, alerts {summary.alerts}, errors "
+                f"{sum(summary.errors.values())}); hash-only {hash_rates[-1]:.1f} images/s "
+                f"(before {before:.1f}, after {after:.1f}); "
+                f"index build {timers.load:.1f} s, matching {parts[-1][2]:.3f} ms/image "
+                f"({timers.images} images), recording {timers.record:.1f} s "
+                f"({timers.records} outbox writes)" + _cpu_note(hashing[-1]) + timeline,
+                flush=True,
+            )
             if summary.images < total:
                 print(f"warning: scanned {summary.images} of {total} images")
         if args.ceiling:
             clock.fix(now + timedelta(hours=25 * args.rounds))
-            timers.reset(stub=True)     # in the crawl loop: a match process builds the list
-            ceiling = await run_watch(db_file, replace(
-                config, crawl=replace(config.crawl, match_process=False)))
-            print(f"ceiling round (empty hash list, no index): {ceiling.images} images in "
-                  f"{ceiling.seconds:.1f} s = {ceiling.images_per_second:.1f} images/s",
-                  flush=True)
+            timers.reset(stub=True)  # in the crawl loop: a match process builds the list
+            ceiling = await run_watch(
+                db_file, replace(config, crawl=replace(config.crawl, match_process=False))
+            )
+            print(
+                f"ceiling round (empty hash list, no index): {ceiling.images} images in "
+                f"{ceiling.seconds:.1f} s = {ceiling.images_per_second:.1f} images/s",
+                flush=True,
+            )
     finally:
         clock.fix(None)
         parent.send("stop")
@@ -387,71 +456,105 @@ async def run(args) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     scan, base_rate = statistics.median(scan_rates), statistics.median(hash_rates)
     load, rest, match_ms, match_cpu, cpu_ms, loop_ms, server_ms, child_ms = (
-        statistics.median(p) for p in zip(*parts, strict=True))
-    print(f"\nwatch scan ({args.pages} pages x 10 images, {args.entries:,}-entry list, "
-          f"{args.workers} hash worker(s)): {scan:.1f} images/s")
-    print(f"hash-only baseline (same Hasher, {len(sample)} of the images x {args.passes}, "
-          f"before and after each scan): "
-          f"{base_rate:.1f} images/s")
+        statistics.median(p) for p in zip(*parts, strict=True)
+    )
+    print(
+        f"\nwatch scan ({args.pages} pages x 10 images, {args.entries:,}-entry list, "
+        f"{args.workers} hash worker(s)): {scan:.1f} images/s"
+    )
+    print(
+        f"hash-only baseline (same Hasher, {len(sample)} of the images x {args.passes}, "
+        f"before and after each scan): "
+        f"{base_rate:.1f} images/s"
+    )
     print(f"ratio scan / hash-only: {scan / base_rate:.2f}x (goal >= 0.8x)")
     where = "in the match process" if not args.match_inline else "in the crawl loop"
-    print(f"where the scan's time went (medians): index build {load:.1f} s {where}, scan "
-          f"{rest:.1f} s; benchmark-process CPU {cpu_ms:.2f} ms/image ({loop_ms:.2f} without "
-          f"the index build); matching {where} {match_ms:.3f} ms/image (CPU {match_cpu:.3f}); "
-          f"hash-only needs {1e3 / base_rate:.2f} ms/image")
+    print(
+        f"where the scan's time went (medians): index build {load:.1f} s {where}, scan "
+        f"{rest:.1f} s; benchmark-process CPU {cpu_ms:.2f} ms/image ({loop_ms:.2f} without "
+        f"the index build); matching {where} {match_ms:.3f} ms/image (CPU {match_cpu:.3f}); "
+        f"hash-only needs {1e3 / base_rate:.2f} ms/image"
+    )
     children_note = "hashing and matching processes" if not args.match_inline else "hashing"
     need, cores = cpu_ms + child_ms + server_ms, os.cpu_count() or 1
     bound = min(cores * 1e3 / need, 1e3 / cpu_ms)  # the crawl process is one thread
-    print(f"CPU per image: crawl process {cpu_ms:.2f} + child processes ({children_note}) "
-          f"{child_ms:.2f} + simulated hoster {server_ms:.2f} = {need:.2f} ms on {cores} "
-          f"cores: at most {bound:.0f} images/s = {bound / base_rate:.2f}x hash-only here")
+    print(
+        f"CPU per image: crawl process {cpu_ms:.2f} + child processes ({children_note}) "
+        f"{child_ms:.2f} + simulated hoster {server_ms:.2f} = {need:.2f} ms on {cores} "
+        f"cores: at most {bound:.0f} images/s = {bound / base_rate:.2f}x hash-only here"
+    )
     scan_hash = [h for h, _, _ in hashing if h is not None]
     alone = [a for _, a, _ in hashing if a is not None]
     match_all = [m for _, _, m in hashing if m is not None]
-    if scan_hash and alone:     # (Linux: read from /proc)
+    if scan_hash and alone:  # (Linux: read from /proc)
         h, a = statistics.median(scan_hash), statistics.median(alone)
-        print(f"hash worker CPU per image: {h:.2f} ms in the scan, {a:.2f} ms hashing alone "
-              f"({(h / a - 1) * 100:+.0f} %; in the scan it shares the cores and their caches "
-              f"with the crawl and the match process)")
+        print(
+            f"hash worker CPU per image: {h:.2f} ms in the scan, {a:.2f} ms hashing alone "
+            f"({(h / a - 1) * 100:+.0f} %; in the scan it shares the cores and their caches "
+            f"with the crawl and the match process)"
+        )
     if match_all:
-        print(f"match process CPU per image, all of it (index build, matching, pipes): "
-              f"{statistics.median(match_all):.2f} ms")
+        print(
+            f"match process CPU per image, all of it (index build, matching, pipes): "
+            f"{statistics.median(match_all):.2f} ms"
+        )
     if args.ceiling:
-        print(f"ceiling without matching (same crawl, empty list): "
-              f"{ceiling.images_per_second:.1f} images/s = "
-              f"{ceiling.images_per_second / base_rate:.2f}x hash-only")
+        print(
+            f"ceiling without matching (same crawl, empty list): "
+            f"{ceiling.images_per_second:.1f} images/s = "
+            f"{ceiling.images_per_second / base_rate:.2f}x hash-only"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        default=bool(os.environ.get("BENCH_QUICK")))
+    parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
     parser.add_argument("--pages", type=int)
     parser.add_argument("--entries", type=int)
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--workers", type=int, default=1, help="hash worker processes")
-    parser.add_argument("--sample", type=int, default=2000,
-                        help="images hashed alone for the baseline")
-    parser.add_argument("--passes", type=int,
-                        help="times the sample is hashed for each baseline measurement "
-                             "(default 3; 1 with --quick)")
-    parser.add_argument("--ceiling", action="store_true",
-                        help="one more round with an empty hash list: the crawl's ceiling")
-    parser.add_argument("--aiohttp-hoster", action="store_true",
-                        help="serve with the simulated world's aiohttp server (default: the "
-                             "same pages and images from bench/static_site.py, which costs "
-                             "the shared cores less)")
-    parser.add_argument("--match-inline", action="store_true",
-                        help="match in the crawl loop ([crawl] match_process = false) instead "
-                             "of in a match process")
-    parser.add_argument("--per-hoster", type=int, default=16,
-                        help="per-hoster concurrency (the one simulated hoster's slot)")
-    parser.add_argument("--profile", metavar="FILE",
-                        help="cProfile the first round's scan (the crawl process) into FILE")
+    parser.add_argument(
+        "--sample", type=int, default=2000, help="images hashed alone for the baseline"
+    )
+    parser.add_argument(
+        "--passes",
+        type=int,
+        help="times the sample is hashed for each baseline measurement (default 3; 1 with --quick)",
+    )
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="one more round with an empty hash list: the crawl's ceiling",
+    )
+    parser.add_argument(
+        "--aiohttp-hoster",
+        action="store_true",
+        help="serve with the simulated world's aiohttp server (default: the "
+        "same pages and images from bench/static_site.py, which costs "
+        "the shared cores less)",
+    )
+    parser.add_argument(
+        "--match-inline",
+        action="store_true",
+        help="match in the crawl loop ([crawl] match_process = false) instead "
+        "of in a match process",
+    )
+    parser.add_argument(
+        "--per-hoster",
+        type=int,
+        default=16,
+        help="per-hoster concurrency (the one simulated hoster's slot)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="cProfile the first round's scan (the crawl process) into FILE",
+    )
     args = parser.parse_args()
     args.pages = args.pages or (30 if args.quick else 5000)
-    args.entries = args.entries if args.entries is not None else (
-        20_000 if args.quick else 1_000_000)
+    args.entries = (
+        args.entries if args.entries is not None else (20_000 if args.quick else 1_000_000)
+    )
     args.rounds = args.rounds or (3 if args.quick else 1)
     args.passes = args.passes or (1 if args.quick else 3)
     asyncio.run(run(args))

@@ -76,7 +76,7 @@ def _server(conn, tmp: str) -> None:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         static = [f"http://127.0.0.1:{port}/{mapping[u]}" for u in urls]
         conn.send((urls, static))
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)   # until told to stop
+        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # until told to stop
         await runner.cleanup()
         await world.stop()
 
@@ -86,8 +86,9 @@ def _server(conn, tmp: str) -> None:
 async def _round(urls: list[str], total: int) -> float:
     """Requests/s for `total` requests cycling through `urls`."""
     connector = aiohttp.TCPConnector(limit=CONCURRENCY, force_close=False)
-    todo = iter(urls[: min(len(urls), 500)])           # warm connections and caches
+    todo = iter(urls[: min(len(urls), 500)])  # warm connections and caches
     async with aiohttp.ClientSession(connector=connector) as s:
+
         async def worker() -> None:
             for url in todo:
                 async with s.get(url, allow_redirects=False) as resp:

@@ -35,8 +35,13 @@ TRANSFORMS = {
     "rotate 3deg": lambda im: im.rotate(3, resample=Image.Resampling.BICUBIC, expand=False),
     "brightness +20%": lambda im: ImageEnhance.Brightness(im).enhance(1.2),
 }
-THRESHOLDS = {"pdq": (31, 48, 63), "pdq+dihedral": (31, 48), "phash": (6, 8, 10, 12),
-              "phash+mirror": (8, 10), "dhash": (10,)}
+THRESHOLDS = {
+    "pdq": (31, 48, 63),
+    "pdq+dihedral": (31, 48),
+    "phash": (6, 8, 10, 12),
+    "phash+mirror": (8, 10),
+    "dhash": (10,),
+}
 
 
 # files that are versions of another shipped picture, so not "unrelated": keep only the first
@@ -52,8 +57,12 @@ def _text(im: Image.Image) -> Image.Image:
     out = im.copy()
     draw = ImageDraw.Draw(out)
     for i in range(3):
-        draw.text((10, 10 + i * im.height // 3), "example.org  sample text " * 2,
-                  fill=(255, 255, 0), font_size=max(12, im.height // 16))
+        draw.text(
+            (10, 10 + i * im.height // 3),
+            "example.org  sample text " * 2,
+            fill=(255, 255, 0),
+            font_size=max(12, im.height // 16),
+        )
     return out
 
 
@@ -102,16 +111,21 @@ def main() -> None:
     images = [(f"generated:{s}", synthetic.image(1000 + s, (640, 480))) for s in range(n_gen)]
     shipped = package_images()
     images += shipped
-    print(f"{len(images)} images: {n_gen} generated, {len(shipped)} shipped by packages "
-          f"({', '.join(sorted({n.split(':')[0] for n, _ in shipped})) or 'none'})\n")
+    print(
+        f"{len(images)} images: {n_gen} generated, {len(shipped)} shipped by packages "
+        f"({', '.join(sorted({n.split(':')[0] for n, _ in shipped})) or 'none'})\n"
+    )
     originals = [compute(synthetic.encode(im, "JPEG", quality=90)) for _, im in images]
     unusable = [name for (name, _), h in zip(images, originals, strict=True) if not h.usable]
     print(f"not usable (too small or PDQ quality < 50): {len(unusable)} {unusable}\n")
     keep = [i for i, h in enumerate(originals) if h.usable]
 
     algos = list(THRESHOLDS)
-    header = "| transform | " + " | ".join(
-        f"{a} <= {t}" for a in algos for t in THRESHOLDS[a]) + " | pHash<=10 & PDQ<=48 |"
+    header = (
+        "| transform | "
+        + " | ".join(f"{a} <= {t}" for a in algos for t in THRESHOLDS[a])
+        + " | pHash<=10 & PDQ<=48 |"
+    )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for name, fn in TRANSFORMS.items():
@@ -121,9 +135,13 @@ def main() -> None:
         for a in algos:
             ds = np.array([dist(a, originals[i], v) for i, v in zip(keep, variants, strict=True)])
             cells += [f"{np.mean(ds <= t):.2f}" for t in THRESHOLDS[a]]
-        both = np.mean([dist("phash+mirror", originals[i], v) <= 10
-                        and dist("pdq+dihedral", originals[i], v) <= 48
-                        for i, v in zip(keep, variants, strict=True)])
+        both = np.mean(
+            [
+                dist("phash+mirror", originals[i], v) <= 10
+                and dist("pdq+dihedral", originals[i], v) <= 48
+                for i, v in zip(keep, variants, strict=True)
+            ]
+        )
         print(f"| {name} | " + " | ".join(cells) + f" | {both:.2f} |")
 
     pairs = list(itertools.combinations(keep, 2))
@@ -134,8 +152,11 @@ def main() -> None:
         ds = np.array([dist(a, originals[i], originals[j]) for i, j in pairs])
         for t in THRESHOLDS[a]:
             print(f"| {a} | {t} | {int(np.sum(ds <= t))} | {np.mean(ds <= t):.2e} | {ds.min()} |")
-    combo = sum(dist("phash+mirror", originals[i], originals[j]) <= 10
-                and dist("pdq+dihedral", originals[i], originals[j]) <= 48 for i, j in pairs)
+    combo = sum(
+        dist("phash+mirror", originals[i], originals[j]) <= 10
+        and dist("pdq+dihedral", originals[i], originals[j]) <= 48
+        for i, j in pairs
+    )
     print(f"| phash+mirror<=10 & pdq+dihedral<=48 | - | {combo} | {combo / len(pairs):.2e} | - |")
 
     print("\nJPEG draft fast path vs imagehash default (1024x768 q85 generated JPEGs):\n")
@@ -146,8 +167,10 @@ def main() -> None:
         pd.append(hamming(p, str(imagehash.phash(Image.open(BytesIO(b))))))
         dd.append(hamming(d, str(imagehash.dhash(Image.open(BytesIO(b))))))
     for name, ds in (("pHash", pd), ("dHash", dd)):
-        print(f"- {name}: identical {sum(x == 0 for x in ds)}/{len(ds)}, "
-              f"max {max(ds)} bits, mean {np.mean(ds):.2f}")
+        print(
+            f"- {name}: identical {sum(x == 0 for x in ds)}/{len(ds)}, "
+            f"max {max(ds)} bits, mean {np.mean(ds):.2f}"
+        )
 
 
 if __name__ == "__main__":

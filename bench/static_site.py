@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-Routes = dict[str, tuple[bytes, bytes]]   # path -> (content type, body)
+Routes = dict[str, tuple[bytes, bytes]]  # path -> (content type, body)
 _NOT_FOUND = (b"404 Not Found", b"text/plain", b"not found")
 
 
@@ -31,7 +31,7 @@ class _Static(asyncio.Protocol):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            head, self.buffer = self.buffer[:end], self.buffer[end + 4:]
+            head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
             line = head.split(b"\r\n", 1)[0].split()
             if len(line) != 3:
                 self.transport.close()
@@ -39,8 +39,11 @@ class _Static(asyncio.Protocol):
             method, target = line[0], line[1].decode("latin-1").split("?", 1)[0]
             found = self.routes.get(target)
             status, ctype, body = _NOT_FOUND if found is None else (b"200 OK", *found)
-            head = (b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
-                    % (status, ctype, len(body)))
+            head = b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n" % (
+                status,
+                ctype,
+                len(body),
+            )
             # head and body in one write, as servers send a small file (writev / sendfile)
             self.transport.write(head if method == b"HEAD" else head + body)
 

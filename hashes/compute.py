@@ -6,7 +6,7 @@ are not a decodable image, too large, or corrupt. Exact digests are always compu
 starts with its kind (`error_kind`, one of ERROR_KINDS), then ": " and a detail:
 `not_image` (empty, unrecognised format), `decompression_bomb` (more pixels declared than
 `max_pixels`, or PIL's DecompressionBombError/Warning), `too_large` (out of memory while
-decoding), `corrupt` (the decoder failed). monitor.classify reads the kind: a bomb or an
+decoding), `corrupt` (the decoder failed). monitor.core.classify reads the kind: a bomb or an
 oversized image is no evidence of removal.
 
 JPEG fast path: pHash and dHash come from a DCT-domain downscaled decode (`draft('L', ...)`),
@@ -129,9 +129,20 @@ def compute(data: bytes, *, max_pixels: int = 50_000_000) -> MediaHashes:
 
 
 def _failed(error: str, digests: dict[str, str], fmt: str | None = None) -> MediaHashes:
-    return MediaHashes(ok=False, error=error, format=fmt, width=0, height=0, phash=None,
-                       dhash=None, pdq=None, pdq_quality=None, sha256=digests["sha256"],
-                       sha1=digests["sha1"], md5=digests["md5"])
+    return MediaHashes(
+        ok=False,
+        error=error,
+        format=fmt,
+        width=0,
+        height=0,
+        phash=None,
+        dhash=None,
+        pdq=None,
+        pdq_quality=None,
+        sha256=digests["sha256"],
+        sha1=digests["sha1"],
+        md5=digests["md5"],
+    )
 
 
 def _open(data: bytes, max_pixels: int | None) -> Image.Image:
@@ -192,7 +203,7 @@ def _luma(full: Image.Image) -> np.ndarray:
     out = np.empty((h, w), dtype=np.float32)
     for y in range(0, h, _BAND):
         arr = np.asarray(full.crop((0, y, w, min(h, y + _BAND))))
-        out[y:y + arr.shape[0]] = arr if arr.ndim == 2 else luma_from_rgb(arr[:, :, :3])
+        out[y : y + arr.shape[0]] = arr if arr.ndim == 2 else luma_from_rgb(arr[:, :, :3])
     return out
 
 
@@ -211,10 +222,15 @@ def _full_luma(img: Image.Image, factor: int = 1) -> np.ndarray:
     return _luma(_as_rgb(_decode(img)))
 
 
-_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-              6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-              8: Image.Transpose.ROTATE_90}  # EXIF orientation -> what ImageOps.exif_transpose does
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}  # EXIF orientation -> what ImageOps.exif_transpose does
 
 
 def _orientation(img: Image.Image) -> int:
@@ -268,7 +284,20 @@ def _compute(data: bytes, max_pixels: int, digests: dict[str, str]) -> MediaHash
         height, width = luma.shape
     pdq, quality, dihedral = pdq_from_luma(luma)
     usable = min(width, height) >= MIN_SIDE and quality >= MIN_QUALITY
-    return MediaHashes(ok=True, error=None, format=fmt, width=width, height=height,
-                       phash=phash, dhash=dhash, pdq=pdq, pdq_quality=quality,
-                       sha256=digests["sha256"], sha1=digests["sha1"], md5=digests["md5"],
-                       phash_mirror=mirror, pdq_dihedral=dihedral, usable=usable)
+    return MediaHashes(
+        ok=True,
+        error=None,
+        format=fmt,
+        width=width,
+        height=height,
+        phash=phash,
+        dhash=dhash,
+        pdq=pdq,
+        pdq_quality=quality,
+        sha256=digests["sha256"],
+        sha1=digests["sha1"],
+        md5=digests["md5"],
+        phash_mirror=mirror,
+        pdq_dihedral=dihedral,
+        usable=usable,
+    )

@@ -41,11 +41,11 @@ class Entries:
 
     def __init__(self, radius: dict[str, int]) -> None:
         """`radius`: per perceptual algorithm, the radius its index is searched with most."""
-        self.indexes = {a: HammingIndex(ALGORITHMS[a].bits, radius=radius[a])
-                        for a in PERCEPTUAL}
+        self.indexes = {a: HammingIndex(ALGORITHMS[a].bits, radius=radius[a]) for a in PERCEPTUAL}
         self.columns = {a: Columns() for a in PERCEPTUAL}
         self.exact: dict[str, dict[str, list[tuple[Hashable, int, str | None]]]] = {
-            a: {} for a in EXACT}
+            a: {} for a in EXACT
+        }
         self.lists: list[tuple[str, bool]] = []  # (list name, allowlist) by list number
         self._exact_count = 0
         self._list_no: dict[tuple[str, bool], int] = {}
@@ -56,9 +56,14 @@ class Entries:
     def __len__(self) -> int:
         return sum(len(c.refs) for c in self.columns.values()) + self._exact_count
 
-    def add_many(self, rows: Iterable[tuple[Hashable, str, str] | tuple[Hashable, str, str,
-                                                                          str | None]],
-                 *, list_name: str, allowlist: bool = False, skip_invalid: bool = False) -> int:
+    def add_many(
+        self,
+        rows: Iterable[tuple[Hashable, str, str] | tuple[Hashable, str, str, str | None]],
+        *,
+        list_name: str,
+        allowlist: bool = False,
+        skip_invalid: bool = False,
+    ) -> int:
         """Add (ref, algorithm, hex[, label]) rows of one list in bulk; returns how many.
 
         A bad row raises hashes.formats.HashFormatError and adds nothing of this call, unless
@@ -104,9 +109,16 @@ class Entries:
                         self._pdq_rows.setdefault((ref, list_name), []).append(i)
         return count
 
-    def add_packed(self, algorithm: str, hexes: str, refs: Sequence[Hashable],
-                   labels: Sequence[str | None] | None = None, *, list_name: str,
-                   allowlist: bool = False) -> int:
+    def add_packed(
+        self,
+        algorithm: str,
+        hexes: str,
+        refs: Sequence[Hashable],
+        labels: Sequence[str | None] | None = None,
+        *,
+        list_name: str,
+        allowlist: bool = False,
+    ) -> int:
         """Add len(refs) hashes of one algorithm given as one string of their hex run together
         (what SQL's group_concat gives): checked in one call, and for perceptual hashes no work
         per row. Raises HashFormatError, adding nothing, unless the string is exactly that
@@ -126,8 +138,9 @@ class Entries:
         if algorithm in self.exact:
             table, width, text = self.exact[algorithm], 2 * size, hexes.lower()
             for k, ref in enumerate(refs):
-                table.setdefault(text[k * width:(k + 1) * width], []).append(
-                    (ref, number, labels[k] if labels is not None else None))
+                table.setdefault(text[k * width : (k + 1) * width], []).append(
+                    (ref, number, labels[k] if labels is not None else None)
+                )
             self._exact_count += len(refs)
             return len(refs)
         cols = self.columns[algorithm]
@@ -168,8 +181,10 @@ class Entries:
         if cached is None or cached[0] != size:
             names = [name for name, _ in self.lists]
             pairs = enumerate(zip(cols.refs, cols.lists, strict=True))
-            keep = np.array([e for e, (ref, number) in pairs
-                             if self.pdq_rows(ref, names[number])], dtype=np.int64)
+            keep = np.array(
+                [e for e, (ref, number) in pairs if self.pdq_rows(ref, names[number])],
+                dtype=np.int64,
+            )
             sub = HammingIndex(ALGORITHMS[algorithm].bits, radius=self._radius[algorithm])
             if len(keep):
                 sub.add(self.indexes[algorithm].rows(keep))
@@ -177,9 +192,9 @@ class Entries:
         return cached[1], cached[2]
 
 
-
-def _checked_hex(texts: list[str], kept: list, algorithm: str,
-                 skip_invalid: bool) -> tuple[bytes, list]:
+def _checked_hex(
+    texts: list[str], kept: list, algorithm: str, skip_invalid: bool
+) -> tuple[bytes, list]:
     """The bytes of hex texts of one algorithm (all checked in one call); bad ones raise, or
     are dropped from `texts` and `kept` when skip_invalid."""
     size = ALGORITHMS[algorithm].bits // 8

@@ -46,11 +46,13 @@ def normalize(algorithm: str, value: str) -> tuple[str, str]:
     algo = ALGORITHMS.get(name)
     if algo is None:
         raise HashFormatError(
-            f"unknown hash algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})")
+            f"unknown hash algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})"
+        )
     text = value.strip().lower()
     if text.startswith("0x"):
         text = text[2:]
     if len(text) != algo.hex_len or not set(text) <= _HEX:
         raise HashFormatError(
-            f"{name} hash must be {algo.hex_len} hex digits, got {value.strip()[:80]!r}")
+            f"{name} hash must be {algo.hex_len} hex digits, got {value.strip()[:80]!r}"
+        )
     return name, text

@@ -38,8 +38,18 @@ from hashes.scan import (
     words_of,
 )
 
-__all__ = ["PARTS", "PARTS_16", "HammingIndex", "Hits", "Parts", "build_index", "linear_scan",
-           "to_hex", "to_words", "words_of"]
+__all__ = [
+    "PARTS",
+    "PARTS_16",
+    "HammingIndex",
+    "Hits",
+    "Parts",
+    "build_index",
+    "linear_scan",
+    "to_hex",
+    "to_words",
+    "words_of",
+]
 
 _PROBES = 1 << 14  # bucket reads per pass of a batch (queries are split to stay below)
 _CANDIDATES = 1 << 22  # candidates per pass of a batch (likewise)
@@ -50,9 +60,16 @@ _SCAN_WORK = 1 << 15  # words x queries a scan does in the time of a table searc
 class HammingIndex:
     """Exact Hamming radius search over N hashes of 64 or 256 bits; ids are insertion order."""
 
-    def __init__(self, bits: int = 256, *, merge_fraction: float = 0.125,
-                 merge_min: int = 65536, scan_fallback: bool = True,
-                 radius: int | None = None, parts: Parts | None = None) -> None:
+    def __init__(
+        self,
+        bits: int = 256,
+        *,
+        merge_fraction: float = 0.125,
+        merge_min: int = 65536,
+        scan_fallback: bool = True,
+        radius: int | None = None,
+        parts: Parts | None = None,
+    ) -> None:
         self.bits = bits
         self.radius = radius  # the radius searched most: each build picks its layout for it
         self.layout = parts  # or always this one (PARTS or PARTS_16)
@@ -78,8 +95,9 @@ class HammingIndex:
 
     def _tail_array(self) -> np.ndarray:
         if self._tail_cache is None:
-            self._tail_cache = (np.concatenate(self._tail) if self._tail
-                                else np.empty((0, self.words), np.uint64))
+            self._tail_cache = (
+                np.concatenate(self._tail) if self._tail else np.empty((0, self.words), np.uint64)
+            )
             self._tail = [self._tail_cache] if len(self._tail_cache) else []
         return self._tail_cache
 
@@ -108,8 +126,11 @@ class HammingIndex:
         """Append hashes (hex strings or (N, words) uint64); return their ids."""
         if len(hashes) == 0:
             return np.empty(0, np.int64)
-        arr = (to_words(hashes, self.bits) if not isinstance(hashes, np.ndarray)
-               else np.ascontiguousarray(hashes, dtype=np.uint64).reshape(-1, self.words))
+        arr = (
+            to_words(hashes, self.bits)
+            if not isinstance(hashes, np.ndarray)
+            else np.ascontiguousarray(hashes, dtype=np.uint64).reshape(-1, self.words)
+        )
         first = len(self)
         self._tail.append(arr.copy())
         self._tail_cache = None
@@ -128,12 +149,16 @@ class HammingIndex:
         self._tail, self._tail_cache = [], None
 
     @classmethod
-    def from_hashes(cls, hashes: Sequence[str] | np.ndarray, bits: int = 256,
-                    **options: object) -> HammingIndex:
+    def from_hashes(
+        cls, hashes: Sequence[str] | np.ndarray, bits: int = 256, **options: object
+    ) -> HammingIndex:
         index = cls(bits, **options)  # type: ignore[arg-type]
         if len(hashes):
-            index._tail.append(to_words(hashes, bits) if not isinstance(hashes, np.ndarray)
-                               else np.asarray(hashes, np.uint64).reshape(-1, index.words))
+            index._tail.append(
+                to_words(hashes, bits)
+                if not isinstance(hashes, np.ndarray)
+                else np.asarray(hashes, np.uint64).reshape(-1, index.words)
+            )
         index.build()
         return index
 
@@ -144,8 +169,9 @@ class HammingIndex:
         _, ids, dists = self.search_batch(q[None, :], radius)
         return ids, dists
 
-    def search_many(self, queries: Sequence[str] | np.ndarray,
-                    radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def search_many(
+        self, queries: Sequence[str] | np.ndarray, radius: int
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """`search` of each query (one batch), in query order."""
         qs = self._queries(queries)
         qi, ids, d = self.search_batch(qs, radius)
@@ -171,8 +197,11 @@ class HammingIndex:
         if isinstance(queries, str):
             queries = [queries]
         if not isinstance(queries, np.ndarray):
-            return to_words(list(queries), self.bits) if len(queries) else np.empty(
-                (0, self.words), np.uint64)
+            return (
+                to_words(list(queries), self.bits)
+                if len(queries)
+                else np.empty((0, self.words), np.uint64)
+            )
         qs = np.ascontiguousarray(queries, dtype=np.uint64)
         if qs.ndim == 1 and self.words == 1:
             qs = qs.reshape(-1, 1)
@@ -195,7 +224,7 @@ class HammingIndex:
         if self.scan_fallback and (len(plan) * 2 > n or n * self.words * len(qs) <= _SCAN_WORK):
             return scan_batch(self._hashes, qs, radius)  # tables would not save work
         step = max(1, _PROBES // len(plan))
-        parts = [self._probe(qs[s:s + step], s, plan, radius) for s in range(0, len(qs), step)]
+        parts = [self._probe(qs[s : s + step], s, plan, radius) for s in range(0, len(qs), step)]
         return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
 
     def _probe(self, qs: np.ndarray, first: int, plan: Plan, radius: int) -> Hits:
@@ -205,8 +234,10 @@ class HammingIndex:
         total = int(ends[-1])
         if total > _CANDIDATES and len(qs) > 1:  # huge buckets (low-entropy data): split
             half = len(qs) // 2
-            parts = [self._probe(qs[:half], first, plan, radius),
-                     self._probe(qs[half:], first + half, plan, radius)]
+            parts = [
+                self._probe(qs[:half], first, plan, radius),
+                self._probe(qs[half:], first + half, plan, radius),
+            ]
             return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore
         if self.scan_fallback and total > n * len(qs):  # buckets hold more than a scan reads
             qi, ids, d = scan_batch(self._hashes, qs, radius)
@@ -224,13 +255,17 @@ class HammingIndex:
         np.save(path / "hashes.npy", self.hashes())
         np.save(path / "ids.npy", np.asarray(self._ids))
         np.save(path / "offsets.npy", np.asarray(self._offsets))
-        meta = {"bits": self.bits, "indexed": len(self._hashes), "key_bits": self._key_bits,
-                "parts": self._parts, "format": 2}
+        meta = {
+            "bits": self.bits,
+            "indexed": len(self._hashes),
+            "key_bits": self._key_bits,
+            "parts": self._parts,
+            "format": 2,
+        }
         (path / "meta.json").write_text(json.dumps(meta))
 
     @classmethod
-    def load(cls, directory: str | Path, *, mmap: bool = True,
-             **options: object) -> HammingIndex:
+    def load(cls, directory: str | Path, *, mmap: bool = True, **options: object) -> HammingIndex:
         """Open an index saved by `save`; its arrays are memory-mapped unless mmap=False."""
         path = Path(directory)
         meta = json.loads((path / "meta.json").read_text())

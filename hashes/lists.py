@@ -65,8 +65,9 @@ def _rows(f: TextIO) -> Iterator[ListEntry | ListError]:
             continue
         first = False
         if len(cells) < 2 or len(cells) > 3:
-            yield ListError(line, f"expected 2 or 3 columns (algorithm,hash,label), "
-                                  f"got {len(cells)}")
+            yield ListError(
+                line, f"expected 2 or 3 columns (algorithm,hash,label), got {len(cells)}"
+            )
             continue
         try:
             algorithm, value = normalize(cells[0], cells[1])
@@ -89,8 +90,9 @@ def unique(rows: Iterable[ListEntry | ListError]) -> Iterator[ListEntry | ListEr
         yield row
 
 
-def read(source: str | Path | TextIO, *,
-         dedupe: bool = True) -> tuple[list[ListEntry], list[tuple[int, str]]]:
+def read(
+    source: str | Path | TextIO, *, dedupe: bool = True
+) -> tuple[list[ListEntry], list[tuple[int, str]]]:
     """All good entries (de-duplicated by default) and the errors as (line, reason)."""
     rows = iter_rows(source)
     entries: list[ListEntry] = []
@@ -103,8 +105,9 @@ def read(source: str | Path | TextIO, *,
     return entries, errors
 
 
-def write(entries: Iterable[ListEntry | tuple[str, str, str | None]],
-          dest: str | Path | TextIO) -> int:
+def write(
+    entries: Iterable[ListEntry | tuple[str, str, str | None]], dest: str | Path | TextIO
+) -> int:
     """Write a hash list CSV with a header; returns the number of rows written."""
     if isinstance(dest, (str, Path)):
         with open(dest, "w", newline="", encoding="utf-8") as f:
@@ -113,8 +116,7 @@ def write(entries: Iterable[ListEntry | tuple[str, str, str | None]],
     writer.writerow(HEADER)
     n = 0
     for e in entries:
-        algorithm, value, label = ((e.algorithm, e.hash, e.label) if isinstance(e, ListEntry)
-                                   else e)
+        algorithm, value, label = (e.algorithm, e.hash, e.label) if isinstance(e, ListEntry) else e
         name, hx = normalize(algorithm, value)
         writer.writerow([name, hx, label or ""])
         n += 1

@@ -62,9 +62,13 @@ def _variants(h: MediaHashes, algorithm: str) -> list[str]:
     return [value] if value else []
 
 
-def compare_to_baseline(baseline: list[tuple[str, str]], h: MediaHashes, *,
-                        phash_threshold: int = 10,
-                        pdq_threshold: int = 31) -> Comparison | None:
+def compare_to_baseline(
+    baseline: list[tuple[str, str]],
+    h: MediaHashes,
+    *,
+    phash_threshold: int = 10,
+    pdq_threshold: int = 31,
+) -> Comparison | None:
     """The best comparison of `h` against a report's baseline hashes (algorithm, hex);
     None when nothing is comparable (not an image and no digest in the baseline)."""
     by_algo: dict[str, list[str]] = defaultdict(list)
@@ -79,8 +83,11 @@ def compare_to_baseline(baseline: list[tuple[str, str]], h: MediaHashes, *,
     if not h.ok:
         return mismatch
     found = []
-    for algorithm, threshold in (("pdq", pdq_threshold), ("phash", phash_threshold),
-                                 ("dhash", phash_threshold)):
+    for algorithm, threshold in (
+        ("pdq", pdq_threshold),
+        ("phash", phash_threshold),
+        ("dhash", phash_threshold),
+    ):
         refs, mine = by_algo.get(algorithm), _variants(h, algorithm)
         if refs and mine:
             d = min(hamming(a, b) for a in refs for b in mine)
@@ -102,8 +109,9 @@ class Matcher:
     vectorised index search per algorithm, with identical images (same hashes) matched once.
     Both give exactly the same results."""
 
-    def __init__(self, *, phash_threshold: int = 10, pdq_threshold: int = 31,
-                 pdq_agree_threshold: int = 48) -> None:
+    def __init__(
+        self, *, phash_threshold: int = 10, pdq_threshold: int = 31, pdq_agree_threshold: int = 48
+    ) -> None:
         self.phash_threshold = phash_threshold
         self.pdq_threshold = pdq_threshold
         self.pdq_agree_threshold = pdq_agree_threshold
@@ -113,29 +121,51 @@ class Matcher:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, ref: Hashable, algorithm: str, hex: str, *, list_name: str,
-            label: str | None = None, allowlist: bool = False) -> None:
+    def add(
+        self,
+        ref: Hashable,
+        algorithm: str,
+        hex: str,
+        *,
+        list_name: str,
+        label: str | None = None,
+        allowlist: bool = False,
+    ) -> None:
         """Add one reference hash; raises hashes.formats.HashFormatError for a bad one."""
         self.add_many([(ref, algorithm, hex, label)], list_name=list_name, allowlist=allowlist)
 
-    def add_many(self, rows: Iterable[tuple[Hashable, str, str] | tuple[Hashable, str, str,
-                                                                          str | None]],
-                 *, list_name: str, allowlist: bool = False, skip_invalid: bool = False) -> int:
+    def add_many(
+        self,
+        rows: Iterable[tuple[Hashable, str, str] | tuple[Hashable, str, str, str | None]],
+        *,
+        list_name: str,
+        allowlist: bool = False,
+        skip_invalid: bool = False,
+    ) -> int:
         """Add (ref, algorithm, hex[, label]) rows of one list in bulk; returns how many.
 
         A bad row raises hashes.formats.HashFormatError and adds nothing of this call, unless
         `skip_invalid`: then bad rows (unknown algorithm, wrong length, not hex) are left out."""
-        return self._entries.add_many(rows, list_name=list_name, allowlist=allowlist,
-                                      skip_invalid=skip_invalid)
+        return self._entries.add_many(
+            rows, list_name=list_name, allowlist=allowlist, skip_invalid=skip_invalid
+        )
 
-    def add_packed(self, algorithm: str, hexes: str, refs: Sequence[Hashable],
-                   labels: Sequence[str | None] | None = None, *, list_name: str,
-                   allowlist: bool = False) -> int:
+    def add_packed(
+        self,
+        algorithm: str,
+        hexes: str,
+        refs: Sequence[Hashable],
+        labels: Sequence[str | None] | None = None,
+        *,
+        list_name: str,
+        allowlist: bool = False,
+    ) -> int:
         """Add the hashes of one algorithm in bulk: `hexes` is their hex run together, one per
         ref (and label). Raises HashFormatError, adding nothing, unless it is exactly len(refs)
         well-formed hashes."""
-        return self._entries.add_packed(algorithm, hexes, refs, labels, list_name=list_name,
-                                        allowlist=allowlist)
+        return self._entries.add_packed(
+            algorithm, hexes, refs, labels, list_name=list_name, allowlist=allowlist
+        )
 
     def match(self, h: MediaHashes) -> list[Match]:
         """Confirmed matches (exact or strong), best first; [] if an allowlist entry matches."""
@@ -147,11 +177,14 @@ class Matcher:
 
     def match_many(self, hs: Sequence[MediaHashes]) -> list[list[Match]]:
         """`match` of each image, in order, searched as one batch."""
-        return [[m for m in ms if m.strength != "candidate"]
-                for ms in self.candidates_many(hs, confirmed_only=True)]
+        return [
+            [m for m in ms if m.strength != "candidate"]
+            for ms in self.candidates_many(hs, confirmed_only=True)
+        ]
 
-    def candidates_many(self, hs: Sequence[MediaHashes], *,
-                        confirmed_only: bool = False) -> list[list[Match]]:
+    def candidates_many(
+        self, hs: Sequence[MediaHashes], *, confirmed_only: bool = False
+    ) -> list[list[Match]]:
         """`candidates` of each image, in order, searched as one batch. `confirmed_only`
         (what `match_many` needs) leaves out the pHash/dHash entries that could only ever be
         candidates: those whose reference has no PDQ entry in their list."""
@@ -181,8 +214,9 @@ class Matcher:
         for i, h in enumerate(hs):
             for algorithm in EXACT:
                 for ref, number, label in exact[algorithm].get(getattr(h, algorithm), ()):
-                    offer(i, ref, number, Match(ref, algorithm, 0, lists[number][0], label,
-                                                "exact"))
+                    offer(
+                        i, ref, number, Match(ref, algorithm, 0, lists[number][0], label, "exact")
+                    )
         usable = [i for i, h in enumerate(hs) if h.ok and h.usable]
         if usable:
             self._perceptual(hs, usable, offer, confirmed_only)
@@ -194,14 +228,18 @@ class Matcher:
                 out.append(sorted((m for m, allow in b.values() if not allow), key=_order))
         return out
 
-    def _perceptual(self, hs: list[MediaHashes], usable: list[int], offer: _Offer,
-                    confirmed_only: bool) -> None:
+    def _perceptual(
+        self, hs: list[MediaHashes], usable: list[int], offer: _Offer, confirmed_only: bool
+    ) -> None:
         mine_pdq: dict[int, np.ndarray] = {}
         entries = self._entries
-        for algorithm, radius in (("pdq", self.pdq_threshold), ("phash", self.phash_threshold),
-                                  ("dhash", self.phash_threshold)):
+        for algorithm, radius in (
+            ("pdq", self.pdq_threshold),
+            ("phash", self.phash_threshold),
+            ("dhash", self.phash_threshold),
+        ):
             index, cols = entries.indexes[algorithm], entries.columns[algorithm]
-            full_ids = None                     # the subset index's ids -> the full index's
+            full_ids = None  # the subset index's ids -> the full index's
             if confirmed_only and algorithm != "pdq" and len(index):
                 index, full_ids = entries.confirmable(algorithm)
             if not len(index):
@@ -228,13 +266,15 @@ class Matcher:
                     if algorithm == "pdq":
                         offer(i, ref, number, Match(ref, "pdq", d, name, label, "strong"))
                     elif self._agrees(ref, name, hs[i], mine_pdq, i):
-                        offer(i, ref, number, Match(ref, f"{algorithm}+pdq", d, name, label,
-                                                    "strong"))
+                        offer(
+                            i, ref, number, Match(ref, f"{algorithm}+pdq", d, name, label, "strong")
+                        )
                     else:
                         offer(i, ref, number, Match(ref, algorithm, d, name, label, "candidate"))
 
-    def _agrees(self, ref: Hashable, list_name: str, h: MediaHashes,
-                mine: dict[int, np.ndarray], i: int) -> bool:
+    def _agrees(
+        self, ref: Hashable, list_name: str, h: MediaHashes, mine: dict[int, np.ndarray], i: int
+    ) -> bool:
         """Whether the entry's reference has a PDQ within pdq_agree_threshold of the image's."""
         rows = self._entries.pdq_rows(ref, list_name)
         if not rows:
@@ -251,8 +291,17 @@ class Matcher:
 
 def _identity(h: MediaHashes) -> tuple:
     """Everything matching reads of an image: equal for the same bytes."""
-    return (h.sha256, h.sha1, h.md5, h.ok and h.usable, h.pdq, h.pdq_dihedral, h.phash,
-            h.phash_mirror, h.dhash)
+    return (
+        h.sha256,
+        h.sha1,
+        h.md5,
+        h.ok and h.usable,
+        h.pdq,
+        h.pdq_dihedral,
+        h.phash,
+        h.phash_mirror,
+        h.dhash,
+    )
 
 
 def _order(m: Match) -> tuple[int, float, str]:

@@ -69,8 +69,10 @@ def layout(n: int, words: int, radius: int | None) -> Parts:
 
     def cost(parts: Parts) -> float:
         part_radius = radius // words // len(parts)
-        reads = [(len(probes(b, part_radius, kb)), kb)
-                 for (_, b), kb in zip(parts * words, key_bits_for(n, words, parts), strict=True)]
+        reads = [
+            (len(probes(b, part_radius, kb)), kb)
+            for (_, b), kb in zip(parts * words, key_bits_for(n, words, parts), strict=True)
+        ]
         return sum(p * (1 + CANDIDATE_COST * n / 2**kb) for p, kb in reads)
 
     return min((PARTS, PARTS_16), key=cost)
@@ -83,8 +85,9 @@ def _sketch(words: np.ndarray, start: int | np.ndarray) -> np.ndarray:
     return rotated & np.uint64(0xFFFFFFFF)
 
 
-def build_tables(hashes: np.ndarray,
-                 parts: Parts) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+def build_tables(
+    hashes: np.ndarray, parts: Parts
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     """(entries, offsets, key_bits) of the tables over `hashes` (N, words), contiguous uint64:
     entries are, table after table, sketch << 32 | id in bucket order; offsets[b] is where
     bucket b starts (the buckets of all tables numbered one after another), then the end."""
@@ -97,14 +100,14 @@ def build_tables(hashes: np.ndarray,
     for t, kb in enumerate(key_bits):
         shift, bits = parts[t % len(parts)]
         col = hashes[:, t // len(parts)]
-        keys = ((col >> np.uint64(shift + bits - kb)) & np.uint64((1 << kb) - 1))
+        keys = (col >> np.uint64(shift + bits - kb)) & np.uint64((1 << kb) - 1)
         keys = keys.astype(np.uint32)
         order = _argsort_keys(keys)
-        entries[base:base + n] = (_sketch(col[order], shift + bits) << np.uint64(32)) | order
+        entries[base : base + n] = (_sketch(col[order], shift + bits) << np.uint64(32)) | order
         counts = np.bincount(keys, minlength=1 << kb)
         offsets[at] = base
-        np.cumsum(counts[:-1], out=offsets[at + 1:at + (1 << kb)])
-        offsets[at + 1:at + (1 << kb)] += base
+        np.cumsum(counts[:-1], out=offsets[at + 1 : at + (1 << kb)])
+        offsets[at + 1 : at + (1 << kb)] += base
         base += n
         at += 1 << kb
     offsets[at] = base
@@ -142,8 +145,9 @@ class Plan:
         return len(self.key)
 
 
-def bucket_ranges(offsets: np.ndarray, qs: np.ndarray,
-                  plan: Plan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bucket_ranges(
+    offsets: np.ndarray, qs: np.ndarray, plan: Plan
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(starts, lengths, ends) of the buckets queries `qs` read, per (query, probe) in that
     order: where each starts in the entries, how many it holds, and the running total."""
     top = ((qs[:, plan.table_word] >> plan.shift) & plan.mask).view(np.int64)  # (Q, tables)
@@ -153,8 +157,16 @@ def bucket_ranges(offsets: np.ndarray, qs: np.ndarray,
     return starts, lengths, np.cumsum(lengths, dtype=np.int64)
 
 
-def verify(hashes: np.ndarray, entries: np.ndarray, qs: np.ndarray, plan: Plan, radius: int,
-           starts: np.ndarray, lengths: np.ndarray, ends: np.ndarray) -> Hits:
+def verify(
+    hashes: np.ndarray,
+    entries: np.ndarray,
+    qs: np.ndarray,
+    plan: Plan,
+    radius: int,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    ends: np.ndarray,
+) -> Hits:
     """Every (query, id, distance) within `radius` among the candidates of the buckets read
     (at least one): first by the sketch stored beside each id (32 bits of the word outside the
     table's part, so their distance is a lower bound of the word's), then the few left by the

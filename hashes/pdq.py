@@ -81,8 +81,8 @@ def _plan(n: int) -> _Plan:
     for j0 in range(0, _OUT, _BLOCK):
         a, b = int(starts[j0]), int(starts[j0 + _BLOCK - 1]) + width
         dense = np.zeros((b - a, _BLOCK), dtype=np.float32)
-        at = starts[j0:j0 + _BLOCK, None] - a + np.arange(width)[None, :]
-        dense[at, np.arange(_BLOCK)[:, None]] = weights[j0:j0 + _BLOCK]
+        at = starts[j0 : j0 + _BLOCK, None] - a + np.arange(width)[None, :]
+        dense[at, np.arange(_BLOCK)[:, None]] = weights[j0 : j0 + _BLOCK]
         dense.setflags(write=False)
         blocks.append((j0, a, b, dense))
     weights.setflags(write=False)
@@ -109,10 +109,10 @@ def downsample64(luma: np.ndarray) -> np.ndarray:
     tmp = np.empty((_OUT, cols), dtype=np.float32)
     width = rp.width
     for i, s in enumerate(rp.starts):
-        np.dot(rp.weights[i], luma[s:s + width], out=tmp[i])
+        np.dot(rp.weights[i], luma[s : s + width], out=tmp[i])
     out = np.empty((_OUT, _OUT), dtype=np.float32)
     for j0, a, b, dense in cp.blocks:
-        out[:, j0:j0 + _BLOCK] = tmp[:, a:b] @ dense
+        out[:, j0 : j0 + _BLOCK] = tmp[:, a:b] @ dense
     return out
 
 
@@ -135,7 +135,7 @@ def _bits_hex(coeffs: np.ndarray) -> tuple[str, ...]:
     return tuple(row.tobytes().hex() for row in packed)
 
 
-_ODD = (np.arange(16) % 2 == 1)  # coefficient index i has frequency i + 1
+_ODD = np.arange(16) % 2 == 1  # coefficient index i has frequency i + 1
 _FLIP = np.where(_ODD, 1.0, -1.0)  # sign change of frequency i + 1 when its axis is mirrored
 
 

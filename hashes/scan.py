@@ -53,14 +53,15 @@ def _sorted_result(ids: np.ndarray, dists: np.ndarray) -> tuple[np.ndarray, np.n
     return ids[order].astype(np.int64), dists[order].astype(np.int64)
 
 
-def linear_scan(hashes: np.ndarray, query: str | np.ndarray,
-                radius: int) -> tuple[np.ndarray, np.ndarray]:
+def linear_scan(
+    hashes: np.ndarray, query: str | np.ndarray, radius: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(ids, distances) of all rows of `hashes` (N, words) within `radius`, by distance then id."""
     hashes = np.asarray(hashes, dtype=np.uint64).reshape(len(hashes), -1)
     q = query_words(query, hashes.shape[1])
     found_ids, found_d = [], []
     for start in range(0, len(hashes), CHUNK):
-        block = hashes[start:start + CHUNK]
+        block = hashes[start : start + CHUNK]
         d = np.bitwise_count(block ^ q).sum(axis=1, dtype=np.int64)
         hit = np.flatnonzero(d <= radius)
         found_ids.append(hit + start)
@@ -80,7 +81,7 @@ def scan_batch(hashes: np.ndarray, qs: np.ndarray, radius: int) -> Hits:
     rows = max(1, CHUNK // max(1, len(qs)))
     parts = []
     for start in range(0, n, rows):
-        block = np.asarray(hashes[start:start + rows])
+        block = np.asarray(hashes[start : start + rows])
         d = np.zeros((len(qs), len(block)), np.uint16)
         for j in range(w):
             d += np.bitwise_count(block[None, :, j] ^ qs[:, j, None])

@@ -17,8 +17,9 @@ def image(seed: int, size: tuple[int, int] = (1024, 768)) -> Image.Image:
     """An RGB drawing of `size` (width, height) determined by `seed`."""
     rng = np.random.default_rng(seed)
     w, h = size
-    grid = rng.integers(0, 256, (int(rng.integers(2, 8)), int(rng.integers(2, 8)), 3),
-                        dtype=np.uint8)
+    grid = rng.integers(
+        0, 256, (int(rng.integers(2, 8)), int(rng.integers(2, 8)), 3), dtype=np.uint8
+    )
     img = Image.fromarray(grid).resize(size, Image.Resampling.BICUBIC)
     draw = ImageDraw.Draw(img)
     for _ in range(int(rng.integers(6, 20))):

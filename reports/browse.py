@@ -32,7 +32,8 @@ CANNED_QUERIES: dict[str, dict[str, str]] = {
             "LEFT JOIN hosters h ON h.id = COALESCE(r.notified_hoster_id, r.hoster_id) "
             "WHERE r.next_check_at IS NOT NULL "
             "AND r.next_check_at <= strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
-            "ORDER BY r.next_check_at LIMIT 1000"),
+            "ORDER BY r.next_check_at LIMIT 1000"
+        ),
     },
     "still_online_by_hoster": {
         "title": "Still online by hoster",
@@ -42,7 +43,8 @@ CANNED_QUERIES: dict[str, dict[str, str]] = {
             "min(r.noticed_at) AS oldest_noticed_at, max(r.last_checked_at) AS last_checked_at "
             "FROM reports r "
             "LEFT JOIN hosters h ON h.id = COALESCE(r.notified_hoster_id, r.hoster_id) "
-            "WHERE r.state = 'online' GROUP BY 1 ORDER BY still_online DESC"),
+            "WHERE r.state = 'online' GROUP BY 1 ORDER BY still_online DESC"
+        ),
     },
     "unmapped_asns": {
         "title": "Unmapped ASNs",
@@ -54,7 +56,8 @@ CANNED_QUERIES: dict[str, dict[str, str]] = {
             "WHERE c.asn IS NOT NULL AND c.asn NOT IN ("
             "SELECT hn.asn FROM hoster_networks hn JOIN hosters h ON h.id = hn.hoster_id "
             "WHERE h.unmapped = 0 AND hn.asn IS NOT NULL) "
-            "GROUP BY c.asn ORDER BY checks DESC"),
+            "GROUP BY c.asn ORDER BY checks DESC"
+        ),
     },
     "failed_alerts": {
         "title": "Failed alerts",
@@ -63,7 +66,8 @@ CANNED_QUERIES: dict[str, dict[str, str]] = {
             "SELECT a.id, h.name AS hoster, a.channel, a.kind, a.attempts, a.last_error, "
             "a.created_at, a.next_attempt_at FROM alerts a "
             "LEFT JOIN hosters h ON h.id = a.hoster_id "
-            "WHERE a.state = 'failed' ORDER BY a.created_at DESC"),
+            "WHERE a.state = 'failed' ORDER BY a.created_at DESC"
+        ),
     },
 }
 
@@ -103,13 +107,22 @@ def host_guard(allowed):
                         await send({"type": "websocket.close", "code": 1008})
                         return
                     body = b"unexpected Host header: open this page through localhost\n"
-                    await send({"type": "http.response.start", "status": 421,
-                                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                            (b"content-length", str(len(body)).encode())]})
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 421,
+                            "headers": [
+                                (b"content-type", b"text/plain; charset=utf-8"),
+                                (b"content-length", str(len(body)).encode()),
+                            ],
+                        }
+                    )
                     await send({"type": "http.response.body", "body": body})
                     return
             await app(scope, receive, send)
+
         return guarded
+
     return wrap
 
 
@@ -118,7 +131,8 @@ def write_plugin(directory: str | os.PathLike[str], port: int, host: str = HOST)
     plugins = Path(directory) / "plugins"
     plugins.mkdir(exist_ok=True)
     (plugins / "ntd_host_guard.py").write_text(
-        PLUGIN.format(allowed=sorted(allowed_hosts(port, host))), encoding="utf-8")
+        PLUGIN.format(allowed=sorted(allowed_hosts(port, host))), encoding="utf-8"
+    )
     return plugins
 
 
@@ -140,12 +154,28 @@ def metadata(db_path: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
-def command(db_path: str | os.PathLike[str], metadata_path: str | os.PathLike[str], *,
-            port: int | None = None, open_browser: bool = False,
-            plugins_dir: str | os.PathLike[str] | None = None) -> list[str]:
+def command(
+    db_path: str | os.PathLike[str],
+    metadata_path: str | os.PathLike[str],
+    *,
+    port: int | None = None,
+    open_browser: bool = False,
+    plugins_dir: str | os.PathLike[str] | None = None,
+) -> list[str]:
     """The datasette command line (loopback only; Datasette opens the file read-only)."""
-    cmd = [sys.executable, "-m", "datasette", "serve", str(db_path), "--metadata",
-           str(metadata_path), "--host", HOST, "--port", str(port or DEFAULT_PORT)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "datasette",
+        "serve",
+        str(db_path),
+        "--metadata",
+        str(metadata_path),
+        "--host",
+        HOST,
+        "--port",
+        str(port or DEFAULT_PORT),
+    ]
     if plugins_dir is not None:
         cmd += ["--plugins-dir", str(plugins_dir)]
     if open_browser:
@@ -153,8 +183,9 @@ def command(db_path: str | os.PathLike[str], metadata_path: str | os.PathLike[st
     return cmd
 
 
-def browse(db_path: str | os.PathLike[str], *, port: int | None = None,
-           open_browser: bool = False) -> int:
+def browse(
+    db_path: str | os.PathLike[str], *, port: int | None = None, open_browser: bool = False
+) -> int:
     """Run Datasette on the database until interrupted; returns its exit code."""
     if not datasette_available():
         raise BrowseUnavailable(f"Datasette is not installed; install it with: {INSTALL_HINT}")
@@ -166,7 +197,8 @@ def browse(db_path: str | os.PathLike[str], *, port: int | None = None,
         meta.write_text(json.dumps(metadata(path), indent=2), encoding="utf-8")
         plugins = write_plugin(tmp, port or DEFAULT_PORT)
         try:
-            return subprocess.call(command(path, meta, port=port, open_browser=open_browser,
-                                           plugins_dir=plugins))
+            return subprocess.call(
+                command(path, meta, port=port, open_browser=open_browser, plugins_dir=plugins)
+            )
         except KeyboardInterrupt:
             return 0

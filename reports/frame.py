@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from monitor import clock
+from monitor.core import clock
 from reports.model import STATES, NoticeRecord
 
 STATE_CODE = {name: code for code, name in enumerate(STATES)}
@@ -25,21 +25,21 @@ def epoch(text: str | None) -> float:
 
 @dataclass(frozen=True, eq=False)
 class Notices:
-    ids: np.ndarray            # int64 report ids
-    reupload: np.ndarray       # bool: kind 'reupload'
-    noticed: np.ndarray        # float64 epoch seconds
-    takedown: np.ndarray       # the first confirmed takedown (kept across reappearances)
+    ids: np.ndarray  # int64 report ids
+    reupload: np.ndarray  # bool: kind 'reupload'
+    noticed: np.ndarray  # float64 epoch seconds
+    takedown: np.ndarray  # the first confirmed takedown (kept across reappearances)
     first_down: np.ndarray
     last_online: np.ndarray
     last_checked: np.ndarray
     alerted: np.ndarray
-    state: np.ndarray          # int8, STATES index
+    state: np.ndarray  # int8, STATES index
     reappearances: np.ndarray  # int64
     moves: np.ndarray
     reuploads: np.ndarray
-    hoster: np.ndarray         # int64 code into hoster_labels, -1 none
-    asn: np.ndarray            # int64, -1 none
-    country: np.ndarray        # int64 code into country_labels, -1 none
+    hoster: np.ndarray  # int64 code into hoster_labels, -1 none
+    asn: np.ndarray  # int64, -1 none
+    country: np.ndarray  # int64 code into country_labels, -1 none
     hoster_labels: tuple[str, ...] = ()
     country_labels: tuple[str, ...] = ()
     # the current episode's takedown (`takedown_at`: NaN again once the material reappeared);
@@ -127,8 +127,9 @@ def outcomes(n: Notices, cutoff: float) -> Outcomes:
     with np.errstate(invalid="ignore"):
         event = ~np.isnan(event_time) & (event_time <= cutoff)
         later = ~np.isnan(event_time) & (event_time > cutoff)
-    censor = np.where((state == UNCONFIRMED) & ~np.isnan(n.first_down), n.first_down,
-                      n.last_checked)
+    censor = np.where(
+        (state == UNCONFIRMED) & ~np.isnan(n.first_down), n.first_down, n.last_checked
+    )
     censor = np.fmin(censor, cutoff)
     end = np.where(event, event_time, censor)
     hours = np.maximum((end - n.noticed) / 3600.0, 0.0)
@@ -136,8 +137,15 @@ def outcomes(n: Notices, cutoff: float) -> Outcomes:
     at_risk = ~unchecked & ~np.isnan(hours)
     still_online = ~event & ((state == ONLINE) | later)
     online_now = still_online | (event & (state == ONLINE) & (n.reappearances > 0))
-    return Outcomes(event=event, hours=np.nan_to_num(hours), at_risk=at_risk, taken_down=event,
-                    still_online=still_online, unchecked=unchecked, online_now=online_now)
+    return Outcomes(
+        event=event,
+        hours=np.nan_to_num(hours),
+        at_risk=at_risk,
+        taken_down=event,
+        still_online=still_online,
+        unchecked=unchecked,
+        online_now=online_now,
+    )
 
 
 def intervals(n: Notices, out: Outcomes, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
@@ -168,5 +176,4 @@ def alert_removal(n: Notices) -> np.ndarray:
     first = _confirmed(n, n.takedown)
     latest = first if n.latest_takedown is None else _confirmed(n, n.latest_takedown)
     with np.errstate(invalid="ignore"):
-        return np.where(first >= n.alerted, first,
-                        np.where(latest >= n.alerted, latest, np.nan))
+        return np.where(first >= n.alerted, first, np.where(latest >= n.alerted, latest, np.nan))

@@ -91,5 +91,6 @@ def curve(hours: np.ndarray, event: np.ndarray, label: str, *, points: int = 300
     def tup(a: np.ndarray) -> tuple[float, ...]:
         return tuple(float(round(x, 4)) for x in a)
 
-    return Curve(label=label, hours=tup(timeline), surviving=tup(surv), lower=tup(low),
-                 upper=tup(high))
+    return Curve(
+        label=label, hours=tup(timeline), surviving=tup(surv), lower=tup(low), upper=tup(high)
+    )

@@ -12,21 +12,26 @@ still up at their last check).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+from monitor.core.timeline import State
 from reports.order_rows import NO_ORDERS, OrderRow, OrderSummary, summarize
 
 GROUP_BYS = ("hoster", "asn", "country", "month")
-REPORT_GROUP_BYS = (*GROUP_BYS, "order")   # per order: one row per removal order
+REPORT_GROUP_BYS = (*GROUP_BYS, "order")  # per order: one row per removal order
 ESTIMATOR = "turnbull-npmle"
-ESTIMATOR_TEXT = ("Turnbull's non-parametric maximum-likelihood estimate for interval-censored "
-                  "times: each removal lies between the last online check before the takedown "
-                  "and the first down observation (mass spread evenly within each Turnbull "
-                  "interval); items still online are right-censored")
+ESTIMATOR_TEXT = (
+    "Turnbull's non-parametric maximum-likelihood estimate for interval-censored "
+    "times: each removal lies between the last online check before the takedown "
+    "and the first down observation (mass spread evenly within each Turnbull "
+    "interval); items still online are right-censored"
+)
 UPPER_ESTIMATOR = "kaplan-meier-first-down"
-STATES = ("unchecked", "online", "down", "unconfirmed")
+STATES = tuple(s.value for s in State)  # the report states: monitor.core.timeline.State
 
 
 @dataclass(frozen=True)
@@ -107,9 +112,9 @@ class GroupStats:
     oldest_online_hours: float | None
     rank: int | None = None
     alert_to_removal_median_ci95: tuple[float | None, float | None] | None = None
-    median_hours_upper: float | None = None    # Kaplan-Meier on the first down observations
-    cdn: bool = False            # a "CDN (origin unknown)" group: never ranked as a hoster
-    via_cdn_only: int = 0        # notices whose every check was answered by a CDN edge
+    median_hours_upper: float | None = None  # Kaplan-Meier on the first down observations
+    cdn: bool = False  # a "CDN (origin unknown)" group: never ranked as a hoster
+    via_cdn_only: int = 0  # notices whose every check was answered by a CDN edge
 
     def to_dict(self, group_by: str = "hoster") -> dict[str, Any]:
         within = {deadline_key(h): _num(v, 4) for h, v in self.removed_within.items()}
@@ -231,14 +236,14 @@ class Report:
         """The report JSON; `redact(url)` gives the URL form of order rows (default: the
         text renderer's host-and-hash form: JSON never carries a URL)."""
         if redact is None:
-            from reports.render_text import redact
+            redact = redact_url
         orders = [o.to_dict(redact(o.url)) for o in self.orders]
         by = self.stats_group_by
         groups = []
         for g in self.groups:
             row = g.to_dict(by)
             row["orders"] = self.order_summary(g.key).to_dict()
-            row["cdn"] = g.cdn                      # appended after "orders": keys only grow
+            row["cdn"] = g.cdn  # appended after "orders": keys only grow
             row["via_cdn_only"] = g.via_cdn_only
             groups.append(row)
         return {
@@ -259,3 +264,9 @@ class Report:
 
 def _deadline_value(hours: float) -> int | float:
     return int(hours) if float(hours).is_integer() else float(hours)
+
+
+def redact_url(url: str) -> str:
+    """`files.example.test · #3f2a9c01d4`: enough to find the item internally, no path."""
+    host = urlsplit(url).hostname or "?"
+    return f"{host} · #{hashlib.sha256(url.encode()).hexdigest()[:10]}"

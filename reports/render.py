@@ -11,8 +11,14 @@ from reports.render_html import render_html
 from reports.render_text import render_csv, render_json, render_md
 
 FORMATS = ("json", "csv", "md", "html")
-_SUFFIX = {".json": "json", ".csv": "csv", ".md": "md", ".markdown": "md", ".html": "html",
-           ".htm": "html"}
+_SUFFIX = {
+    ".json": "json",
+    ".csv": "csv",
+    ".md": "md",
+    ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
+}
 
 
 def render(report: Report, fmt: str, *, show_urls: bool = False) -> str:
@@ -33,8 +39,9 @@ def format_for(path: str | os.PathLike[str], default: str = "html") -> str:
     return _SUFFIX.get(Path(path).suffix.lower(), default)
 
 
-def write_report(report: Report, out: str | os.PathLike[str], fmt: str | None = None, *,
-                 show_urls: bool = False) -> Path:
+def write_report(
+    report: Report, out: str | os.PathLike[str], fmt: str | None = None, *, show_urls: bool = False
+) -> Path:
     """Render and write atomically (a temporary file renamed into place). Returns the path."""
     target = Path(out)
     text = render(report, fmt or format_for(target), show_urls=show_urls)

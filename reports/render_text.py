@@ -12,46 +12,81 @@ and every Markdown cell has HTML escaped and Markdown's own characters backslash
 from __future__ import annotations
 
 import csv
-import hashlib
 import html
 import io
 import json
 import re
-from urllib.parse import urlsplit
 
 from reports.model import GroupStats, OrderRow, OrderSummary, Report, deadline_key
-
-
-def redact(url: str) -> str:
-    """`files.example.test · #3f2a9c01d4`: enough to find the item internally, no path."""
-    host = urlsplit(url).hostname or "?"
-    return f"{host} · #{hashlib.sha256(url.encode()).hexdigest()[:10]}"
+from reports.model import redact_url as redact
 
 
 def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
-ORDER_SUMMARY_COLUMNS = ("orders", "orders_complied", "orders_late", "orders_not_complied",
-                         "orders_unverifiable", "orders_pending",
-                         "orders_lateness_hours_median")
-ORDER_COLUMNS = ("order_id", "authority", "hoster", "report_id", "url", "issued_at",
-                 "deadline_at", "state", "lateness_hours", "lateness_low_hours")
+ORDER_SUMMARY_COLUMNS = (
+    "orders",
+    "orders_complied",
+    "orders_late",
+    "orders_not_complied",
+    "orders_unverifiable",
+    "orders_pending",
+    "orders_lateness_hours_median",
+)
+ORDER_COLUMNS = (
+    "order_id",
+    "authority",
+    "hoster",
+    "report_id",
+    "url",
+    "issued_at",
+    "deadline_at",
+    "state",
+    "lateness_hours",
+    "lateness_low_hours",
+)
 
 
 def csv_header(report: Report) -> list[str]:
-    cols = [report.stats_group_by, "label", "rank", "asns", "notices", "taken_down", "still_online",
-            "unresolved", "unchecked", "too_few_to_rank", "median_hours", "median_ci95_low",
-            "median_ci95_high", "p90_hours"]
+    cols = [
+        report.stats_group_by,
+        "label",
+        "rank",
+        "asns",
+        "notices",
+        "taken_down",
+        "still_online",
+        "unresolved",
+        "unchecked",
+        "too_few_to_rank",
+        "median_hours",
+        "median_ci95_low",
+        "median_ci95_high",
+        "p90_hours",
+    ]
     for d in report.deadlines_hours:
         k = deadline_key(d)
-        cols += [f"removed_within_{k}h", f"removed_within_{k}h_ci95_low",
-                 f"removed_within_{k}h_ci95_high"]
-    return cols + ["resolution_hours_median", "reappearances", "reuploads", "reupload_notices",
-                   "moves", "moved_notices", "alerted", "alert_to_removal_hours_median",
-                   "oldest_online_hours", "alert_to_removal_median_ci95_low",
-                   "alert_to_removal_median_ci95_high", "median_hours_upper",
-                   *ORDER_SUMMARY_COLUMNS]
+        cols += [
+            f"removed_within_{k}h",
+            f"removed_within_{k}h_ci95_low",
+            f"removed_within_{k}h_ci95_high",
+        ]
+    return cols + [
+        "resolution_hours_median",
+        "reappearances",
+        "reuploads",
+        "reupload_notices",
+        "moves",
+        "moved_notices",
+        "alerted",
+        "alert_to_removal_hours_median",
+        "oldest_online_hours",
+        "alert_to_removal_median_ci95_low",
+        "alert_to_removal_median_ci95_high",
+        "median_hours_upper",
+        *ORDER_SUMMARY_COLUMNS,
+    ]
 
 
 def _blank(value: object) -> object:
@@ -68,36 +103,75 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 def csv_safe(value: object) -> object:
     """A text cell a spreadsheet would run as a formula, prefixed with an apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_START) and not _NUMBER.fullmatch(
-            value):
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _NUMBER.fullmatch(value):
         return "'" + value
     return value
 
 
 def csv_row(g: dict, report: Report) -> list[object]:
     ci = g["median_ci95"] or [None, None]
-    row = [g[report.stats_group_by], g["label"], g["rank"], " ".join(map(str, g["asns"])),
-           g["notices"], g["taken_down"], g["still_online"], g["unresolved"], g["unchecked"],
-           g["too_few_to_rank"], g["median_hours"], ci[0], ci[1], g["p90_hours"]]
+    row = [
+        g[report.stats_group_by],
+        g["label"],
+        g["rank"],
+        " ".join(map(str, g["asns"])),
+        g["notices"],
+        g["taken_down"],
+        g["still_online"],
+        g["unresolved"],
+        g["unchecked"],
+        g["too_few_to_rank"],
+        g["median_hours"],
+        ci[0],
+        ci[1],
+        g["p90_hours"],
+    ]
     for d in report.deadlines_hours:
         k = deadline_key(d)
         low, high = g["removed_within_ci95"].get(k) or [None, None]
         row += [g["removed_within"].get(k), low, high]
     alert_ci = g["alert_to_removal_median_ci95"] or [None, None]
-    row += [g["resolution_hours_median"], g["reappearances"], g["reuploads"],
-            g["reupload_notices"], g["moves"], g["moved_notices"], g["alerted"],
-            g["alert_to_removal_hours_median"], g["oldest_online_hours"], alert_ci[0],
-            alert_ci[1], g["median_hours_upper"]]
+    row += [
+        g["resolution_hours_median"],
+        g["reappearances"],
+        g["reuploads"],
+        g["reupload_notices"],
+        g["moves"],
+        g["moved_notices"],
+        g["alerted"],
+        g["alert_to_removal_hours_median"],
+        g["oldest_online_hours"],
+        alert_ci[0],
+        alert_ci[1],
+        g["median_hours_upper"],
+    ]
     o = g["orders"]
-    row += [o["orders"], o["complied"], o["late"], o["not_complied"], o["unverifiable"],
-            o["pending"], o["lateness_hours_median"]]
+    row += [
+        o["orders"],
+        o["complied"],
+        o["late"],
+        o["not_complied"],
+        o["unverifiable"],
+        o["pending"],
+        o["lateness_hours_median"],
+    ]
     return [csv_safe(_blank(v)) for v in row]
 
 
 def order_csv_row(o: dict) -> list[object]:
     resolution = o["lateness_resolution_hours"] or [None, None]
-    row = [o["order_id"], o["authority"], o["hoster"], o["report_id"], o["url"],
-           o["issued_at"], o["deadline_at"], o["state"], o["lateness_hours"], resolution[0]]
+    row = [
+        o["order_id"],
+        o["authority"],
+        o["hoster"],
+        o["report_id"],
+        o["url"],
+        o["issued_at"],
+        o["deadline_at"],
+        o["state"],
+        o["lateness_hours"],
+        resolution[0],
+    ]
     return [csv_safe(_blank(v)) for v in row]
 
 
@@ -158,8 +232,6 @@ def md_text(value: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
 
 
-
-
 def _md_row(g: GroupStats, report: Report) -> str:
     cells = [g.rank or "", g.label, g.notices, g.taken_down, g.still_online, g.unresolved]
     if g.too_few_to_rank:
@@ -179,33 +251,53 @@ ORDERS_METHOD = (
     "after the last online check); not complied = seen online after the deadline and not "
     "taken down since; unverifiable = only blocked or unreachable around the deadline (or "
     "first seen down after it with no check between); pending = no check at or after the "
-    "deadline yet, or down but not yet confirmed.")
+    "deadline yet, or down but not yet confirmed."
+)
 
 
 def fmt_lateness(row: OrderRow) -> str:
     """`2.0 h (0.5 h–2.0 h)`: the takedown after the deadline with its resolution."""
     if row.lateness_hours is None:
         return ""
-    return (f"{fmt_hours(row.lateness_hours)} ({fmt_hours(row.lateness_low_hours)}–"
-            f"{fmt_hours(row.lateness_hours)})")
+    return (
+        f"{fmt_hours(row.lateness_hours)} ({fmt_hours(row.lateness_low_hours)}–"
+        f"{fmt_hours(row.lateness_hours)})"
+    )
 
 
 def order_summary_rows(report: Report) -> list[tuple[str, OrderSummary]]:
     """(label, summary) per group with orders, then the overall line."""
     if not report.orders:
         return []
-    rows = [(g.label, report.order_summary(g.key)) for g in report.groups
-            if report.order_summary(g.key).orders]
+    rows = [
+        (g.label, report.order_summary(g.key))
+        for g in report.groups
+        if report.order_summary(g.key).orders
+    ]
     return rows + [("all", report.orders_overall())]
 
 
-ORDER_SUMMARY_HEADS = ("orders", "complied", "late", "not complied", "unverifiable", "pending",
-                       "median lateness")
+ORDER_SUMMARY_HEADS = (
+    "orders",
+    "complied",
+    "late",
+    "not complied",
+    "unverifiable",
+    "pending",
+    "median lateness",
+)
 
 
 def order_summary_cells(s: OrderSummary) -> list[object]:
-    return [s.orders, s.complied, s.late, s.not_complied, s.unverifiable, s.pending,
-            fmt_hours(s.lateness_hours_median)]
+    return [
+        s.orders,
+        s.complied,
+        s.late,
+        s.not_complied,
+        s.unverifiable,
+        s.pending,
+        fmt_hours(s.lateness_hours_median),
+    ]
 
 
 def _md_orders(report: Report, show_urls: bool) -> list[str]:
@@ -213,17 +305,39 @@ def _md_orders(report: Report, show_urls: bool) -> list[str]:
         return []
     by = report.stats_group_by
     heads = [by, *ORDER_SUMMARY_HEADS]
-    lines = ["", "## Removal orders", "",
-             "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
-    lines += ["| " + " | ".join(md_text(c) for c in [label, *order_summary_cells(s)]) + " |"
-              for label, s in order_summary_rows(report)]
-    heads = ["order", "authority", "hoster", "item", "issued", "deadline", "state",
-             "lateness (resolution)"]
+    lines = [
+        "",
+        "## Removal orders",
+        "",
+        "| " + " | ".join(heads) + " |",
+        "|" + "---|" * len(heads),
+    ]
+    lines += [
+        "| " + " | ".join(md_text(c) for c in [label, *order_summary_cells(s)]) + " |"
+        for label, s in order_summary_rows(report)
+    ]
+    heads = [
+        "order",
+        "authority",
+        "hoster",
+        "item",
+        "issued",
+        "deadline",
+        "state",
+        "lateness (resolution)",
+    ]
     lines += ["", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for row in report.orders:
-        cells = [row.order_id, row.authority or "", row.hoster,
-                 row.url if show_urls else redact(row.url), row.issued_at, row.deadline_at,
-                 row.state.replace("_", " "), fmt_lateness(row)]
+        cells = [
+            row.order_id,
+            row.authority or "",
+            row.hoster,
+            row.url if show_urls else redact(row.url),
+            row.issued_at,
+            row.deadline_at,
+            row.state.replace("_", " "),
+            fmt_lateness(row),
+        ]
         lines.append("| " + " | ".join(md_text(c) for c in cells) + " |")
     return lines
 
@@ -231,20 +345,34 @@ def _md_orders(report: Report, show_urls: bool) -> list[str]:
 def render_md(report: Report, *, show_urls: bool = False) -> str:
     o, m = report.overall, report.method
     window = f"{report.since or 'the start'} to {report.until or 'now'}"
-    heads = ["#", report.stats_group_by, "notices", "taken down", "still online", "unresolved",
-             "median"] + [f"≤ {deadline_key(d)} h" for d in report.deadlines_hours]
+    heads = [
+        "#",
+        report.stats_group_by,
+        "notices",
+        "taken down",
+        "still online",
+        "unresolved",
+        "median",
+    ] + [f"≤ {deadline_key(d)} h" for d in report.deadlines_hours]
     heads += ["p90", "oldest online"]
     lines = [
-        "# Notice-and-takedown availability report", "",
-        f"Generated {report.generated_at}; notices from {window}; observations up to "
-        f"{m.cutoff}.", "",
+        "# Notice-and-takedown availability report",
+        "",
+        f"Generated {report.generated_at}; notices from {window}; observations up to {m.cutoff}.",
+        "",
         f"**{o.notices}** notices: **{o.taken_down}** taken down, **{o.still_online}** still "
         f"online, **{o.unresolved}** unresolved. Median time to takedown "
         f"**{fmt_hours(o.median_hours)}**"
-        + "".join(f"; {fmt_share(o.removed_within.get(d))} within {deadline_key(d)} h"
-                  for d in report.deadlines_hours) + ".", "",
-        f"## Per {report.stats_group_by}", "",
-        "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads),
+        + "".join(
+            f"; {fmt_share(o.removed_within.get(d))} within {deadline_key(d)} h"
+            for d in report.deadlines_hours
+        )
+        + ".",
+        "",
+        f"## Per {report.stats_group_by}",
+        "",
+        "| " + " | ".join(heads) + " |",
+        "|" + "---|" * len(heads),
     ]
     lines += [_md_row(g, report) for g in report.groups]
     lines += _md_orders(report, show_urls)
@@ -252,15 +380,22 @@ def render_md(report: Report, *, show_urls: bool = False) -> str:
         lines += ["", "## Still online (oldest first)", ""]
         for item in report.still_online:
             where = item.url if show_urls else redact(item.url)
-            lines.append(f"- {md_text(where)} ({md_text(item.group)}), noticed "
-                         f"{item.noticed_at}, online {fmt_hours(item.online_hours)}")
+            lines.append(
+                f"- {md_text(where)} ({md_text(item.group)}), noticed "
+                f"{item.noticed_at}, online {fmt_hours(item.online_hours)}"
+            )
     alerts = alerted_groups(report)
     if alerts:
-        lines += ["", "## Alerts to hosters", "",
-                  f"| {report.stats_group_by} | alerted | median alert to removal [95% CI] |",
-                  "|---|---|---|"]
-        lines += [f"| {md_text(g.label)} | {g.alerted} | {md_text(alert_median(g))} |"
-                  for g in alerts]
+        lines += [
+            "",
+            "## Alerts to hosters",
+            "",
+            f"| {report.stats_group_by} | alerted | median alert to removal [95% CI] |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {md_text(g.label)} | {g.alerted} | {md_text(alert_median(g))} |" for g in alerts
+        ]
     lines += ["", "## Method", "", *method_lines(report), ""]
     return "\n".join(lines)
 

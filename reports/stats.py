@@ -86,11 +86,12 @@ def alert_outcomes(n: Notices, out: Outcomes, cutoff: float) -> AlertOutcomes:
     """Time from each notice's first alert to its removal, right-censored (see AlertOutcomes)."""
     with np.errstate(invalid="ignore"):
         alerted = ~np.isnan(n.alerted) & (n.alerted <= cutoff)
-        removal = alert_removal(n)          # the takedown answering the alert; NaN: none since
+        removal = alert_removal(n)  # the takedown answering the alert; NaN: none since
         event = alerted & (removal <= cutoff)
-        before = out.event & np.isnan(removal) & (n.state == DOWN)   # down since before it
-        censor = np.where((n.state == UNCONFIRMED) & ~np.isnan(n.first_down), n.first_down,
-                          n.last_checked)
+        before = out.event & np.isnan(removal) & (n.state == DOWN)  # down since before it
+        censor = np.where(
+            (n.state == UNCONFIRMED) & ~np.isnan(n.first_down), n.first_down, n.last_checked
+        )
         end = np.where(event, removal, np.fmin(censor, cutoff))
         hours = np.maximum((end - n.alerted) / 3600.0, 0.0)
     at_risk = alerted & out.at_risk & ~before & ~np.isnan(hours)
@@ -106,10 +107,19 @@ def _resolution(n: Notices, out: Outcomes) -> np.ndarray:
         return np.where(out.event & (gap >= 0), gap, np.nan)
 
 
-def _stats(n: Notices, out: Outcomes, idx: np.ndarray, key: str | int | None, label: str, *,
-           cutoff: float, deadlines: Sequence[float], min_notices: int,
-           extras: tuple[np.ndarray, AlertOutcomes, tuple[np.ndarray, np.ndarray]],
-           asns: set[int]) -> GroupStats:
+def _stats(
+    n: Notices,
+    out: Outcomes,
+    idx: np.ndarray,
+    key: str | int | None,
+    label: str,
+    *,
+    cutoff: float,
+    deadlines: Sequence[float],
+    min_notices: int,
+    extras: tuple[np.ndarray, AlertOutcomes, tuple[np.ndarray, np.ndarray]],
+    asns: set[int],
+) -> GroupStats:
     count = int(idx.size)
     taken = int(out.taken_down[idx].sum())
     online = int(out.still_online[idx].sum())
@@ -123,19 +133,29 @@ def _stats(n: Notices, out: Outcomes, idx: np.ndarray, key: str | int | None, la
     summary = turnbull.summarise(left[risk], right[risk], deadlines)
     alert_summary = km.summarise(alert.hours[alert_risk], alert.event[alert_risk], ())
     online_idx = idx[out.online_now[idx]]
-    oldest = (float((cutoff - n.noticed[online_idx].min()) / 3600.0)
-              if online_idx.size else None)
+    oldest = float((cutoff - n.noticed[online_idx].min()) / 3600.0) if online_idx.size else None
     seen = {int(a) for a in np.unique(n.asn[idx]) if a >= 0}
     alerted = n.alerted[idx]
     return GroupStats(
-        key=key, label=label, asns=tuple(sorted(seen | asns)), notices=count,
-        taken_down=taken, still_online=online, unresolved=count - taken - online,
-        unchecked=int(out.unchecked[idx].sum()), too_few_to_rank=too_few,
-        removed_within=summary.removed_within, removed_within_ci95=summary.removed_within_ci95,
-        median_hours=summary.median, median_ci95=summary.median_ci95, p90_hours=summary.p90,
+        key=key,
+        label=label,
+        asns=tuple(sorted(seen | asns)),
+        notices=count,
+        taken_down=taken,
+        still_online=online,
+        unresolved=count - taken - online,
+        unchecked=int(out.unchecked[idx].sum()),
+        too_few_to_rank=too_few,
+        removed_within=summary.removed_within,
+        removed_within_ci95=summary.removed_within_ci95,
+        median_hours=summary.median,
+        median_ci95=summary.median_ci95,
+        p90_hours=summary.p90,
         resolution_hours_median=_nanmedian(resolution[idx]),
-        reappearances=int(n.reappearances[idx].sum()), reuploads=int(n.reuploads[idx].sum()),
-        reupload_notices=int(n.reupload[idx].sum()), moves=int(n.moves[idx].sum()),
+        reappearances=int(n.reappearances[idx].sum()),
+        reuploads=int(n.reuploads[idx].sum()),
+        reupload_notices=int(n.reupload[idx].sum()),
+        moves=int(n.moves[idx].sum()),
         moved_notices=int((n.moves[idx] > 0).sum()),
         alerted=int((~np.isnan(alerted) & (alerted <= cutoff)).sum()),
         alert_to_removal_hours_median=alert_summary.median,
@@ -151,8 +171,9 @@ def _rank_key(g: GroupStats, last: float | None) -> tuple:
     return (median, -(share or 0.0), -g.notices, g.label)
 
 
-def rank(groups: Sequence[GroupStats], group_by: str,
-         deadlines: Sequence[float]) -> list[GroupStats]:
+def rank(
+    groups: Sequence[GroupStats], group_by: str, deadlines: Sequence[float]
+) -> list[GroupStats]:
     """Months in time order; otherwise rankable groups by median time to takedown (shortest
     first, not-reached last), then the share removed by the last deadline; then the groups
     with too few notices and the CDN groups (never ranked as hosters), largest first. Ranks
@@ -160,37 +181,44 @@ def rank(groups: Sequence[GroupStats], group_by: str,
     if group_by == "month":
         return sorted(groups, key=lambda g: str(g.key))
     last = max(deadlines) if deadlines else None
-    rankable = sorted((g for g in groups if not (g.too_few_to_rank or g.cdn)),
-                      key=lambda g: _rank_key(g, last))
-    rest = sorted((g for g in groups if g.too_few_to_rank or g.cdn),
-                  key=lambda g: (-g.notices, g.label))
+    rankable = sorted(
+        (g for g in groups if not (g.too_few_to_rank or g.cdn)), key=lambda g: _rank_key(g, last)
+    )
+    rest = sorted(
+        (g for g in groups if g.too_few_to_rank or g.cdn), key=lambda g: (-g.notices, g.label)
+    )
     return [replace(g, rank=i + 1) for i, g in enumerate(rankable)] + list(rest)
 
 
-def compute(n: Notices, *, cutoff: float, group_by: str = "hoster",
-            deadlines: Sequence[float] = (1, 12, 24, 48), min_notices: int = 10,
-            registered_asns: Mapping[str, set[int]] | None = None,
-            ) -> tuple[GroupStats, list[GroupStats]]:
+def compute(
+    n: Notices,
+    *,
+    cutoff: float,
+    group_by: str = "hoster",
+    deadlines: Sequence[float] = (1, 12, 24, 48),
+    min_notices: int = 10,
+    registered_asns: Mapping[str, set[int]] | None = None,
+) -> tuple[GroupStats, list[GroupStats]]:
     """(overall, ranked groups) as of `cutoff` (epoch seconds)."""
     out = outcomes(n, cutoff)
     extras = (_resolution(n, out), alert_outcomes(n, out, cutoff), intervals(n, out, cutoff))
-    common: dict[str, Any] = dict(cutoff=cutoff, deadlines=tuple(deadlines),
-                                  min_notices=min_notices, extras=extras)
+    common: dict[str, Any] = dict(
+        cutoff=cutoff, deadlines=tuple(deadlines), min_notices=min_notices, extras=extras
+    )
     codes, keys, labels = group_codes(n, group_by)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
     registered = registered_asns or {}
     groups = []
     for g, (key, label) in enumerate(zip(keys, labels, strict=True)):
-        idx = order[bounds[g]:bounds[g + 1]]
+        idx = order[bounds[g] : bounds[g + 1]]
         extra = registered.get(label, set()) if group_by == "hoster" else set()
         groups.append(_stats(n, out, idx, key, label, asns=extra, **common))
     overall = _stats(n, out, np.arange(len(n)), "all", "All notices", asns=set(), **common)
     return overall, rank(groups, group_by, deadlines)
 
 
-def _curve(left: np.ndarray, right: np.ndarray, label: str, *, points: int = 300
-           ) -> Curve | None:
+def _curve(left: np.ndarray, right: np.ndarray, label: str, *, points: int = 300) -> Curve | None:
     """The estimated share still online over hours since notice, sampled at about `points`
     times (the Turnbull interval ends, thinned), with a pointwise bootstrap 95% band."""
     summary = turnbull.summarise(left, right, ())
@@ -211,12 +239,19 @@ def _curve(left: np.ndarray, right: np.ndarray, label: str, *, points: int = 300
     def tup(a: np.ndarray) -> tuple[float, ...]:
         return tuple(float(round(x, 4)) for x in a)
 
-    return Curve(label=label, hours=tup(ends), surviving=tup(surviving), lower=tup(low),
-                 upper=tup(high))
+    return Curve(
+        label=label, hours=tup(ends), surviving=tup(surviving), lower=tup(low), upper=tup(high)
+    )
 
 
-def curves(n: Notices, *, cutoff: float, group_by: str, top: Sequence[str | int | None],
-           min_notices: int = 10) -> list[Curve]:
+def curves(
+    n: Notices,
+    *,
+    cutoff: float,
+    group_by: str,
+    top: Sequence[str | int | None],
+    min_notices: int = 10,
+) -> list[Curve]:
     """Survival curves (the interval-censored estimate): overall first, then the groups whose
     keys are in `top`."""
     out = outcomes(n, cutoff)

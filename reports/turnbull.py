@@ -33,10 +33,10 @@ from scipy import sparse
 
 RESOLUTION_HOURS = 1 / 60
 MAX_UNIQUE = 20_000
-TOL = 1e-6             # stop when no cumulative probability moves by more than this
+TOL = 1e-6  # stop when no cumulative probability moves by more than this
 MAX_ITER = 5_000
 RESAMPLES = 200
-BOOT_TOL = 1e-4        # resamples start from the estimate: a looser stop is enough
+BOOT_TOL = 1e-4  # resamples start from the estimate: a looser stop is enough
 BOOT_MAX_ITER = 200
 SEED = 20_260_301
 
@@ -49,7 +49,7 @@ class Fit:
     lo: np.ndarray
     hi: np.ndarray
     p: np.ndarray
-    last: float            # the latest finite endpoint observed (hours)
+    last: float  # the latest finite endpoint observed (hours)
 
     def cdf(self, t: np.ndarray | float) -> np.ndarray:
         """Share removed by `t` hours (mass spread evenly within each innermost interval)."""
@@ -65,8 +65,11 @@ def _cdf(lo: np.ndarray, hi: np.ndarray, p: np.ndarray, t: np.ndarray) -> np.nda
     """F(t) for each row of `p` (rows: fits on the same intervals) at times `t`: (rows, len(t))."""
     width = hi - lo
     with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where(width[None, :] > 0, (t[:, None] - lo[None, :]) / width[None, :],
-                        (t[:, None] >= hi[None, :]).astype(np.float64))
+        frac = np.where(
+            width[None, :] > 0,
+            (t[:, None] - lo[None, :]) / width[None, :],
+            (t[:, None] >= hi[None, :]).astype(np.float64),
+        )
     frac = np.where(np.isinf(hi)[None, :], 0.0, np.clip(np.nan_to_num(frac), 0.0, 1.0))
     return p @ frac.T
 
@@ -145,21 +148,36 @@ def _problem(left: np.ndarray, right: np.ndarray) -> _Problem:
     a = np.searchsorted(lo_key, kl, side="left")
     b = np.searchsorted(hi_key, kr, side="right") - 1
     finite = values[np.isfinite(values)]
-    return _Problem(lo=values[lo_key // 3], hi=values[hi_key // 3], a=a, b=b,
-                    w=w.astype(np.float64), last=float(finite.max()) if finite.size else 0.0)
+    return _Problem(
+        lo=values[lo_key // 3],
+        hi=values[hi_key // 3],
+        a=a,
+        b=b,
+        w=w.astype(np.float64),
+        last=float(finite.max()) if finite.size else 0.0,
+    )
 
 
-def _em(prob: _Problem, weights: np.ndarray, p: np.ndarray, *, tol: float = TOL,
-        max_iter: int = MAX_ITER) -> np.ndarray:
+def _em(
+    prob: _Problem,
+    weights: np.ndarray,
+    p: np.ndarray,
+    *,
+    tol: float = TOL,
+    max_iter: int = MAX_ITER,
+) -> np.ndarray:
     """Self-consistency (EM) iterations for each row of `weights` (rows: resamples), from `p`,
     accelerated by SQUAREM (Varadhan and Roland 2008, step S3), falling back to the plain EM
     step whenever the extrapolation would lower the likelihood."""
     n_obs, m = prob.a.size, prob.m
     rows = np.arange(n_obs)
     diff = sparse.csr_matrix(
-        (np.concatenate([np.ones(n_obs), -np.ones(n_obs)]),
-         (np.concatenate([rows, rows]), np.concatenate([prob.a, prob.b + 1]))),
-        shape=(n_obs, m + 1)).T.tocsr()
+        (
+            np.concatenate([np.ones(n_obs), -np.ones(n_obs)]),
+            (np.concatenate([rows, rows]), np.concatenate([prob.a, prob.b + 1])),
+        ),
+        shape=(n_obs, m + 1),
+    ).T.tocsr()
     total = weights.sum(axis=1, keepdims=True)
     zero = np.zeros((weights.shape[0], 1))
     p = p.copy()
@@ -203,9 +221,10 @@ def _em(prob: _Problem, weights: np.ndarray, p: np.ndarray, *, tol: float = TOL,
 def _start(prob: _Problem) -> np.ndarray:
     """Each observation's weight spread evenly over its innermost intervals."""
     share = prob.w / (prob.b - prob.a + 1)
-    acc = (np.bincount(prob.a, share, minlength=prob.m + 1)
-           - np.bincount(prob.b + 1, share, minlength=prob.m + 1))
-    p = np.cumsum(acc)[:prob.m]
+    acc = np.bincount(prob.a, share, minlength=prob.m + 1) - np.bincount(
+        prob.b + 1, share, minlength=prob.m + 1
+    )
+    p = np.cumsum(acc)[: prob.m]
     return (p / p.sum())[None, :]
 
 
@@ -228,7 +247,7 @@ class Summary:
     removed_within: dict[float, float | None]
     removed_within_ci95: dict[float, tuple[float | None, float | None] | None]
     fit: Fit | None = None
-    resamples: np.ndarray | None = None   # bootstrap masses, one row per resample
+    resamples: np.ndarray | None = None  # bootstrap masses, one row per resample
 
 
 def _percentiles(values: list[float | None]) -> tuple[float | None, float | None]:
@@ -237,8 +256,14 @@ def _percentiles(values: list[float | None]) -> tuple[float | None, float | None
     return (None if math.isinf(low) else float(low), None if math.isinf(high) else float(high))
 
 
-def summarise(left: np.ndarray, right: np.ndarray, deadlines: Sequence[float], *,
-              resamples: int = RESAMPLES, seed: int = SEED) -> Summary:
+def summarise(
+    left: np.ndarray,
+    right: np.ndarray,
+    deadlines: Sequence[float],
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> Summary:
     """Median, p90 and deadline shares of the NPMLE, with bootstrap intervals (`resamples`
     resamples of the notices, drawn from a generator seeded with `seed`)."""
     if np.asarray(left).size == 0:
@@ -252,21 +277,20 @@ def summarise(left: np.ndarray, right: np.ndarray, deadlines: Sequence[float], *
         rng = np.random.default_rng(seed)
         n = int(prob.w.sum())
         counts = rng.multinomial(n, prob.w / n, size=resamples).astype(np.float64)
-        boot = _em(prob, counts, np.repeat(p_hat, resamples, axis=0), tol=BOOT_TOL,
-                   max_iter=BOOT_MAX_ITER)
+        boot = _em(
+            prob, counts, np.repeat(p_hat, resamples, axis=0), tol=BOOT_TOL, max_iter=BOOT_MAX_ITER
+        )
     median = est.quantile(0.5)
-    median_ci = _percentiles(_quantile(prob.lo, prob.hi, boot, 0.5)) if boot is not None \
-        else None
+    median_ci = _percentiles(_quantile(prob.lo, prob.hi, boot, 0.5)) if boot is not None else None
     within: dict[float, float | None] = {}
     within_ci: dict[float, tuple[float | None, float | None] | None] = {}
     times = np.array([float(d) for d in deadlines], dtype=np.float64)
     shares = est.cdf(times) if times.size else np.zeros(0)
-    boot_shares = _cdf(prob.lo, prob.hi, boot, times) if boot is not None and times.size \
-        else None
+    boot_shares = _cdf(prob.lo, prob.hi, boot, times) if boot is not None and times.size else None
     for i, d in enumerate(times.tolist()):
         share = float(shares[i])
         if d > est.last and share < 1.0 - 1e-9:
-            within[d], within_ci[d] = None, None   # beyond every observation: not estimable
+            within[d], within_ci[d] = None, None  # beyond every observation: not estimable
             continue
         within[d] = min(max(share, 0.0), 1.0)
         if boot_shares is None:
@@ -274,6 +298,12 @@ def summarise(left: np.ndarray, right: np.ndarray, deadlines: Sequence[float], *
         else:
             low, high = np.percentile(boot_shares[:, i], [2.5, 97.5])
             within_ci[d] = (float(low), float(high))
-    return Summary(median=median, median_ci95=median_ci, p90=est.quantile(0.9),
-                   removed_within=within, removed_within_ci95=within_ci, fit=est,
-                   resamples=boot)
+    return Summary(
+        median=median,
+        median_ci95=median_ci,
+        p90=est.quantile(0.9),
+        removed_within=within,
+        removed_within_ci95=within_ci,
+        fit=est,
+        resamples=boot,
+    )

@@ -20,8 +20,7 @@ def slot_for(url: str, asn: int | None) -> str:
     if asn:
         return f"as{asn}"
     _, sep, rest = url.partition("://")
-    return _slot_of_netloc(rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0] if sep
-                           else "")
+    return _slot_of_netloc(rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0] if sep else "")
 
 
 @lru_cache(maxsize=65536)
@@ -46,5 +45,5 @@ class HashingSpider(scrapy.Spider):
     def _close_hasher(self) -> None:
         self.hasher.close()
         cpu = self.hasher.cpu_seconds()
-        if cpu is not None:     # what hashing cost (bench/bench_watch.py sets it against images)
+        if cpu is not None:  # what hashing cost (bench/bench_watch.py sets it against images)
             self.crawler.stats.set_value("monitor/hashing/cpu_ms", round(cpu * 1e3, 1))

@@ -9,7 +9,7 @@ recheck spider passes `AT` on to the image and placeholder requests the check ma
 each download `download_timeout` becomes the smaller of its own value and the time left, so a
 slow-drip body is cut at the deadline however many attempts it gets; past the deadline a
 request fails at once with a timeout and is not retried. A check cut off is `unreachable`
-with reason `timeout` (monitor.classify), never a removal.
+with reason `timeout` (monitor.core.classify), never a removal.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from scrapy.exceptions import DownloadTimeoutError
 
 SETTING = "NTD_CHECK_DEADLINE"
 DEFAULT_SECONDS = 60.0
-SECONDS = "ntd_check_seconds"   # meta: the check's budget in seconds (its first request)
-AT = "ntd_deadline"             # meta: the check's deadline on the time.monotonic() clock
+SECONDS = "ntd_check_seconds"  # meta: the check's budget in seconds (its first request)
+AT = "ntd_deadline"  # meta: the check's deadline on the time.monotonic() clock
 
 
 def budget(settings: Any) -> float:

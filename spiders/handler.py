@@ -53,8 +53,9 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
         return await super().download_request(request)
 
     @staticmethod
-    def _build_base_response_args(response: _ClientResponse, request: Request,
-                                  headers: Headers) -> _BaseResponseArgs:
+    def _build_base_response_args(
+        response: _ClientResponse, request: Request, headers: Headers
+    ) -> _BaseResponseArgs:
         version = response.version
         assert response._peername is not None
         ssl_object = response._ssl_object
@@ -62,8 +63,9 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
             "status": response.status,
             "url": request.url,
             "headers": headers,
-            "certificate": (ssl_object.getpeercert(binary_form=True)
-                            if ssl_object is not None else None),
+            "certificate": (
+                ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+            ),
             "ip_address": _address(response._peername[0]),
             "protocol": f"HTTP/{version.major}.{version.minor}" if version else "HTTP/1.1",
         }

@@ -1,7 +1,7 @@
 """Hashing fetched bytes off the event loop: in worker processes (the second core) or inline.
 
 Workers are child processes fed through their stdin/stdout pipes by the event loop itself
-(monitor.pipes: no helper threads in the crawl process): a request is the bytes, an answer the
+(monitor.core.pipes: no helper threads in the crawl process): a request is the bytes, an answer the
 pickled MediaHashes. The bytes travel in memory (a pipe) and are dropped once hashed; only
 hashes come back. Nothing touches the disk. A worker that dies is replaced, and what it was
 hashing is tried once more on its replacement (then HashWorkerFailed: no observation is made).
@@ -20,13 +20,13 @@ import sys
 
 from hashes.compute import MediaHashes, compute
 from hashes.match import EXACT, Comparison, compare_to_baseline
-from monitor import pipes
-from monitor.pipes import Child, ChildGone
+from monitor.core import pipes
+from monitor.core.pipes import Child, ChildGone
 
-_BIG = 1 << 20                        # digest bodies larger than this off the loop
+_BIG = 1 << 20  # digest bodies larger than this off the loop
 # Images sent to a worker and not answered yet: enough queued that the worker stays busy while
 # the event loop is away (matching a page's batch takes several ms; bench/bench_watch.py: 6 in
-# flight scanned ~9% faster than 2). Its pipes are enlarged to hold them (monitor.pipes).
+# flight scanned ~9% faster than 2). Its pipes are enlarged to hold them (monitor.core.pipes).
 IN_FLIGHT = 6
 
 
@@ -41,9 +41,20 @@ def exact_match(body: bytes, baseline: list[tuple[str, str]] | tuple) -> Compari
     if not wanted:
         return None
     digests = {a: hashlib.new(a, body).hexdigest() if a in wanted else "" for a in EXACT}
-    only = MediaHashes(ok=False, error="digests only", format=None, width=0, height=0,
-                       phash=None, dhash=None, pdq=None, pdq_quality=None,
-                       sha256=digests["sha256"], sha1=digests["sha1"], md5=digests["md5"])
+    only = MediaHashes(
+        ok=False,
+        error="digests only",
+        format=None,
+        width=0,
+        height=0,
+        phash=None,
+        dhash=None,
+        pdq=None,
+        pdq_quality=None,
+        sha256=digests["sha256"],
+        sha1=digests["sha1"],
+        md5=digests["md5"],
+    )
     found = compare_to_baseline(list(baseline), only)
     return found if found is not None and found.matched else None
 
@@ -59,8 +70,9 @@ def baseline_of(h: MediaHashes) -> tuple[tuple[str, str, int | None], ...]:
     return tuple(out)
 
 
-async def exact_match_async(body: bytes, baseline: list[tuple[str, str]] | tuple
-                            ) -> Comparison | None:
+async def exact_match_async(
+    body: bytes, baseline: list[tuple[str, str]] | tuple
+) -> Comparison | None:
     """`exact_match`, in a thread for large bodies (hashlib releases the GIL)."""
     if len(body) > _BIG:
         return await asyncio.to_thread(exact_match, body, baseline)
@@ -77,7 +89,7 @@ class Hasher:
         self._closed = False
         self._starting: asyncio.Future | None = None
         self._room: asyncio.Semaphore | None = None  # IN_FLIGHT per worker
-        self._cpu_closed = 0.0    # CPU seconds of workers closed so far
+        self._cpu_closed = 0.0  # CPU seconds of workers closed so far
 
     async def start(self) -> None:
         """Start the workers and wait until each has imported its libraries."""
@@ -88,7 +100,8 @@ class Hasher:
         (and raises there, if they cannot start)."""
         self._starting = asyncio.ensure_future(self._ensure())
         self._starting.add_done_callback(
-            lambda done: done.cancelled() or done.exception())  # retrieved; compute re-raises
+            lambda done: done.cancelled() or done.exception()
+        )  # retrieved; compute re-raises
 
     def _prune(self) -> None:
         for worker in self._live:
@@ -111,7 +124,8 @@ class Hasher:
             missing = self.workers - len(self._live)
             if missing > 0:
                 self._live += await asyncio.gather(
-                    *(Child.spawn("spiders.hashing", "serve") for _ in range(missing)))
+                    *(Child.spawn("spiders.hashing", "serve") for _ in range(missing))
+                )
             if self._closed:  # closed while they started
                 self.close()
         return self._live
@@ -156,7 +170,7 @@ class Hasher:
 
 
 def serve() -> None:
-    """A worker's loop (monitor.pipes.serve): bytes in, pickled MediaHashes out."""
+    """A worker's loop (monitor.core.pipes.serve): bytes in, pickled MediaHashes out."""
     pipes.serve(_hash, warm=_warm)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -11,9 +12,9 @@ class CheckItem:
 
     report_id: int
     url: str
-    due_at: str                     # the schedule slot filled (unique per report)
+    due_at: str  # the schedule slot filled (unique per report)
     checked_at: str
-    outcome: str                    # monitor.classify.Outcome value
+    outcome: str  # monitor.core.classify.Outcome value
     reason: str
     http_status: int | None = None
     redirects: tuple[tuple[str, int], ...] = ()
@@ -24,7 +25,7 @@ class CheckItem:
     elapsed_ms: int | None = None
     algorithm: str | None = None
     distance: int | None = None
-    edge: str | None = None         # the CDN its response headers name (monitor.edge)
+    edge: str | None = None  # the CDN its response headers name (monitor.attribution.edge)
     # When the report had no baseline: hashes of the first successful fetch (origin first_check).
     new_baseline: tuple[tuple[str, str, int | None], ...] = ()
 
@@ -46,7 +47,7 @@ class SeenImage:
 
     Perceptual hashes (phash, dhash, pdq) are None when the image was not usable for matching.
     `report_id` names the report whose recheck fetched the page (None from watch scans): its
-    own material there is its recheck, never a re-upload (see monitor.reuploads)."""
+    own material there is its recheck, never a re-upload (see monitor.reuploads.record)."""
 
     url: str
     page_url: str
@@ -71,3 +72,16 @@ class SeenImages:
 
     page_url: str
     images: tuple[SeenImage, ...]
+
+
+class Writer(Protocol):
+    """Where a spider's observations go; the runner creates it and passes it to the spider
+    (`writer=`). add() takes any item and stores or sends what it keeps of it."""
+
+    def add(self, item: Any) -> None: ...
+
+    def flush(self) -> Any: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def close(self) -> None: ...

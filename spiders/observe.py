@@ -25,8 +25,10 @@ from scrapy.http import HtmlResponse, Response, TextResponse
 from spiders.resolver import NameLookupFailed, NameNotFound, TargetRefused
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")
-REMOVED_WORDS = re.compile(rb"(?i)(removed|deleted|no longer available|not found|taken down|"
-                           rb"does not exist|unavailable)")
+REMOVED_WORDS = re.compile(
+    rb"(?i)(removed|deleted|no longer available|not found|taken down|"
+    rb"does not exist|unavailable)"
+)
 
 
 def error_kind(exc: BaseException) -> str:
@@ -62,8 +64,9 @@ def error_kind(exc: BaseException) -> str:
 def redirect_chain(response: Response) -> tuple[tuple[str, int], ...]:
     urls = response.meta.get("redirect_urls") or []
     reasons = response.meta.get("redirect_reasons") or []
-    return tuple((u, int(r) if isinstance(r, int) else 0) for u, r in zip(urls, reasons,
-                                                                            strict=False))
+    return tuple(
+        (u, int(r) if isinstance(r, int) else 0) for u, r in zip(urls, reasons, strict=False)
+    )
 
 
 def is_away(requested: str, final: str, body: bytes, is_html: bool) -> bool:
@@ -71,8 +74,7 @@ def is_away(requested: str, final: str, body: bytes, is_html: bool) -> bool:
     if final == requested:
         return False
     path = urlsplit(final).path
-    if path in ("", "/") or re.search(r"(?i)(removed|deleted|not-?found|gone|index\.html?$)",
-                                      path):
+    if path in ("", "/") or re.search(r"(?i)(removed|deleted|not-?found|gone|index\.html?$)", path):
         return True
     return is_html and bool(REMOVED_WORDS.search(body[:20000]))
 
@@ -84,9 +86,16 @@ _BMP_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})  # "BM" alone is t
 
 def looks_image(body: bytes) -> bool:
     """Whether `body` starts like an image that hashes.compute decodes, whatever its header."""
-    return (body.startswith(_IMAGE_MAGIC) or (body[:4] == b"RIFF" and body[8:12] == b"WEBP")
-            or (body[:2] == b"BM" and len(body) > 18 and body[14] in _BMP_HEADER_SIZES
-                and body[15:18] == b"\0\0\0"))
+    return (
+        body.startswith(_IMAGE_MAGIC)
+        or (body[:4] == b"RIFF" and body[8:12] == b"WEBP")
+        or (
+            body[:2] == b"BM"
+            and len(body) > 18
+            and body[14] in _BMP_HEADER_SIZES
+            and body[15:18] == b"\0\0\0"
+        )
+    )
 
 
 def looks_html(content_type: str | None, body: bytes) -> bool:
@@ -102,10 +111,18 @@ def looks_html(content_type: str | None, body: bytes) -> bool:
 # One XPath pass over the parsed page (attribute values in page order, each knowing its element
 # and attribute), grouped as listed here; five CSS queries through parsel made a Selector per
 # value (a 10-image album page: 295 -> 231 us, most of the rest is urljoin).
-_IMAGE_ATTRS = ("//img/@src | //img/@data-src | //meta[@property='og:image']/@content"
-                " | //a/@href | //img/@srcset | //source/@srcset")
-_GROUPS = {("img", "src"): 0, ("img", "data-src"): 1, ("meta", "content"): 2, ("a", "href"): 3,
-           ("img", "srcset"): 4, ("source", "srcset"): 4}
+_IMAGE_ATTRS = (
+    "//img/@src | //img/@data-src | //meta[@property='og:image']/@content"
+    " | //a/@href | //img/@srcset | //source/@srcset"
+)
+_GROUPS = {
+    ("img", "src"): 0,
+    ("img", "data-src"): 1,
+    ("meta", "content"): 2,
+    ("a", "href"): 3,
+    ("img", "srcset"): 4,
+    ("source", "srcset"): 4,
+}
 
 
 def image_links(response: Response, limit: int = 20) -> list[str]:
@@ -117,13 +134,14 @@ def image_links(response: Response, limit: int = 20) -> list[str]:
     groups: list[list[str]] = [[], [], [], [], []]
     for value in response.selector.root.xpath(_IMAGE_ATTRS):
         group = _GROUPS.get((value.getparent().tag, value.attrname))
-        if group is None:       # (an element name in another case or namespace: not ours)
+        if group is None:  # (an element name in another case or namespace: not ours)
             continue
         if group == 3 and not urlsplit(value).path.lower().endswith(IMAGE_EXTENSIONS):
             continue
         if group == 4:
-            groups[4].extend(part.strip().split(" ")[0] for part in value.split(",")
-                             if part.strip())
+            groups[4].extend(
+                part.strip().split(" ")[0] for part in value.split(",") if part.strip()
+            )
         else:
             groups[group].append(str(value))
     out: list[str] = []

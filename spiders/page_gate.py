@@ -31,7 +31,7 @@ class PageGate:
         self.total = max(1, int(total))
         self.open: Counter[str] = Counter()
         self.open_total = 0
-        self.most = 0               # the most pages open at once
+        self.most = 0  # the most pages open at once
         self._closed: asyncio.Event | None = None
 
     def room(self, slot: str) -> bool:
@@ -91,7 +91,7 @@ def take_turns(queues: dict[str, deque[T]], gate: PageGate) -> list[tuple[str, T
             break
         if gate.open[slot] < gate.per_slot:
             taken.append((slot, take(queues, slot)))
-    if taken:   # the next round starts with the slots that did not get a turn in this one
+    if taken:  # the next round starts with the slots that did not get a turn in this one
         for slot, _ in taken:
             if slot in queues:
                 queues[slot] = queues.pop(slot)

@@ -6,7 +6,7 @@ sent, so it can refuse private targets and tell NXDOMAIN apart) and the aiohttp 
 Nameservers may be given (`host:port`, e.g. the simulated world's DNS); otherwise the system
 resolver answers. A and AAAA records are both used, asked for at once.
 
-Which addresses may be reached is monitor.netguard's decision ([crawl] allow_networks opens
+Which addresses may be reached is monitor.core.netguard's decision ([crawl] allow_networks opens
 named non-public networks). Every lookup is bounded in total (all record types, retries and
 nameservers together) by the resolver's timeout: min(DNS_TIMEOUT, DOWNLOAD_TIMEOUT), so a
 silent nameserver costs one download timeout, not minutes.
@@ -26,8 +26,8 @@ import dns.nameserver
 import dns.resolver
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from monitor.config_forms import parse_nameserver
-from monitor.netguard import NetworkRefused, refusal
+from monitor.core.config_forms import parse_nameserver
+from monitor.core.netguard import NetworkRefused, refusal
 
 CACHE_SECONDS = 300.0
 
@@ -41,19 +41,19 @@ class NameLookupFailed(OSError):
 
 
 class TargetRefused(NetworkRefused, OSError):
-    """The target address may not be reached (monitor.netguard says why)."""
+    """The target address may not be reached (monitor.core.netguard says why)."""
 
 
 @dataclass(frozen=True)
 class Answer:
     addresses: tuple[str, ...]
     expires: float
-    allowed: tuple[str, ...] = ()     # the reachable ones among them, classified once per lookup
-    refusal: str = ""                 # why the first address is refused, when none is allowed
+    allowed: tuple[str, ...] = ()  # the reachable ones among them, classified once per lookup
+    refusal: str = ""  # why the first address is refused, when none is allowed
 
 
 def is_public(address: str) -> bool:
-    """Whether `address` may be reached with no allow list (monitor.netguard.refusal)."""
+    """Whether `address` may be reached with no allow list (monitor.core.netguard.refusal)."""
     return refusal(address) is None
 
 
@@ -64,9 +64,13 @@ def check_target(address: str, allow_networks: tuple[str, ...] = ()) -> None:
 
 
 class Resolver(AbstractResolver):
-    def __init__(self, nameservers: list[str] | tuple[str, ...] = (), *,
-                 allow_networks: list[str] | tuple[str, ...] = (),
-                 timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        nameservers: list[str] | tuple[str, ...] = (),
+        *,
+        allow_networks: list[str] | tuple[str, ...] = (),
+        timeout: float = 5.0,
+    ) -> None:
         self.allow_networks = tuple(allow_networks)
         self._cache: dict[str, Answer] = {}
         self._literals: dict[str, tuple[str, ...]] = {}  # IP literals the guard allowed
@@ -75,11 +79,12 @@ class Resolver(AbstractResolver):
         self._timeout = max(float(timeout), 0.001)
         if nameservers:
             self._dns = dns.asyncresolver.Resolver(configure=False)
-            self._dns.nameservers = [dns.nameserver.Do53Nameserver(*parse_nameserver(ns))
-                                     for ns in nameservers]
-            self._dns.timeout = min(2.0, self._timeout)   # one try at one nameserver
-            self._dns.lifetime = self._timeout            # all tries together
-            self._dns.cache = None                        # ours caches (and bounds its size)
+            self._dns.nameservers = [
+                dns.nameserver.Do53Nameserver(*parse_nameserver(ns)) for ns in nameservers
+            ]
+            self._dns.timeout = min(2.0, self._timeout)  # one try at one nameserver
+            self._dns.lifetime = self._timeout  # all tries together
+            self._dns.cache = None  # ours caches (and bounds its size)
 
     def _answer(self, addresses: tuple[str, ...], expires: float) -> Answer:
         allowed = tuple(a for a in addresses if refusal(a, self.allow_networks) is None)
@@ -116,18 +121,19 @@ class Resolver(AbstractResolver):
 
     def _allowed(self, answer: Answer) -> tuple[str, ...]:
         if not answer.allowed:
-            raise TargetRefused(f"refused non-public address {answer.addresses[0]}: "
-                                f"{answer.refusal}")
+            raise TargetRefused(
+                f"refused non-public address {answer.addresses[0]}: {answer.refusal}"
+            )
         return answer.allowed
 
     async def _lookup(self, host: str) -> Answer:
         if self._dns is None:
             return await self._system(host)
         try:
-            async with asyncio.timeout(self._timeout):   # the whole lookup, both types
-                results = await asyncio.gather(self._query(host, "A"),
-                                               self._query(host, "AAAA"),
-                                               return_exceptions=True)
+            async with asyncio.timeout(self._timeout):  # the whole lookup, both types
+                results = await asyncio.gather(
+                    self._query(host, "A"), self._query(host, "AAAA"), return_exceptions=True
+                )
         except TimeoutError:
             raise NameLookupFailed(f"DNS lookup of {host} timed out") from None
         found = [a for r in results if isinstance(r, tuple) for a in r]
@@ -157,7 +163,8 @@ class Resolver(AbstractResolver):
         loop = asyncio.get_running_loop()
         try:
             infos = await asyncio.wait_for(
-                loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), self._timeout)
+                loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), self._timeout
+            )
         except socket.gaierror as exc:
             if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)):
                 raise NameNotFound(f"{host}: NXDOMAIN") from None
@@ -169,15 +176,24 @@ class Resolver(AbstractResolver):
             raise NameLookupFailed(f"{host}: no address")
         return self._answer(addresses, time.monotonic() + CACHE_SECONDS)
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results: list[ResolveResult] = []
         for address in await self.addresses(host):
             fam = socket.AF_INET6 if ":" in address else socket.AF_INET
             if family not in (socket.AF_UNSPEC, fam):
                 continue
-            results.append(ResolveResult(hostname=host, host=address, port=port, family=fam,
-                                         proto=0, flags=socket.AI_NUMERICHOST))
+            results.append(
+                ResolveResult(
+                    hostname=host,
+                    host=address,
+                    port=port,
+                    family=fam,
+                    proto=0,
+                    flags=socket.AI_NUMERICHOST,
+                )
+            )
         if not results:
             raise NameLookupFailed(f"{host}: no address of the requested family")
         return results
@@ -192,10 +208,14 @@ def resolver_for(crawler) -> Resolver:
     existing = getattr(crawler, "_ntd_resolver", None)
     if existing is None:
         settings = crawler.settings
-        timeout = min(settings.getfloat("DNS_TIMEOUT", 60.0) or 60.0,
-                      settings.getfloat("DOWNLOAD_TIMEOUT", 180.0) or 180.0)
-        existing = Resolver(settings.getlist("NTD_NAMESERVERS"),
-                            allow_networks=tuple(settings.getlist("NTD_ALLOW_NETWORKS")),
-                            timeout=timeout)
+        timeout = min(
+            settings.getfloat("DNS_TIMEOUT", 60.0) or 60.0,
+            settings.getfloat("DOWNLOAD_TIMEOUT", 180.0) or 180.0,
+        )
+        existing = Resolver(
+            settings.getlist("NTD_NAMESERVERS"),
+            allow_networks=tuple(settings.getlist("NTD_ALLOW_NETWORKS")),
+            timeout=timeout,
+        )
         crawler._ntd_resolver = existing
     return existing

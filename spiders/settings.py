@@ -1,6 +1,7 @@
 """Scrapy settings for ntd-monitor's spiders. Every setting here is deliberate.
 
-`monitor.crawl` layers the TOML config (user agent, timeouts, size limit, concurrency, network
+`monitor.runners.crawl` layers the TOML config (user agent, timeouts, size limit, concurrency,
+network
 guard) over these at run time; these are the safe defaults for `scrapy list` / `scrapy crawl`.
 """
 
@@ -45,8 +46,10 @@ RETRY_HTTP_CODES: list[int] = []
 
 # Nothing fetched is ever stored: no HTTP cache, no files/images pipelines, no feed exports.
 HTTPCACHE_ENABLED = False
-ITEM_PIPELINES = {"spiders.pipelines.store.CheckStorePipeline": 300,
-                  "spiders.pipelines.reuploads.ReuploadPipeline": 400}
+ITEM_PIPELINES = {
+    "spiders.pipelines.store.WriterPipeline": 300,
+    "spiders.pipelines.reuploads.ReuploadPipeline": 400,
+}
 FEEDS: dict = {}
 
 # No remote access to a running crawl: the telnet console and Scrapy 2.19's remote-control
@@ -69,7 +72,7 @@ AUTOTHROTTLE_START_DELAY = 0.0
 AUTOTHROTTLE_MAX_DELAY = 10.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 4.0
 
-# The network guard: targets that are not globally reachable (monitor.netguard) are refused
+# The network guard: targets that are not globally reachable (monitor.core.netguard) are refused
 # unless [crawl].allow_networks names their network (NTD_ALLOW_NETWORKS: tests, the demo and
 # benchmarks name their loopback addresses; link-local never).
 # Per-request work we do not need (each costs CPU on every URL; profiled in bench_crawl.py):

@@ -42,13 +42,11 @@ class PageImages:
     _room: asyncio.Semaphore | None
     _inc: Callable[..., None]
 
-    async def _images(self, links: list[str], page_url: str, at: float
-                      ) -> tuple[SeenImage, ...]:
+    async def _images(self, links: list[str], page_url: str, at: float) -> tuple[SeenImage, ...]:
         """Fetch and hash a page's images concurrently until the page's deadline `at` (a
         time.monotonic() value); the ones seen in time, in page order."""
         counts: Counter[str] = Counter({"images/queued": len(links)})
-        tasks = [asyncio.ensure_future(self._image(link, page_url, at, counts))
-                 for link in links]
+        tasks = [asyncio.ensure_future(self._image(link, page_url, at, counts)) for link in links]
         done, pending = await asyncio.wait(tasks, timeout=max(0.0, at - time.monotonic()))
         # (the pending ones end by themselves: past the deadline nothing more is sent, what
         # is in flight has its download_timeout cut at the deadline, and nothing is hashed)
@@ -60,35 +58,36 @@ class PageImages:
         self._count(counts)
         return tuple(r for r in results if r is not None and r is not _LATE)
 
-    async def _image(self, link: str, page_url: str, at: float,
-                     counts: Counter[str]) -> Any:
+    async def _image(self, link: str, page_url: str, at: float, counts: Counter[str]) -> Any:
         """One image: its SeenImage, None (failed, not 200, not an image) or _LATE."""
         if self._room is None:
             self._room = asyncio.Semaphore(self.crawler.settings.getint("CONCURRENT_REQUESTS"))
-        async with self._room:      # bounds the image bodies held at once
+        async with self._room:  # bounds the image bodies held at once
             if time.monotonic() >= at:
                 return _LATE
-            request = Request(link, dont_filter=True,
-                              meta={"kind": "image", "download_slot": slot_for(link, None),
-                                    deadline.AT: at})
+            request = Request(
+                link,
+                dont_filter=True,
+                meta={"kind": "image", "download_slot": slot_for(link, None), deadline.AT: at},
+            )
             try:
                 response = await self.crawler.engine.download_async(request)
             except Exception as exc:  # noqa: BLE001 - an image that fails is counted, not fatal
                 kind = error_kind(exc)
                 if kind == "timeout" and time.monotonic() >= at - _CUT_SLACK_S:
-                    return _LATE      # cut by the page's deadline: late, not an error
+                    return _LATE  # cut by the page's deadline: late, not an error
                 counts[f"error/image/{kind}"] += 1
                 counts["errors"] += 1
                 return None
             counts[f"images/status/{response.status}"] += 1
             if response.status != 200 and not looks_image(response.body):
-                return None     # image bytes under any status are hashed: a 404 hides nothing
+                return None  # image bytes under any status are hashed: a 404 hides nothing
             if time.monotonic() >= at:
                 return _LATE
             url, ip = response.url, ip_of(response)
             try:
                 h = await self.hasher.compute(response.body)
-            except HashWorkerFailed:        # the worker died twice on these bytes
+            except HashWorkerFailed:  # the worker died twice on these bytes
                 counts["error/image/hash_worker_failed"] += 1
                 counts["errors"] += 1
                 return None
@@ -113,8 +112,8 @@ class PageImages:
             self._inc(key, value)
 
 
-_LATE: Any = object()   # an image not seen before its page's deadline
-_CUT_SLACK_S = 0.05     # a timeout this close to the deadline is the deadline's cut
+_LATE: Any = object()  # an image not seen before its page's deadline
+_CUT_SLACK_S = 0.05  # a timeout this close to the deadline is the deadline's cut
 
 
 def ip_of(response: Any) -> str | None:

@@ -15,11 +15,13 @@ import threading
 
 
 class LossyRedisProxy:
-    def __init__(self, upstream_port: int, command: bytes = b"RPOP",
-                 key_prefix: bytes = b"") -> None:
+    def __init__(
+        self, upstream_port: int, command: bytes = b"RPOP", key_prefix: bytes = b""
+    ) -> None:
         self.upstream = ("127.0.0.1", upstream_port)
-        self.pattern = re.compile(rb"\r\n" + re.escape(command) + rb"\r\n\$\d+\r\n"
-                                  + re.escape(key_prefix), re.IGNORECASE)
+        self.pattern = re.compile(
+            rb"\r\n" + re.escape(command) + rb"\r\n\$\d+\r\n" + re.escape(key_prefix), re.IGNORECASE
+        )
         self.lost = 0
         self._armed = True
         self._lock = threading.Lock()
@@ -47,10 +49,9 @@ class LossyRedisProxy:
             except OSError:
                 client.close()
                 continue
-            pending: list[bool] = []        # per command sent on this connection: is it ours?
+            pending: list[bool] = []  # per command sent on this connection: is it ours?
             threading.Thread(target=self._up, args=(client, server, pending), daemon=True).start()
-            threading.Thread(target=self._down, args=(server, client, pending),
-                             daemon=True).start()
+            threading.Thread(target=self._down, args=(server, client, pending), daemon=True).start()
 
     def _up(self, client: socket.socket, server: socket.socket, pending: list[bool]) -> None:
         try:

@@ -11,10 +11,13 @@ from datetime import timedelta
 
 import pytest
 
-from monitor import clock
-from monitor.alerts import DeliveryPolicy, record_reappearance, send_pending, send_summary
+from monitor.alerts.deliver import send_pending
+from monitor.alerts.outbox import record_reappearance
+from monitor.alerts.policy import DeliveryPolicy
+from monitor.alerts.views import send_summary
 from monitor.alerts.xarf import REQUIRED
-from monitor.config import AlertsConfig, Config
+from monitor.core import clock
+from monitor.core.config import AlertsConfig, Config
 from monitor.sim.receivers import free_port
 from tests.test_alerts import PDQ, PHASH, SHA256, T0, alerts, make_db, reupload
 
@@ -43,8 +46,9 @@ def mail_db(tmp_path):
 
 
 def attachments(message):
-    return [(part.get_filename(), json.loads(part.get_content()))
-            for part in message.iter_attachments()]
+    return [
+        (part.get_filename(), json.loads(part.get_content())) for part in message.iter_attachments()
+    ]
 
 
 async def test_one_message_per_hoster_with_actionable_text(tmp_path, pinned, smtp_sink):
@@ -55,11 +59,21 @@ async def test_one_message_per_hoster_with_actionable_text(tmp_path, pinned, smt
     assert mail.rcpt_tos == ("abuse@mirror.example",)
     assert mail.mail_from == "alerts@hotline.example"
     text = mail.message.get_body(("plain",)).get_content()
-    for needle in ("http://mirror.example/up/a.jpg", "http://mirror.example/up/b.jpg",
-                   "2026-03-02 10:00:00 UTC", "127.0.0.2", "AS64502", "NL-2026-001/reupload-",
-                   "known:series-7/reupload-", "Remove the material", "Prevent its re-upload",
-                   "Reply to alerts@hotline.example", "Found on page:", "pdq " + PDQ,
-                   "perceptual hash match (pdq, Hamming distance 4 of 256 bits)"):
+    for needle in (
+        "http://mirror.example/up/a.jpg",
+        "http://mirror.example/up/b.jpg",
+        "2026-03-02 10:00:00 UTC",
+        "127.0.0.2",
+        "AS64502",
+        "NL-2026-001/reupload-",
+        "known:series-7/reupload-",
+        "Remove the material",
+        "Prevent its re-upload",
+        "Reply to alerts@hotline.example",
+        "Found on page:",
+        "pdq " + PDQ,
+        "perceptual hash match (pdq, Hamming distance 4 of 256 bits)",
+    ):
         assert needle in text, needle
     assert "Mirror Host" in str(mail.message["Subject"])
     assert [a["state"] for a in alerts(db)] == ["sent", "sent"]
@@ -91,8 +105,9 @@ async def test_xarf_attachment_has_every_required_field(tmp_path, pinned, smtp_s
         assert report["hash_values"] == {"pdq": PDQ, "phash": PHASH, "sha256": SHA256}
         assert "perceptual hash" in report["description"]
         assert "detection:perceptual-hash" in report["tags"]
-        assert all(re.fullmatch(r"[a-z0-9][a-z0-9_+-]*:[a-z0-9][a-z0-9_+\-.]*", t)
-                   for t in report["tags"])
+        assert all(
+            re.fullmatch(r"[a-z0-9][a-z0-9_+-]*:[a-z0-9][a-z0-9_+\-.]*", t) for t in report["tags"]
+        )
         assert "evidence" not in report
     assert reports[0][1]["url"] == "http://mirror.example/up/a.jpg"
     assert reports[0][1]["report_id"] != reports[1][1]["report_id"]
@@ -137,8 +152,7 @@ async def test_hourly_rate_limit_per_hoster(tmp_path, pinned, smtp_sink):
 
 async def test_reappearance_goes_by_mail_too(tmp_path, pinned, smtp_sink):
     db = make_db(tmp_path, webhook_url=None)
-    record_reappearance(db, report_id=1, seen_at=T0, ip="127.0.0.3", hoster_id=1,
-                        config=Config())
+    record_reappearance(db, report_id=1, seen_at=T0, ip="127.0.0.3", hoster_id=1, config=Config())
     await send_pending(db, smtp_config(smtp_sink), policy=FAST)
     [mail] = smtp_sink.messages
     assert mail.rcpt_tos == ("abuse@origin.example",)
@@ -150,8 +164,9 @@ async def test_reappearance_goes_by_mail_too(tmp_path, pinned, smtp_sink):
 
 async def test_refused_smtp_is_retried_then_failed(tmp_path, pinned):
     db = mail_db(tmp_path)
-    config = Config(alerts=AlertsConfig(smtp_host="127.0.0.1", smtp_port=free_port(),
-                                        max_attempts=2))
+    config = Config(
+        alerts=AlertsConfig(smtp_host="127.0.0.1", smtp_port=free_port(), max_attempts=2)
+    )
     stats = await send_pending(db, config, policy=FAST)
     assert (stats.failed, stats.attempts) == (2, 2)
     assert [(a["state"], a["attempts"]) for a in alerts(db)] == [("failed", 2)] * 2
@@ -161,8 +176,9 @@ async def test_refused_smtp_is_retried_then_failed(tmp_path, pinned):
 async def test_missing_smtp_credentials_fail_clearly(tmp_path, pinned, smtp_sink, monkeypatch):
     monkeypatch.delenv("NTD_TEST_SMTP_USER", raising=False)
     db = mail_db(tmp_path)
-    stats = await send_pending(db, smtp_config(smtp_sink, smtp_user_env="NTD_TEST_SMTP_USER"),
-                               policy=FAST)
+    stats = await send_pending(
+        db, smtp_config(smtp_sink, smtp_user_env="NTD_TEST_SMTP_USER"), policy=FAST
+    )
     assert stats.failed == 2 and smtp_sink.messages == []
     assert "NTD_TEST_SMTP_USER" in alerts(db)[0]["last_error"]
 

@@ -10,10 +10,13 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
-from monitor import clock, store
-from monitor.alerts import alert_rows, mail, send_pending
-from monitor.cli import cli
-from monitor.config import AlertsConfig, Config
+from monitor import store
+from monitor.alerts import mail
+from monitor.alerts.deliver import send_pending
+from monitor.alerts.views import alert_rows
+from monitor.cli.main import cli
+from monitor.core import clock
+from monitor.core.config import AlertsConfig, Config
 from tests.test_alerts import T0, alerts, loopback, make_db, reupload
 from tests.test_alerts_email import FAST, smtp_config
 
@@ -31,8 +34,7 @@ def poison(db, sql: str, *params) -> None:
         db.conn.execute(sql, params)
 
 
-async def test_crlf_in_reference_and_hoster_name_is_cleaned_not_fatal(tmp_path, pinned,
-                                                                      smtp_sink):
+async def test_crlf_in_reference_and_hoster_name_is_cleaned_not_fatal(tmp_path, pinned, smtp_sink):
     db = make_db(tmp_path, webhook_url=None)
     poison(db, "UPDATE reports SET reference = ? WHERE id = 1", "NL-1\r\nBcc: x@evil.example")
     poison(db, "UPDATE hosters SET name = ? WHERE id = 2", "Mirror\r\nX-Injected: 1")
@@ -46,13 +48,15 @@ async def test_crlf_in_reference_and_hoster_name_is_cleaned_not_fatal(tmp_path, 
     assert all(check.valid for check in got.xarf)
 
 
-async def test_crlf_in_from_address_fails_those_alerts_alone(tmp_path, pinned, smtp_sink,
-                                                             webhook_receiver, monkeypatch):
+async def test_crlf_in_from_address_fails_those_alerts_alone(
+    tmp_path, pinned, smtp_sink, webhook_receiver, monkeypatch
+):
     from monitor.sim.pytest_plugin import WEBHOOK_TEST_SECRET
     from tests.test_alerts import HOOK_ENV
+
     monkeypatch.setenv(HOOK_ENV, WEBHOOK_TEST_SECRET)
     db = make_db(tmp_path, webhook_url=webhook_receiver.url + "/hooks/mirror")
-    reupload(db)                                  # one webhook alert, one e-mail alert
+    reupload(db)  # one webhook alert, one e-mail alert
     config = loopback(smtp_config(smtp_sink, from_address="alerts@hotline.example\r\nBcc: x@y"))
     stats = await send_pending(db, config, policy=FAST)
     assert (stats.sent, stats.failed) == (1, 1)
@@ -63,23 +67,27 @@ async def test_crlf_in_from_address_fails_those_alerts_alone(tmp_path, pinned, s
     assert "\n" not in email["last_error"] and "\r" not in email["last_error"]
     assert smtp_sink.messages == []
     again = await send_pending(db, config, policy=FAST, now=clock.parse(T0) + timedelta(days=1))
-    assert again.attempts == 0 and again.failed == 0          # no retry loop
+    assert again.attempts == 0 and again.failed == 0  # no retry loop
 
 
-async def test_one_unrenderable_alert_fails_alone_and_the_batch_goes(tmp_path, pinned,
-                                                                     smtp_sink):
+async def test_one_unrenderable_alert_fails_alone_and_the_batch_goes(tmp_path, pinned, smtp_sink):
     db = make_db(tmp_path, webhook_url=None)
     for n in range(3):
         reupload(db, url=f"http://mirror.example/up/{n}.jpg")
     [bad, *_] = [a["id"] for a in alerts(db)]
-    poison(db, "UPDATE alerts SET subject = json_set(subject, '$.item.first_seen_at', "
-               "'yesterday-ish') WHERE id = ?", bad)
+    poison(
+        db,
+        "UPDATE alerts SET subject = json_set(subject, '$.item.first_seen_at', "
+        "'yesterday-ish') WHERE id = ?",
+        bad,
+    )
     stats = await send_pending(db, smtp_config(smtp_sink), policy=FAST)
     assert (stats.sent, stats.failed, stats.messages) == (2, 1, 1)
     states = {a["id"]: (a["state"], a["last_error"]) for a in alerts(db)}
     assert states[bad][0] == "failed" and "could not render" in states[bad][1]
     assert [m.message["X-NTD-Alert-Ids"] for m in smtp_sink.messages] == [
-        ",".join(str(i) for i in sorted(states) if i != bad)]
+        ",".join(str(i) for i in sorted(states) if i != bad)
+    ]
 
 
 async def test_an_unreadable_subject_row_fails_alone(tmp_path, pinned, smtp_sink):
@@ -91,7 +99,7 @@ async def test_an_unreadable_subject_row_fails_alone(tmp_path, pinned, smtp_sink
     stats = await send_pending(db, smtp_config(smtp_sink), policy=FAST)
     assert (stats.sent, stats.failed) == (1, 1)
     assert "unreadable alert subject" in alerts(db)[0]["last_error"]
-    listed = {r["id"]: r for r in alert_rows(db)}           # `alerts list` still works
+    listed = {r["id"]: r for r in alert_rows(db)}  # `alerts list` still works
     assert listed[first]["state"] == "failed" and listed[first]["urls"] == []
 
 
@@ -115,14 +123,21 @@ def test_message_id_is_the_same_on_every_retry_of_a_batch(tmp_path, pinned):
     db = make_db(tmp_path, webhook_url=None)
     reupload(db, url="http://mirror.example/up/1.jpg")
     reupload(db, url="http://mirror.example/up/2.jpg")
-    entries = [{"id": a["id"], "idempotency_key": a["idempotency_key"],
-                "item": __import__("json").loads(a["subject"])["item"]} for a in alerts(db)]
+    entries = [
+        {
+            "id": a["id"],
+            "idempotency_key": a["idempotency_key"],
+            "item": __import__("json").loads(a["subject"])["item"],
+        }
+        for a in alerts(db)
+    ]
     hoster = {"name": "Mirror Host", "abuse_email": "abuse@mirror.example", "country": "DE"}
     config = AlertsConfig()
     first = mail.render(hoster, entries, config, clock.parse(T0))
     retry = mail.render(hoster, entries, config, clock.parse(T0) + timedelta(hours=3))
-    renumbered = mail.render(hoster, [{**e, "id": e["id"] + 100} for e in entries], config,
-                             clock.parse(T0))
+    renumbered = mail.render(
+        hoster, [{**e, "id": e["id"] + 100} for e in entries], config, clock.parse(T0)
+    )
     assert first["Message-ID"] == retry["Message-ID"] == renumbered["Message-ID"]
     other = mail.render(hoster, entries[:1], config, clock.parse(T0))
     assert other["Message-ID"] != first["Message-ID"]
@@ -133,13 +148,26 @@ async def test_message_id_survives_a_refused_first_attempt(tmp_path, pinned, smt
     db = make_db(tmp_path, webhook_url=None)
     reupload(db)
     dead = Config(alerts=AlertsConfig(smtp_host="127.0.0.1", smtp_port=9))
-    assert (await send_pending(db, dead, policy=FAST.__class__(
-        timeout=0.5, backoff_base=60, inline_max=0.1))).retrying == 1
+    assert (
+        await send_pending(
+            db, dead, policy=FAST.__class__(timeout=0.5, backoff_base=60, inline_max=0.1)
+        )
+    ).retrying == 1
     later = clock.parse(T0) + timedelta(hours=2)
     assert (await send_pending(db, smtp_config(smtp_sink), policy=FAST, now=later)).sent == 1
     [got] = smtp_sink.messages
-    entries = [{"id": a["id"], "idempotency_key": a["idempotency_key"],
-                "item": __import__("json").loads(a["subject"])["item"]} for a in alerts(db)]
-    again = mail.render({"name": "x", "abuse_email": "a@b.example"}, entries, AlertsConfig(),
-                        later + timedelta(days=1))
+    entries = [
+        {
+            "id": a["id"],
+            "idempotency_key": a["idempotency_key"],
+            "item": __import__("json").loads(a["subject"])["item"],
+        }
+        for a in alerts(db)
+    ]
+    again = mail.render(
+        {"name": "x", "abuse_email": "a@b.example"},
+        entries,
+        AlertsConfig(),
+        later + timedelta(days=1),
+    )
     assert got.message["Message-ID"] == again["Message-ID"]

@@ -16,9 +16,11 @@ from datetime import timedelta
 
 import pytest
 
-from monitor import clock, store
-from monitor.alerts import DeliveryPolicy, send_pending
-from monitor.config import AlertsConfig, Config
+from monitor import store
+from monitor.alerts.deliver import send_pending
+from monitor.alerts.policy import DeliveryPolicy
+from monitor.core import clock
+from monitor.core.config import AlertsConfig, Config
 from monitor.sim.pytest_plugin import WEBHOOK_TEST_SECRET
 from tests.test_alerts import HOOK_ENV, PDQ, T0, alerts, loopback, make_db, reupload
 
@@ -46,8 +48,9 @@ def config(**alerts):
     return loopback(Config(alerts=AlertsConfig(**alerts)) if alerts else Config())
 
 
-async def test_signed_delivery_is_verified_and_sent_once(tmp_path, pinned, webhook_receiver,
-                                                         monkeypatch):
+async def test_signed_delivery_is_verified_and_sent_once(
+    tmp_path, pinned, webhook_receiver, monkeypatch
+):
     db = hook_db(tmp_path, webhook_receiver, monkeypatch)
     [alert_id] = reupload(db).alert_ids
     stats = await send_pending(db, LOOP, policy=FAST)
@@ -62,7 +65,11 @@ async def test_signed_delivery_is_verified_and_sent_once(tmp_path, pinned, webho
     assert abs(int(delivery.headers["webhook-timestamp"]) - time.time()) < 300
     body = delivery.json
     assert (body["schema"], body["alert_id"], body["kind"], body["hoster"]) == (
-        "ntd-monitor/alert-v1", alert_id, "reupload", "Mirror Host")
+        "ntd-monitor/alert-v1",
+        alert_id,
+        "reupload",
+        "Mirror Host",
+    )
     [item] = body["items"]
     assert item["url"] == "http://mirror.example/up/a.jpg" and item["first_seen_at"] == T0
     assert item["ip"] == "127.0.0.2" and item["asn"] == 64502
@@ -73,8 +80,9 @@ async def test_signed_delivery_is_verified_and_sent_once(tmp_path, pinned, webho
     assert again.sent == 0 and again.attempts == 0 and len(webhook_receiver.deliveries) == 1
 
 
-async def test_500_and_timeout_are_retried_then_delivered(tmp_path, pinned, webhook_receiver,
-                                                          monkeypatch):
+async def test_500_and_timeout_are_retried_then_delivered(
+    tmp_path, pinned, webhook_receiver, monkeypatch
+):
     db = hook_db(tmp_path, webhook_receiver, monkeypatch)
     reupload(db)
     webhook_receiver.fail_next(2, 500)
@@ -87,17 +95,18 @@ async def test_500_and_timeout_are_retried_then_delivered(tmp_path, pinned, webh
     assert (row["state"], row["attempts"]) == ("sent", 4) and row["last_error"] is None
 
 
-async def test_429_is_retried_after_the_wait_it_asks(tmp_path, pinned, webhook_receiver,
-                                                     monkeypatch):
+async def test_429_is_retried_after_the_wait_it_asks(
+    tmp_path, pinned, webhook_receiver, monkeypatch
+):
     db = hook_db(tmp_path, webhook_receiver, monkeypatch)
     reupload(db)
-    webhook_receiver.fail_next(1, 429)                 # Retry-After: 1 is above inline_max 0.5
+    webhook_receiver.fail_next(1, 429)  # Retry-After: 1 is above inline_max 0.5
     stats = await send_pending(db, LOOP, policy=replace_inline(0.5))
     assert stats.retrying == 1 and stats.sent == 0
     [row] = alerts(db)
     assert row["state"] == "pending" and row["last_error"].startswith("HTTP 429")
     assert row["next_attempt_at"] > T0
-    assert (await send_pending(db, LOOP, policy=FAST)).sent == 0     # not due yet
+    assert (await send_pending(db, LOOP, policy=FAST)).sent == 0  # not due yet
     later = await send_pending(db, LOOP, policy=FAST, now=clock.parse(T0) + timedelta(hours=1))
     assert later.sent == 1 and alerts(db)[0]["attempts"] == 2
 
@@ -118,8 +127,9 @@ async def test_400_fails_at_once(tmp_path, pinned, webhook_receiver, monkeypatch
     assert len(webhook_receiver.deliveries) == 1
 
 
-async def test_failed_after_max_attempts_with_the_last_error(tmp_path, pinned, webhook_receiver,
-                                                             monkeypatch):
+async def test_failed_after_max_attempts_with_the_last_error(
+    tmp_path, pinned, webhook_receiver, monkeypatch
+):
     db = hook_db(tmp_path, webhook_receiver, monkeypatch)
     reupload(db)
     webhook_receiver.fail_next(10, 503)
@@ -131,8 +141,9 @@ async def test_failed_after_max_attempts_with_the_last_error(tmp_path, pinned, w
     assert row["last_error"] == "HTTP 503 Service Unavailable"
 
 
-async def test_missing_secret_fails_with_a_clear_error(tmp_path, pinned, webhook_receiver,
-                                                       monkeypatch):
+async def test_missing_secret_fails_with_a_clear_error(
+    tmp_path, pinned, webhook_receiver, monkeypatch
+):
     db = hook_db(tmp_path, webhook_receiver, monkeypatch)
     monkeypatch.delenv(HOOK_ENV)
     reupload(db)
@@ -143,21 +154,21 @@ async def test_missing_secret_fails_with_a_clear_error(tmp_path, pinned, webhook
     assert "not set" in row["last_error"]
 
 
-async def test_duplicate_records_deliver_one_alert(tmp_path, pinned, webhook_receiver,
-                                                   monkeypatch):
+async def test_duplicate_records_deliver_one_alert(tmp_path, pinned, webhook_receiver, monkeypatch):
     db = hook_db(tmp_path, webhook_receiver, monkeypatch)
     reupload(db)
-    reupload(db)                                                    # same URL and match
-    reupload(db, of_report_id=None, of_known_hash_id=1)             # same URL, other match
+    reupload(db)  # same URL and match
+    reupload(db, of_report_id=None, of_known_hash_id=1)  # same URL, other match
     await send_pending(db, LOOP, policy=FAST)
     assert len(webhook_receiver.verified()) == 1
 
 
 CRASH = textwrap.dedent("""
     import os, signal, sys
-    from monitor import clock, store
-    from monitor.alerts import record_reupload
-    from monitor.config import Config
+    from monitor.core import clock
+    from monitor import store
+    from monitor.alerts.outbox import record_reupload
+    from monitor.core.config import Config
     clock.fix(sys.argv[2])
     db = store.connect(sys.argv[1])
     for n in range(3):
@@ -172,8 +183,12 @@ CRASH = textwrap.dedent("""
 async def test_exactly_once_across_a_crash(tmp_path, pinned, webhook_receiver, monkeypatch):
     db = hook_db(tmp_path, webhook_receiver, monkeypatch)
     db.conn.close()
-    proc = subprocess.run([sys.executable, "-c", CRASH, str(tmp_path / "alerts.db"), T0, PDQ],
-                          capture_output=True, timeout=60, env=dict(os.environ))
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASH, str(tmp_path / "alerts.db"), T0, PDQ],
+        capture_output=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     db = store.connect(tmp_path / "alerts.db")
     assert [a["state"] for a in alerts(db)] == ["pending"] * 3
@@ -188,7 +203,7 @@ async def test_exactly_once_across_a_crash(tmp_path, pinned, webhook_receiver, m
 async def test_a_crashed_senders_claim_runs_out(tmp_path, pinned, webhook_receiver, monkeypatch):
     db = hook_db(tmp_path, webhook_receiver, monkeypatch)
     reupload(db)
-    with store.transaction(db):          # what a sender that died after claiming leaves behind
+    with store.transaction(db):  # what a sender that died after claiming leaves behind
         db.conn.execute("UPDATE alerts SET next_attempt_at = '2026-03-02T10:05:00Z'")
     assert (await send_pending(db, LOOP, policy=FAST)).sent == 0
     later = await send_pending(db, LOOP, policy=FAST, now=clock.parse(T0) + timedelta(hours=1))
@@ -203,13 +218,24 @@ async def test_payload_carries_no_content(tmp_path, pinned, webhook_receiver, mo
     assert len(delivery.body) < 2048
     assert not BASE64_RUN.search(delivery.body)
     item = delivery.json["items"][0]
-    assert set(item) == {"kind", "url", "page_url", "first_seen_at", "last_seen_at", "ip",
-                         "asn", "hoster", "reference", "original_reference", "match", "hashes"}
+    assert set(item) == {
+        "kind",
+        "url",
+        "page_url",
+        "first_seen_at",
+        "last_seen_at",
+        "ip",
+        "asn",
+        "hoster",
+        "reference",
+        "original_reference",
+        "match",
+        "hashes",
+    }
     assert all(re.fullmatch(r"[0-9a-f]{16,64}", v) for v in item["hashes"].values())
 
 
-async def test_dry_run_renders_and_changes_nothing(tmp_path, pinned, webhook_receiver,
-                                                   monkeypatch):
+async def test_dry_run_renders_and_changes_nothing(tmp_path, pinned, webhook_receiver, monkeypatch):
     db = hook_db(tmp_path, webhook_receiver, monkeypatch)
     reupload(db)
     before = alerts(db)
@@ -220,14 +246,16 @@ async def test_dry_run_renders_and_changes_nothing(tmp_path, pinned, webhook_rec
     assert json.loads(rendered.body)["items"][0]["url"] == "http://mirror.example/up/a.jpg"
 
 
-async def test_two_senders_at_once_deliver_each_alert_once(tmp_path, pinned, webhook_receiver,
-                                                           monkeypatch):
+async def test_two_senders_at_once_deliver_each_alert_once(
+    tmp_path, pinned, webhook_receiver, monkeypatch
+):
     db = hook_db(tmp_path, webhook_receiver, monkeypatch)
     for n in range(4):
         reupload(db, url=f"http://mirror.example/up/{n}.jpg")
     other = store.connect(tmp_path / "alerts.db")
-    a, b = await asyncio.gather(send_pending(db, LOOP, policy=FAST),
-                                send_pending(other, LOOP, policy=FAST))
+    a, b = await asyncio.gather(
+        send_pending(db, LOOP, policy=FAST), send_pending(other, LOOP, policy=FAST)
+    )
     assert a.sent + b.sent == 4 and len(webhook_receiver.deliveries) == 4
     keys = [d.headers["Idempotency-Key"] for d in webhook_receiver.deliveries]
     assert len(set(keys)) == 4

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor import asn
-from monitor.asn_dns import RoutingTableBackend
-from monitor.config import AsnConfig
+from monitor.attribution import asn
+from monitor.attribution.dns import RoutingTableBackend
+from monitor.core.config import AsnConfig
 from monitor.sim.dns import CymruDNS
 from monitor.store import connect
 
@@ -49,7 +49,13 @@ async def test_ipv4_ipv6_and_names(cymru, db):
     result = await asn.lookup(["198.18.0.7", "2001:db8:100::5"], db, conf(cymru), now=NOW)
     v4, v6 = result["198.18.0.7"], result["2001:db8:100::5"]
     assert (v4.asn, v4.asns, v4.prefix, v4.country, v4.registry, v4.allocated) == (
-        64500, (64500,), "198.18.0.0/24", "NL", "ripencc", "2010-01-01")
+        64500,
+        (64500,),
+        "198.18.0.0/24",
+        "NL",
+        "ripencc",
+        "2010-01-01",
+    )
     assert v4.as_name == "EXAMPLE-AS Example Hosting, NL" and v4.announced
     assert (v6.asn, v6.prefix, v6.as_name) == (64510, "2001:db8:100::/48", "V6-AS Six Hosting, NL")
     assert v6.ip == "2001:db8:100::5"
@@ -82,13 +88,14 @@ async def test_cache_hits_cost_no_queries_and_expire(cymru, db):
     assert len(origin_queries(cymru)) == 2
     assert len(cymru.queries) == 4
     cymru.queries.clear()
-    again = await asn.lookup(["198.18.0.99", "198.19.200.3"], db, config,
-                             now=NOW + timedelta(minutes=59))
+    again = await asn.lookup(
+        ["198.18.0.99", "198.19.200.3"], db, config, now=NOW + timedelta(minutes=59)
+    )
     assert cymru.queries == []
     assert again["198.19.200.3"].asn == 64503 and again["198.19.200.3"].prefix == "198.19.0.0/16"
     later = await asn.lookup(["198.18.0.99"], db, config, now=NOW + timedelta(hours=2))
     assert later["198.18.0.99"].asn == 64500
-    assert [k for _, k in cymru.queries] == ["TXT", "TXT"]   # origin and name asked again
+    assert [k for _, k in cymru.queries] == ["TXT", "TXT"]  # origin and name asked again
 
 
 async def test_batch_learns_prefixes_without_repeating(cymru, db):
@@ -102,8 +109,7 @@ async def test_batch_learns_prefixes_without_repeating(cymru, db):
 
 async def test_more_specific_prefix_inside_a_covering_one(cymru, db):
     cymru.announce("198.19.5.0/24", [64999])
-    result = await asn.lookup(["198.19.5.1", "198.19.5.2", "198.19.9.9"], db, conf(cymru),
-                              now=NOW)
+    result = await asn.lookup(["198.19.5.1", "198.19.5.2", "198.19.9.9"], db, conf(cymru), now=NOW)
     assert result["198.19.5.2"].asn == 64999 and result["198.19.5.2"].prefix == "198.19.5.0/24"
     assert result["198.19.9.9"].asn == 64503
 
@@ -114,7 +120,7 @@ async def test_silent_server_leaves_unresolved_and_gives_up_quickly(cymru, db):
     ips = [f"198.19.{i}.1" for i in range(0, 250, 2)]
     result = await asn.lookup(ips, db, config, now=NOW)
     assert all(value is None for value in result.values())
-    assert len(cymru.queries) < 60    # the circuit breaker, not one timeout per IP
+    assert len(cymru.queries) < 60  # the circuit breaker, not one timeout per IP
     assert db["asn_cache"].count == 0
 
 
@@ -127,7 +133,7 @@ async def test_servfail_is_retried(cymru, db):
 
 async def test_malformed_record_logged_with_text_and_skipped(cymru, db, caplog):
     cymru.set_raw_txt("1.0.18.198.origin.asn.cymru.com", "not | a | record at all")
-    with caplog.at_level(logging.WARNING, logger="monitor.asn"):
+    with caplog.at_level(logging.WARNING, logger="monitor.attribution.asn"):
         result = await asn.lookup(["198.18.0.1", "198.19.0.1"], db, conf(cymru), now=NOW)
     assert result["198.18.0.1"] is None
     assert result["198.19.0.1"].asn == 64503
@@ -158,11 +164,18 @@ def test_pure_parsers_and_names():
 
 async def test_offline_routing_table_backend(tmp_path, db):
     table = tmp_path / "ipasn.dat"
-    table.write_text("; pyasn style\n198.18.0.0/15\t64500\n198.18.7.0/24 {64501,64502}\n"
-                     "2001:db8::/32 64510\nbroken line\n")
+    table.write_text(
+        "; pyasn style\n198.18.0.0/15\t64500\n198.18.7.0/24 {64501,64502}\n"
+        "2001:db8::/32 64510\nbroken line\n"
+    )
     backend = RoutingTableBackend.from_file(table)
-    result = await asn.lookup(["198.19.1.1", "198.18.7.7", "2001:db8::9", "203.0.113.1"],
-                              db, AsnConfig(), now=NOW, backend=backend)
+    result = await asn.lookup(
+        ["198.19.1.1", "198.18.7.7", "2001:db8::9", "203.0.113.1"],
+        db,
+        AsnConfig(),
+        now=NOW,
+        backend=backend,
+    )
     assert result["198.19.1.1"].asn == 64500
     assert result["198.18.7.7"].asns == (64501, 64502)
     assert result["2001:db8::9"].prefix == "2001:db8::/32"

@@ -21,8 +21,9 @@ def cymru():
     server.stop()
 
 
-def ask(server: CymruDNS, name: str, rdtype: str = "TXT", *, tcp: bool = False,
-        timeout: float = 2.0) -> dns.message.Message:
+def ask(
+    server: CymruDNS, name: str, rdtype: str = "TXT", *, tcp: bool = False, timeout: float = 2.0
+) -> dns.message.Message:
     query = dns.message.make_query(name, rdtype)
     send = dns.query.tcp if tcp else dns.query.udp
     return send(query, server.host, port=server.port, timeout=timeout)
@@ -36,9 +37,11 @@ def test_ipv4_origin_most_specific_prefix(cymru):
     cymru.announce("198.18.0.0/15", [64500])
     cymru.announce("198.18.5.0/24", [64501, 64502], cc="DE", allocated="2015-03-04")
     assert texts(ask(cymru, "7.9.19.198.origin.asn.cymru.com")) == [
-        "64500 | 198.18.0.0/15 | NL | ripencc | 2010-01-01"]
+        "64500 | 198.18.0.0/15 | NL | ripencc | 2010-01-01"
+    ]
     assert texts(ask(cymru, "9.5.18.198.origin.asn.cymru.com")) == [
-        "64501 64502 | 198.18.5.0/24 | DE | ripencc | 2015-03-04"]
+        "64501 64502 | 198.18.5.0/24 | DE | ripencc | 2015-03-04"
+    ]
     cymru.withdraw("198.18.5.0/24")
     assert texts(ask(cymru, "9.5.18.198.origin.asn.cymru.com"))[0].startswith("64500 |")
 
@@ -55,7 +58,8 @@ def test_ipv6_nibbles_and_tcp(cymru):
     name = name.replace("ip6.arpa.", "origin6.asn.cymru.com")
     for tcp in (False, True):
         assert texts(ask(cymru, name, tcp=tcp)) == [
-            "64510 | 2001:db8:100::/48 | NL | ripencc | 2010-01-01"]
+            "64510 | 2001:db8:100::/48 | NL | ripencc | 2010-01-01"
+        ]
     other = dns.reversename.from_address("2001:db8:200::1").to_text()
     response = ask(cymru, other.replace("ip6.arpa.", "origin6.asn.cymru.com"))
     assert response.rcode() == dns.rcode.NXDOMAIN
@@ -64,7 +68,8 @@ def test_ipv6_nibbles_and_tcp(cymru):
 def test_as_name_and_unknown_asn(cymru):
     cymru.name_asn(64500, "EXAMPLE-AS Example Hosting, NL")
     assert texts(ask(cymru, "AS64500.asn.cymru.com")) == [
-        "64500 | NL | ripencc | 2010-01-01 | EXAMPLE-AS Example Hosting, NL"]
+        "64500 | NL | ripencc | 2010-01-01 | EXAMPLE-AS Example Hosting, NL"
+    ]
     assert ask(cymru, "AS64999.asn.cymru.com").rcode() == dns.rcode.NXDOMAIN
 
 

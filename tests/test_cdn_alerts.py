@@ -12,17 +12,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor import clock, store
-from monitor.alerts import record_reappearance, send_pending
+from monitor import store
 from monitor.alerts import xarf as xarf_mod
+from monitor.alerts.deliver import send_pending
+from monitor.alerts.outbox import record_reappearance
 from monitor.alerts.xarf_check import check
-from monitor.cdn import origin_unknown
+from monitor.attribution.cdn import origin_unknown
+from monitor.core import clock
 from tests.test_alerts import T0, alerts, make_db, reupload
 from tests.test_alerts_email import FAST, smtp_config
 from tests.test_xarf_fuzz import CONFIG, HOSTS, KEY, REFERENCES, item
 
 CF = "Cloudflare"
-CF_ABUSE = "abuse@cloudflare.com"           # the shipped CDN registry's contact (monitor.cdn)
+CF_ABUSE = "abuse@cloudflare.com"  # the shipped CDN registry's contact (monitor.attribution.cdn)
 FORWARD = "Forward this notice"
 
 
@@ -39,9 +41,11 @@ def cdn_db(tmp_path, *, group: bool = True):
     db = make_db(tmp_path, webhook_url=None)
     if group:
         with store.transaction(db):
-            db.conn.execute("INSERT INTO hosters (id, name, cdn, abuse_email, unmapped, "
-                            "created_at) VALUES (4, ?, ?, ?, 0, ?)",
-                            [origin_unknown(CF), CF, CF_ABUSE, T0])
+            db.conn.execute(
+                "INSERT INTO hosters (id, name, cdn, abuse_email, unmapped, "
+                "created_at) VALUES (4, ?, ?, ?, 0, ?)",
+                [origin_unknown(CF), CF, CF_ABUSE, T0],
+            )
     return db
 
 
@@ -63,11 +67,10 @@ def assert_valid(mail):
     assert all(c.strict_other == () for c in checks)
 
 
-async def test_reupload_behind_cdn_goes_to_the_cdn_asking_to_forward(tmp_path, pinned,
-                                                                      smtp_sink):
+async def test_reupload_behind_cdn_goes_to_the_cdn_asking_to_forward(tmp_path, pinned, smtp_sink):
     db = cdn_db(tmp_path)
     result = reupload(db, url="http://fronted.example/up/a.jpg", hoster_id=4)
-    assert len(result.alert_ids) == 1                 # origin unknown: the CDN alone
+    assert len(result.alert_ids) == 1  # origin unknown: the CDN alone
     [made] = alerts(db)
     assert made["hoster_id"] == 4
     subject = json.loads(made["subject"])["item"]
@@ -80,12 +83,12 @@ async def test_reupload_behind_cdn_goes_to_the_cdn_asking_to_forward(tmp_path, p
     text = body(mail)
     assert text.startswith("To the abuse desk of Cloudflare,\n")
     assert FORWARD in text and "origin hoster" in text
-    assert "Served through:  CDN / reverse proxy Cloudflare (origin hoster: unknown to us)" \
-        in text
+    assert "Served through:  CDN / reverse proxy Cloudflare (origin hoster: unknown to us)" in text
     assert "forward to the origin hoster" in str(mail.message["Subject"])
     [report] = xarfs(mail)
-    assert report["hosting_provider"].startswith("Cloudflare (CDN/reverse proxy edge, not the "
-                                                 "origin hoster")
+    assert report["hosting_provider"].startswith(
+        "Cloudflare (CDN/reverse proxy edge, not the origin hoster"
+    )
     assert "please forward this report to the origin hoster" in report["description"]
     assert "cdn:cloudflare" in report["tags"]
     assert_valid(mail)
@@ -93,11 +96,13 @@ async def test_reupload_behind_cdn_goes_to_the_cdn_asking_to_forward(tmp_path, p
 
 async def test_known_origin_hoster_is_alerted_too(tmp_path, pinned, smtp_sink):
     db = cdn_db(tmp_path)
-    with store.transaction(db):     # the hotline named the origin of another URL on this host
-        db.conn.execute("INSERT INTO reports (url, url_key, reference, reported_at, noticed_at,"
-                        " imported_at, hoster_id, origin_hoster_id) VALUES (?, ?, 'NL-2', ?, ?,"
-                        " ?, 4, 1)", ["http://fronted.example/old.jpg",
-                                      "http://fronted.example/old.jpg", T0, T0, T0])
+    with store.transaction(db):  # the hotline named the origin of another URL on this host
+        db.conn.execute(
+            "INSERT INTO reports (url, url_key, reference, reported_at, noticed_at,"
+            " imported_at, hoster_id, origin_hoster_id) VALUES (?, ?, 'NL-2', ?, ?,"
+            " ?, 4, 1)",
+            ["http://fronted.example/old.jpg", "http://fronted.example/old.jpg", T0, T0, T0],
+        )
     result = reupload(db, url="http://fronted.example/up/b.jpg", hoster_id=4)
     assert len(result.alert_ids) == 2
     assert {(a["hoster_id"], a["channel"]) for a in alerts(db)} == {(4, "email"), (1, "email")}
@@ -122,8 +127,7 @@ async def test_known_origin_hoster_is_alerted_too(tmp_path, pinned, smtp_sink):
     assert_valid(origin)
 
 
-async def test_origin_found_by_attribution_and_cdn_group_created(tmp_path, pinned,
-                                                                 smtp_sink):
+async def test_origin_found_by_attribution_and_cdn_group_created(tmp_path, pinned, smtp_sink):
     """The caller attributed the URL to its origin (hoster 2) and saw the CDN's edge: both
     are alerted, the CDN through its "(origin unknown)" row, created with the CDN's e-mail."""
     db = cdn_db(tmp_path, group=False)
@@ -143,13 +147,16 @@ async def test_origin_found_by_attribution_and_cdn_group_created(tmp_path, pinne
 
 async def test_reappearance_behind_cdn_routes_to_cdn_and_origin(tmp_path, pinned, smtp_sink):
     db = cdn_db(tmp_path)
-    with store.transaction(db):     # report 1 is now served through Cloudflare, origin known
+    with store.transaction(db):  # report 1 is now served through Cloudflare, origin known
         db.conn.execute("UPDATE reports SET hoster_id = 4, origin_hoster_id = 1 WHERE id = 1")
-        db.conn.execute("INSERT INTO checks (report_id, due_at, checked_at, outcome, reason, "
-                        "ip, edge) VALUES (1, ?, ?, 'online', 'match', '127.0.0.9', ?)",
-                        [T0, T0, CF])
-    result = record_reappearance(db, report_id=1, seen_at=T0, ip="127.0.0.9", hoster_id=4,
-                                 config=smtp_config(smtp_sink))
+        db.conn.execute(
+            "INSERT INTO checks (report_id, due_at, checked_at, outcome, reason, "
+            "ip, edge) VALUES (1, ?, ?, 'online', 'match', '127.0.0.9', ?)",
+            [T0, T0, CF],
+        )
+    result = record_reappearance(
+        db, report_id=1, seen_at=T0, ip="127.0.0.9", hoster_id=4, config=smtp_config(smtp_sink)
+    )
     assert len(result.alert_ids) == 2
     await send_pending(db, smtp_config(smtp_sink), policy=FAST)
     mails = by_recipient(smtp_sink)
@@ -173,12 +180,22 @@ async def test_no_cdn_keeps_one_recipient_and_its_keys(tmp_path, pinned, smtp_si
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(host=HOSTS, reference=REFERENCES, edge=st.text(min_size=1, max_size=300),
-       origin=st.one_of(st.none(), st.text(max_size=300)),
-       route=st.sampled_from(["cdn", "origin"]))
+@given(
+    host=HOSTS,
+    reference=REFERENCES,
+    edge=st.text(min_size=1, max_size=300),
+    origin=st.one_of(st.none(), st.text(max_size=300)),
+    route=st.sampled_from(["cdn", "origin"]),
+)
 def test_cdn_reports_validate_for_any_names(host, reference, edge, origin, route):
-    subject = item(host, "/a.jpg", reference, {"algorithm": "pdq", "distance": 3},
-                   {"pdq": "f" * 64}, hoster=origin if route == "origin" else edge)
+    subject = item(
+        host,
+        "/a.jpg",
+        reference,
+        {"algorithm": "pdq", "distance": 3},
+        {"pdq": "f" * 64},
+        hoster=origin if route == "origin" else edge,
+    )
     subject.update(edge=edge, route=route, origin_hoster=origin)
     report = xarf_mod.build(subject, idempotency_key=KEY, config=CONFIG)
     result = check(report)
@@ -187,15 +204,17 @@ def test_cdn_reports_validate_for_any_names(host, reference, edge, origin, route
     assert len(report.get("hosting_provider", "")) <= 200
 
 
-async def test_reupload_found_on_a_cdn_ip_is_attributed_to_the_cdn_group(tmp_path, pinned,
-                                                                         smtp_sink):
+async def test_reupload_found_on_a_cdn_ip_is_attributed_to_the_cdn_group(
+    tmp_path, pinned, smtp_sink
+):
     """The re-upload recorder attributes a CDN edge's IP like the ASN stage does: to
     "Fastly (origin unknown)", never to an unmapped "AS54113" hoster; its alert goes to Fastly."""
-    from monitor.asn_dns import RoutingTableBackend
-    from monitor.reuploads import Recorder
+    from monitor.attribution.dns import RoutingTableBackend
+    from monitor.reuploads.record import Recorder
+
     db = cdn_db(tmp_path, group=False)
     table = tmp_path / "routes.txt"
-    table.write_text("127.0.0.0/8 54113\n")                     # Fastly's CDN-only ASN
+    table.write_text("127.0.0.0/8 54113\n")  # Fastly's CDN-only ASN
     recorder = Recorder(db, smtp_config(smtp_sink), backend=RoutingTableBackend.from_file(table))
     asn, hoster_id = await recorder.attribute("127.0.0.5")
     [group] = db.query("SELECT id, name, cdn, abuse_email FROM hosters WHERE id = ?", [hoster_id])

@@ -9,11 +9,14 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import cli
+from monitor.cli.main import cli
 
 
 def all_commands(group: click.Group, prefix=()):
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # contributed commands (sim, demo) included
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         path = (*prefix, name)
         yield path, command
         if isinstance(command, click.Group):
@@ -23,11 +26,27 @@ def all_commands(group: click.Group, prefix=()):
 def test_every_command_has_help_with_an_example():
     runner = CliRunner()
     paths = [p for p, _ in all_commands(cli)]
-    contract = {("init",), ("import", "reports"), ("import", "hashes"), ("hosters", "import"),
-                ("hosters", "list"), ("watch", "add"), ("schedule",), ("crawl",), ("run",),
-                ("status",), ("alerts", "send"), ("alerts", "list"), ("report",),
-                ("asn", "resolve"), ("browse",), ("sim", "serve"), ("worker",), ("ingest",),
-                ("demo",)}
+    contract = {
+        ("init",),
+        ("import", "reports"),
+        ("import", "hashes"),
+        ("hosters", "import"),
+        ("hosters", "list"),
+        ("watch", "add"),
+        ("schedule",),
+        ("crawl",),
+        ("run",),
+        ("status",),
+        ("alerts", "send"),
+        ("alerts", "list"),
+        ("report",),
+        ("asn", "resolve"),
+        ("browse",),
+        ("sim", "serve"),
+        ("worker",),
+        ("ingest",),
+        ("demo",),
+    }
     assert contract <= set(paths)
     for path in paths:
         result = runner.invoke(cli, [*path, "--help"])
@@ -41,13 +60,15 @@ def run(tmp_path):
 
     def invoke(*args):
         return runner.invoke(cli, ["--db", str(tmp_path / "c.db"), *args])
+
     return invoke
 
 
 def test_import_status_schedule_flow(run, tmp_path):
     reports = tmp_path / "r.csv"
-    reports.write_text("url,reference,noticed_at\nhttp://a.example/1.jpg,C1,2026-11-01T00:00:00Z\n"
-                       "gopher://x,C2,\n")
+    reports.write_text(
+        "url,reference,noticed_at\nhttp://a.example/1.jpg,C1,2026-11-01T00:00:00Z\ngopher://x,C2,\n"
+    )
     result = run("import", "reports", str(reports))
     assert result.exit_code == 2
     assert f"{reports}:3: url:" in result.output
@@ -56,8 +77,21 @@ def test_import_status_schedule_flow(run, tmp_path):
     assert status.exit_code == 0
     rows = json.loads(status.output)
     assert rows[0]["state"] == "unchecked" and rows[0]["kind"] == "report"
-    for k in ("id", "url", "reference", "noticed_at", "state", "last_outcome", "last_checked_at",
-              "last_online_at", "first_down_at", "takedown_at", "reappearances", "hoster", "asn"):
+    for k in (
+        "id",
+        "url",
+        "reference",
+        "noticed_at",
+        "state",
+        "last_outcome",
+        "last_checked_at",
+        "last_online_at",
+        "first_down_at",
+        "takedown_at",
+        "reappearances",
+        "hoster",
+        "asn",
+    ):
         assert k in rows[0]
     sched = json.loads(run("--now", "2026-11-01T02:00:00Z", "schedule", "--format", "json").output)
     assert sched[0]["due_now"] == 1
@@ -76,11 +110,14 @@ def test_hosters_and_watch(run, tmp_path):
     assert run("watch", "add", "file:///etc/passwd").exit_code == 2
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--now", "tomorrow", "status"], "--now"),
-    (["import", "reports", "/nonexistent/file.csv"], "cannot read"),
-    (["--config", "/nonexistent.toml", "status"], "config file not found"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--now", "tomorrow", "status"], "--now"),
+        (["import", "reports", "/nonexistent/file.csv"], "cannot read"),
+        (["--config", "/nonexistent.toml", "status"], "config file not found"),
+    ],
+)
 def test_errors_are_one_line_exit_2(run, args, needle):
     result = run(*args)
     assert result.exit_code == 2
@@ -95,13 +132,23 @@ def test_status_without_database_is_a_clear_error(tmp_path):
 
 def test_real_subprocess(tmp_path):
     env = {**os.environ, "NTD_DB": str(tmp_path / "s.db")}
-    init = subprocess.run([sys.executable, "-m", "monitor", "init"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    init = subprocess.run(
+        [sys.executable, "-m", "monitor", "init"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert init.returncode == 0, init.stderr
     assert "schema version" in init.stdout
     bad = tmp_path / "bad.csv"
     bad.write_text("nope\n1\n")
-    out = subprocess.run([sys.executable, "-m", "monitor", "import", "reports", str(bad)],
-                         env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor", "import", "reports", str(bad)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "unknown column" in out.stderr

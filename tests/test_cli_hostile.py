@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor import store
-from monitor.cli import Group, cli
+from monitor.cli.main import Group, cli
 from reports import sample
 
 NOW = "2026-03-01T00:00:00Z"
@@ -41,7 +41,8 @@ def digest(path: Path) -> str:
 def one_clear_line(result, *words: str) -> None:
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception)
+        result.exception
+    )
     assert "Traceback" not in result.output
     assert result.output.startswith("Error: "), result.output
     for word in words:
@@ -50,6 +51,7 @@ def one_clear_line(result, *words: str) -> None:
 
 # -- a damaged database --------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def damaged(tmp_path_factory) -> Path:
     """1000 due reports, then 8 KB in the middle of the file overwritten (as in the issue)."""
@@ -57,18 +59,20 @@ def damaged(tmp_path_factory) -> Path:
     db = store.connect(path)
     sample.fill(db, 1000, now=NOW, checks=3)
     db.conn.execute("UPDATE reports SET next_check_at = '2026-01-01T00:00:00Z'")
-    db.conn.close()                                  # checkpoints: everything in the main file
+    db.conn.close()  # checkpoints: everything in the main file
     size = path.stat().st_size
     with open(path, "r+b") as fh:
         fh.seek(size // 2 // 4096 * 4096)
         fh.write(random.Random(18).randbytes(8192))
-    with pytest.raises(store.StoreError):        # the precondition: SQLite sees damage
+    with pytest.raises(store.StoreError):  # the precondition: SQLite sees damage
         store.check_integrity(sqlite3.connect(path), path)
     return path
 
 
-@pytest.mark.parametrize("command", [("crawl", "--no-progress"), ("status",),
-                                     ("asn", "resolve"), ("alerts", "send"), ("run",)])
+@pytest.mark.parametrize(
+    "command",
+    [("crawl", "--no-progress"), ("status",), ("asn", "resolve"), ("alerts", "send"), ("run",)],
+)
 def test_damaged_database_refused_before_any_work(damaged, command) -> None:
     before = digest(damaged)
     result = invoke(damaged, *command)
@@ -84,21 +88,23 @@ def test_import_into_damaged_database_refused(damaged, tmp_path) -> None:
     assert digest(damaged) == before
 
 
-@pytest.mark.parametrize("command", [("report", "--format", "json"), ("schedule",),
-                                     ("hosters", "list"), ("alerts", "list")])
+@pytest.mark.parametrize(
+    "command",
+    [("report", "--format", "json"), ("schedule",), ("hosters", "list"), ("alerts", "list")],
+)
 def test_readers_refuse_a_damaged_database(damaged, command) -> None:
     """They printed wrong numbers from it, with exit code 0."""
     one_clear_line(invoke(damaged, *command), "damaged")
 
 
 def test_sqlite_errors_become_one_line(tmp_path) -> None:
-    """SQLite's own errors are mapped in one place (monitor.cli.Group): exit 2, one line."""
+    """SQLite's own errors are mapped in one place (monitor.cli.main.Group): exit 2, one line."""
     path = tmp_path / "d.db"
     db = store.connect(path)
     sample.fill(db, 200, now=NOW, checks=3)
     root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'checks'").fetchone()[0]
     db.conn.close()
-    with open(path, "r+b") as fh:       # the checks table's own pages, so a scan meets them
+    with open(path, "r+b") as fh:  # the checks table's own pages, so a scan meets them
         fh.seek((root - 1) * 4096)
         fh.write(random.Random(18).randbytes(8192))
 
@@ -115,16 +121,19 @@ def test_sqlite_errors_become_one_line(tmp_path) -> None:
 
 # -- not a database, not ours, empty, missing ----------------------------------------------------
 
+
 @pytest.mark.parametrize("content", [b"", b"url,reference\nhttp://a.example/x,C\n" * 50])
-@pytest.mark.parametrize("command", [("status",), ("schedule",), ("report",), ("crawl",),
-                                     ("hosters", "list"), ("alerts", "list")])
+@pytest.mark.parametrize(
+    "command",
+    [("status",), ("schedule",), ("report",), ("crawl",), ("hosters", "list"), ("alerts", "list")],
+)
 def test_reading_an_empty_or_text_file_changes_nothing(tmp_path, content, command) -> None:
     path = tmp_path / "notes.db"
     path.write_bytes(content)
     result = invoke(path, *command)
     one_clear_line(result, str(path))
     assert path.read_bytes() == content
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]   # no -wal, no -shm
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]  # no -wal, no -shm
 
 
 def test_foreign_sqlite_database_is_left_alone(tmp_path) -> None:
@@ -137,8 +146,9 @@ def test_foreign_sqlite_database_is_left_alone(tmp_path) -> None:
     assert digest(path) == before
 
 
-@pytest.mark.parametrize("command", [("status",), ("crawl",), ("run",), ("asn", "resolve"),
-                                     ("alerts", "send")])
+@pytest.mark.parametrize(
+    "command", [("status",), ("crawl",), ("run",), ("asn", "resolve"), ("alerts", "send")]
+)
 def test_only_init_and_imports_create_a_database(tmp_path, command) -> None:
     path = tmp_path / "typo.db"
     one_clear_line(invoke(path, *command), "no database", "init")
@@ -148,7 +158,7 @@ def test_only_init_and_imports_create_a_database(tmp_path, command) -> None:
 def test_new_database_is_owner_only(tmp_path) -> None:
     path = tmp_path / "new.db"
     assert invoke(path, "init").exit_code == 0
-    db = store.connect(path)                      # an open writer: -wal and -shm exist
+    db = store.connect(path)  # an open writer: -wal and -shm exist
     db.execute("INSERT INTO hosters (name, created_at) VALUES ('X', 'now')")
     for name in ("new.db", "new.db-wal", "new.db-shm"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
@@ -173,8 +183,10 @@ def _immutable(path: Path, on: bool) -> bool:
     return done.returncode == 0
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("chattr") is None,
-                    reason="needs root and chattr (the test above covers other users)")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("chattr") is None,
+    reason="needs root and chattr (the test above covers other users)",
+)
 def test_read_only_database_refused_for_writing_even_as_root(tmp_path) -> None:
     """Root ignores mode bits, not the immutable flag: SQLite then cannot write, and the
     command says so in one line (exit 2) instead of a traceback."""
@@ -194,6 +206,7 @@ def test_read_only_database_refused_for_writing_even_as_root(tmp_path) -> None:
 
 
 # -- real processes: SIGTERM against slow hosters, and two crawls on one database ----------------
+
 
 class Drip(BaseHTTPRequestHandler):
     """An image that arrives one byte every half second (a hoster throttling us)."""
@@ -226,15 +239,22 @@ def drip_world(tmp_path):
     routes = tmp_path / "routes.txt"
     routes.write_text("")
     config = tmp_path / "c.toml"
-    config.write_text(f'[crawl]\nallow_networks = ["127.0.0.0/8"]\ndownload_timeout = "30s"\n'
-                      f'[asn]\nrouting_table = "{routes}"\n')
+    config.write_text(
+        f'[crawl]\nallow_networks = ["127.0.0.0/8"]\ndownload_timeout = "30s"\n'
+        f'[asn]\nrouting_table = "{routes}"\n'
+    )
     reports = tmp_path / "r.csv"
-    reports.write_text("url,reference,noticed_at\n" + "".join(
-        f"http://127.0.0.1:{port}/i/{i}.jpg,C{i},2026-01-01T00:00:00Z\n" for i in range(40)))
+    reports.write_text(
+        "url,reference,noticed_at\n"
+        + "".join(
+            f"http://127.0.0.1:{port}/i/{i}.jpg,C{i},2026-01-01T00:00:00Z\n" for i in range(40)
+        )
+    )
     db = tmp_path / "t.db"
     base = [sys.executable, "-m", "monitor", "--db", str(db), "--config", str(config)]
-    done = subprocess.run([*base, "import", "reports", str(reports)], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [*base, "import", "reports", str(reports)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     yield base, db, port
     server.shutdown()
@@ -242,21 +262,24 @@ def drip_world(tmp_path):
 
 
 def start(base: list[str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen([*base, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [*base, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
-def wait_for_crawl(db: Path, proc: subprocess.Popen, timeout: float = 60,
-                   kind: str = "recheck") -> None:
+def wait_for_crawl(
+    db: Path, proc: subprocess.Popen, timeout: float = 60, kind: str = "recheck"
+) -> None:
     """Until the process has its crawl row and its downloads are under way."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         try:
             with sqlite3.connect(db) as conn:
-                if conn.execute("SELECT COUNT(*) FROM crawls WHERE status = 'running' "
-                                "AND kind = ?", [kind]).fetchone()[0]:
-                    time.sleep(1.5)                  # requests in flight on the drip
+                if conn.execute(
+                    "SELECT COUNT(*) FROM crawls WHERE status = 'running' AND kind = ?", [kind]
+                ).fetchone()[0]:
+                    time.sleep(1.5)  # requests in flight on the drip
                     return
         except sqlite3.OperationalError:
             pass
@@ -293,13 +316,12 @@ def test_second_crawl_on_the_same_database_refused(drip_world) -> None:
     try:
         wait_for_crawl(db, first)
         for command in (("crawl", "--no-progress"), ("run",)):
-            second = subprocess.run([*base, *command], capture_output=True, text=True,
-                                    timeout=60)
+            second = subprocess.run([*base, *command], capture_output=True, text=True, timeout=60)
             assert second.returncode == 2, second.stderr
             assert f"pid {first.pid}" in second.stderr and "Traceback" not in second.stderr
     finally:
         stop_and_time(first)
-    with sqlite3.connect(db) as conn:          # the second one never recorded a crawl
+    with sqlite3.connect(db) as conn:  # the second one never recorded a crawl
         assert conn.execute("SELECT COUNT(*) FROM crawls").fetchone()[0] == 1
     # the lock went with the first process: a crawl may run again
     again = start(base, "crawl", "--no-progress")
@@ -313,7 +335,7 @@ def test_sigterm_stops_a_watch_scan_within_seconds(drip_world, tmp_path) -> None
     """`crawl` goes on to the watch scans; a gallery page that drips is cut the same way."""
     base, _db, port = drip_world
     db = tmp_path / "w.db"
-    base = [*base[:base.index("--db") + 1], str(db), *base[base.index("--db") + 2:]]
+    base = [*base[: base.index("--db") + 1], str(db), *base[base.index("--db") + 2 :]]
     for args in (("init",), ("watch", "add", f"http://127.0.0.1:{port}/gallery")):
         done = subprocess.run([*base, *args], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
@@ -325,5 +347,7 @@ def test_sigterm_stops_a_watch_scan_within_seconds(drip_world, tmp_path) -> None
     assert took < 10 and "Traceback" not in err, (took, err)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT kind, status FROM crawls ORDER BY id").fetchall() == [
-            ("recheck", "finished"), ("watch", "interrupted")]
+            ("recheck", "finished"),
+            ("watch", "interrupted"),
+        ]
         assert conn.execute("SELECT next_scan_at FROM watch_sources").fetchall() == due

@@ -7,17 +7,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.classify import Outcome
-from monitor.compliance import GRACE, ComplianceState, judge
-from monitor.config import TakedownConfig
-from monitor.timeline import Observation
+from monitor.core.classify import Outcome
+from monitor.core.compliance import GRACE, ComplianceState, judge
+from monitor.core.config import TakedownConfig
+from monitor.core.timeline import Observation
 
-D = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)        # the deadline
+D = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # the deadline
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
 S = ComplianceState
-ON, R, G, U, B = (Outcome.ONLINE, Outcome.REMOVED, Outcome.DNS_GONE, Outcome.UNREACHABLE,
-                 Outcome.BLOCKED)
+ON, R, G, U, B = (
+    Outcome.ONLINE,
+    Outcome.REMOVED,
+    Outcome.DNS_GONE,
+    Outcome.UNREACHABLE,
+    Outcome.BLOCKED,
+)
 
 
 def obs(*checks: tuple[timedelta, Outcome]) -> list[Observation]:
@@ -59,13 +64,13 @@ def test_down_by_the_deadline_awaits_confirmation():
 def test_no_check_at_or_after_the_deadline_is_pending():
     assert state() is S.PENDING
     assert state((-5 * H, ON)) is S.PENDING
-    assert state((-5 * H, R), (-3 * H, R)) is S.PENDING     # down, but not seen after it yet
+    assert state((-5 * H, R), (-3 * H, R)) is S.PENDING  # down, but not seen after it yet
 
 
 def test_late_with_lateness_and_its_resolution():
     c = judge(D, obs((-H, ON), (0 * H, ON), (M, ON), (10 * M, ON), (H, ON), (5 * H, R), (7 * H, R)))
     assert c.state is S.LATE
-    assert c.lateness == 5 * H and c.lateness_low == H          # removal in (1 h, 5 h]
+    assert c.lateness == 5 * H and c.lateness_low == H  # removal in (1 h, 5 h]
     assert c.lateness_hours == 5.0 and c.lateness_low_hours == 1.0
     # the unreachable rule confirms a takedown after the last online, too (48 h of failures)
     c = judge(D, obs((0 * H, ON), (2 * H, U), (30 * H, U), (51 * H, U)))
@@ -94,7 +99,7 @@ def test_reappearance_after_the_deadline_is_late_or_not_complied():
 
 def test_blocked_or_unreachable_around_the_deadline_is_unverifiable():
     assert state((-H, ON), (0 * H, B), (M, B), (10 * M, U), (H, B)) is S.UNVERIFIABLE
-    assert state((0 * H, U), (H, U)) is S.UNVERIFIABLE           # never seen at all
+    assert state((0 * H, U), (H, U)) is S.UNVERIFIABLE  # never seen at all
     # ... until the material is seen online after all: then it was not removed
     assert state((-H, ON), (0 * H, B), (H, B), (24 * H, ON)) is S.NOT_COMPLIED
     # down before the deadline and confirmed there: blocked at the deadline does not undo it
@@ -111,6 +116,9 @@ def test_confirmation_follows_the_takedown_config():
 
 @pytest.mark.parametrize("outcome", ["removed", "dns_gone"])
 def test_outcomes_as_stored_strings(outcome):
-    checks = [Observation(D - H, "online", "r"), Observation(D, outcome, "r"),  # type: ignore[arg-type]
-              Observation(D + H, outcome, "r")]  # type: ignore[arg-type]
-    assert judge(D, reversed(checks)).state is S.COMPLIED      # any order
+    checks = [
+        Observation(D - H, "online", "r"),
+        Observation(D, outcome, "r"),  # type: ignore[arg-type]
+        Observation(D + H, outcome, "r"),
+    ]  # type: ignore[arg-type]
+    assert judge(D, reversed(checks)).state is S.COMPLIED  # any order

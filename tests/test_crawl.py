@@ -6,18 +6,24 @@ from datetime import timedelta
 
 import pytest
 
-from monitor import clock, store
-from monitor.crawl import run_crawl
+from monitor import store
+from monitor.core import clock
+from monitor.runners.crawl import run_crawl
 from tests.crawl_helpers import at, behaviour_scenario, crawl_config, load_world
 
 EXPECTED = {
-    "404": ("removed", "http_404"), "410": ("removed", "http_410"),
-    "451": ("removed", "http_451"), "placeholder": ("removed", "placeholder"),
+    "404": ("removed", "http_404"),
+    "410": ("removed", "http_410"),
+    "451": ("removed", "http_451"),
+    "placeholder": ("removed", "placeholder"),
     "redirect_front": ("removed", "redirect_away"),
     "redirect_removed": ("removed", "redirect_away"),
-    "different_image": ("removed", "content_changed"), "html": ("removed", None),
-    "reset": ("unreachable", None), "slow": ("unreachable", "timeout"),
-    "oversize": ("unreachable", "too_large"), "corrupt": ("removed", None),
+    "different_image": ("removed", "content_changed"),
+    "html": ("removed", None),
+    "reset": ("unreachable", None),
+    "slow": ("unreachable", "timeout"),
+    "oversize": ("unreachable", "too_large"),
+    "corrupt": ("removed", None),
     "dns_gone": ("dns_gone", "nxdomain"),
 }
 
@@ -32,7 +38,8 @@ def outcomes(db_file):
     db = store.connect(db_file)
     rows = db.execute(
         "SELECT r.url, c.outcome, c.reason, c.http_status, c.due_at, c.ip FROM checks c "
-        "JOIN reports r ON r.id = c.report_id ORDER BY c.checked_at").fetchall()
+        "JOIN reports r ON r.id = c.report_id ORDER BY c.checked_at"
+    ).fetchall()
     db.conn.close()
     return rows
 
@@ -96,14 +103,13 @@ async def test_a_stop_asked_before_the_crawl_runs_stops_it(make_world, tmp_path)
     checks under way finish, the rest stays due for the next crawl."""
     import asyncio
 
-    world = await make_world(behaviour_scenario(("slow",), items=5))   # no answer in time
-    config = crawl_config(download_timeout=timedelta(seconds=1))        # 4 at once per hoster
+    world = await make_world(behaviour_scenario(("slow",), items=5))  # no answer in time
+    config = crawl_config(download_timeout=timedelta(seconds=1))  # 4 at once per hoster
     db_file = load_world(world, tmp_path, config)
     at(world, world.scenario.start + timedelta(hours=2, minutes=5))
     stop = asyncio.Event()
     stop.set()
-    stopped = await asyncio.wait_for(run_crawl(db_file, config, resolve_asn=False, stop=stop),
-                                     60)
+    stopped = await asyncio.wait_for(run_crawl(db_file, config, resolve_asn=False, stop=stop), 60)
     assert stopped.interrupted and stopped.written < 5
     rest = await run_crawl(db_file, config, resolve_asn=False)
     assert stopped.written + rest.written == 5 == len(outcomes(db_file))

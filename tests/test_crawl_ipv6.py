@@ -16,10 +16,11 @@ from datetime import timedelta
 
 import pytest
 
-from monitor import clock, store
-from monitor.crawl import run_crawl
-from monitor.import_hosters import import_hosters
-from monitor.import_reports import import_reports
+from monitor import store
+from monitor.core import clock
+from monitor.intake.hosters import import_hosters
+from monitor.intake.reports import import_reports
+from monitor.runners.crawl import run_crawl
 from monitor.sim import truth
 from monitor.sim.scenario import from_dict
 from tests.crawl_helpers import at, crawl_config, has_ipv6
@@ -34,14 +35,32 @@ def release_clock():
 
 
 def v6_scenario():
-    hoster = {"name": "V6 Hosting", "asn": 64620, "country": "NL", "items": 8, "galleries": 0,
-              "ipv6": True, "formats": {"jpeg": 0.5, "png": 0.5},
-              "delay": {"dist": "fixed", "median_hours": 2, "never_share": 0.5},
-              "after": {"404": 1.0}}
-    return from_dict({"name": "v6", "seed": 5, "start": "2026-02-01T00:00:00Z", "days": 10,
-                      "report_window_days": 0, "notice_delay_hours": [0, 0],
-                      "reappear_share": 0.0, "reupload_share": 0.0, "baseline_share": 1.0,
-                      "hash_list_share": 0.0, "hosters": [hoster]})
+    hoster = {
+        "name": "V6 Hosting",
+        "asn": 64620,
+        "country": "NL",
+        "items": 8,
+        "galleries": 0,
+        "ipv6": True,
+        "formats": {"jpeg": 0.5, "png": 0.5},
+        "delay": {"dist": "fixed", "median_hours": 2, "never_share": 0.5},
+        "after": {"404": 1.0},
+    }
+    return from_dict(
+        {
+            "name": "v6",
+            "seed": 5,
+            "start": "2026-02-01T00:00:00Z",
+            "days": 10,
+            "report_window_days": 0,
+            "notice_delay_hours": [0, 0],
+            "reappear_share": 0.0,
+            "reupload_share": 0.0,
+            "baseline_share": 1.0,
+            "hash_list_share": 0.0,
+            "hosters": [hoster],
+        }
+    )
 
 
 def load(world, directory, config, *, digests: bool):
@@ -64,11 +83,14 @@ def load(world, directory, config, *, digests: bool):
     return db_file
 
 
-@pytest.mark.parametrize(("digests", "hash_workers", "algorithm"),
-                         [(True, 0, "sha256"), (False, 1, "pdq")],
-                         ids=["sha256-inline", "perceptual-worker"])
-async def test_recheck_over_ipv6_records_the_v6_address(make_world, tmp_path, digests,
-                                                        hash_workers, algorithm):
+@pytest.mark.parametrize(
+    ("digests", "hash_workers", "algorithm"),
+    [(True, 0, "sha256"), (False, 1, "pdq")],
+    ids=["sha256-inline", "perceptual-worker"],
+)
+async def test_recheck_over_ipv6_records_the_v6_address(
+    make_world, tmp_path, digests, hash_workers, algorithm
+):
     world = await make_world(v6_scenario())
     assert world.ipv6, "the world did not bind [::1]"
     config = crawl_config(hash_workers=hash_workers)
@@ -86,7 +108,8 @@ async def test_recheck_over_ipv6_records_the_v6_address(make_world, tmp_path, di
     db = store.connect(db_file)
     rows = db.execute(
         "SELECT r.url, c.outcome, c.reason, c.http_status, c.ip, c.algorithm, c.distance "
-        "FROM checks c JOIN reports r ON r.id = c.report_id").fetchall()
+        "FROM checks c JOIN reports r ON r.id = c.report_id"
+    ).fetchall()
     db.conn.close()
     seen = {url: rest for url, *rest in rows if url in v6}
     assert set(seen) == set(v6)

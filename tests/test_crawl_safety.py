@@ -14,9 +14,10 @@ from datetime import timedelta
 import pytest
 from aiohttp import web
 
-from monitor import clock, store
-from monitor.crawl import run_crawl
-from monitor.import_reports import import_reports
+from monitor import store
+from monitor.core import clock
+from monitor.intake.reports import import_reports
+from monitor.runners.crawl import run_crawl
 from spiders.resolver import NameLookupFailed, Resolver, TargetRefused
 from tests.crawl_helpers import LOOPBACK, at, behaviour_scenario, crawl_config, load_world
 
@@ -30,8 +31,9 @@ def release_clock():
 
 
 async def test_fetched_content_never_reaches_disk(make_world, tmp_path):
-    world = await make_world(behaviour_scenario(("404", "different_image", "html"), items=2),
-                             canary=CANARY)
+    world = await make_world(
+        behaviour_scenario(("404", "different_image", "html"), items=2), canary=CANARY
+    )
     assert CANARY in world.body(world.plan.reports()[0])  # the world really serves it
     config = crawl_config()
     db_file = load_world(world, tmp_path, config)
@@ -57,9 +59,20 @@ async def test_guard_opens_only_the_allowed_networks(address):
     assert await Resolver(allow_networks=LOOPBACK).addresses(address) == (address,)
 
 
-@pytest.mark.parametrize("address", ["10.1.2.3", "192.168.1.1", "169.254.169.254", "224.0.0.1",
-                                     "100.64.0.1", "fe80::1", "2002:a00:1::1",
-                                     "::ffff:169.254.169.254", "64:ff9b::a00:1"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "10.1.2.3",
+        "192.168.1.1",
+        "169.254.169.254",
+        "224.0.0.1",
+        "100.64.0.1",
+        "fe80::1",
+        "2002:a00:1::1",
+        "::ffff:169.254.169.254",
+        "64:ff9b::a00:1",
+    ],
+)
 async def test_guard_refuses_non_public_addresses_even_with_loopback_allowed(address):
     with pytest.raises(TargetRefused, match="refused non-public address"):
         await Resolver(allow_networks=LOOPBACK).addresses(address)
@@ -87,7 +100,8 @@ async def test_crawl_without_permission_never_touches_loopback(make_world, tmp_p
     assert result.written == 4
     db = store.connect(db_file)
     assert db.execute("SELECT DISTINCT outcome, reason FROM checks").fetchall() == [
-        ("unreachable", "ssrf_refused")]
+        ("unreachable", "ssrf_refused")
+    ]
     assert world.requests == served_before
 
 
@@ -95,8 +109,9 @@ async def _crawl_one(tmp_path, url: str, config) -> tuple[tuple[str, str], float
     """Import `url` as a report noticed an hour ago, crawl it: (outcome, reason), seconds."""
     noticed = clock.parse("2026-02-01T00:00:00Z")
     clock.fix(noticed)
-    (tmp_path / "r.csv").write_text(f"url,reference,reported_at\n{url},case-1,"
-                                    f"{clock.iso(noticed)}\n")
+    (tmp_path / "r.csv").write_text(
+        f"url,reference,reported_at\n{url},case-1,{clock.iso(noticed)}\n"
+    )
     db_file = tmp_path / "one.db"
     db = store.connect(db_file)
     assert import_reports(db, tmp_path / "r.csv", config).bad == 0
@@ -134,9 +149,15 @@ async def redirector():
         await runner.cleanup()
 
 
-@pytest.mark.parametrize("target", ["http://100.64.0.1/img.jpg", "http://[2002:a00:1::1]/img.jpg",
-                                    "http://[::ffff:169.254.169.254]/latest/meta-data/",
-                                    "http://192.0.0.8/"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://100.64.0.1/img.jpg",
+        "http://[2002:a00:1::1]/img.jpg",
+        "http://[::ffff:169.254.169.254]/latest/meta-data/",
+        "http://192.0.0.8/",
+    ],
+)
 async def test_redirect_to_non_public_address_is_refused(redirector, tmp_path, target):
     """The redirect is a new request through the guard: refused before any connection
     (the crawl ends at once as ssrf_refused, not after a connect timeout)."""
@@ -144,18 +165,19 @@ async def test_redirect_to_non_public_address_is_refused(redirector, tmp_path, t
     config = crawl_config(allow_networks=("127.0.0.0/8",))
     outcome, _seconds = await _crawl_one(tmp_path, f"{base}/to?url={target}", config)
     assert outcome == ("unreachable", "ssrf_refused")
-    assert len(seen) == 1               # the loopback server answered; nothing followed it
+    assert len(seen) == 1  # the loopback server answered; nothing followed it
 
 
 async def test_silent_nameserver_costs_one_download_timeout(tmp_path):
     """A nameserver that never answers: the check ends as dns_error within about the
     download timeout (it used to wait DNS_TIMEOUT = 60 s per record type, and again on retry)."""
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    silent.bind(("127.0.0.1", 0))        # receives queries, never answers
+    silent.bind(("127.0.0.1", 0))  # receives queries, never answers
     try:
         address = f"127.0.0.1:{silent.getsockname()[1]}"
-        config = crawl_config(allow_networks=LOOPBACK, nameservers=(address,),
-                              download_timeout=timedelta(seconds=1))
+        config = crawl_config(
+            allow_networks=LOOPBACK, nameservers=(address,), download_timeout=timedelta(seconds=1)
+        )
         outcome, seconds = await _crawl_one(tmp_path, "http://silent.sim.test/a.jpg", config)
         assert outcome == ("unreachable", "dns_error")
         assert seconds < 20
@@ -170,8 +192,10 @@ async def test_silent_nameserver_costs_one_download_timeout(tmp_path):
 
 def _config_file(tmp_path, world_dns=None) -> str:
     path = tmp_path / "c.toml"
-    path.write_text('[crawl]\nallow_networks = ["127.0.0.0/8", "::1/128"]\nhash_workers = 0\n'
-                    "autothrottle = false\nconcurrent_requests = 8\nper_hoster_concurrency = 2\n")
+    path.write_text(
+        '[crawl]\nallow_networks = ["127.0.0.0/8", "::1/128"]\nhash_workers = 0\n'
+        "autothrottle = false\nconcurrent_requests = 8\nper_hoster_concurrency = 2\n"
+    )
     return str(path)
 
 
@@ -181,10 +205,22 @@ async def test_kill_9_mid_crawl_loses_nothing_and_doubles_nothing(make_world, tm
     db_file = load_world(world, tmp_path, config)
     when = world.scenario.start + timedelta(hours=1, minutes=1)
     at(world, when)
-    args = [sys.executable, "-m", "monitor", "--db", str(db_file), "--config",
-            _config_file(tmp_path), "--now", clock.iso(when), "crawl", "--no-progress"]
-    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
+    args = [
+        sys.executable,
+        "-m",
+        "monitor",
+        "--db",
+        str(db_file),
+        "--config",
+        _config_file(tmp_path),
+        "--now",
+        clock.iso(when),
+        "crawl",
+        "--no-progress",
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
     db = store.connect(db_file)
     for _ in range(600):
         await asyncio.sleep(0.1)
@@ -194,12 +230,18 @@ async def test_kill_9_mid_crawl_loses_nothing_and_doubles_nothing(make_world, tm
     await proc.wait()
     partial = db.execute("SELECT COUNT(*) FROM checks").fetchone()[0]
     assert 500 <= partial < 750
-    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
     _out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()[-2000:]
     total, distinct = db.execute(
-        "SELECT COUNT(*), COUNT(DISTINCT report_id || due_at) FROM checks").fetchone()
+        "SELECT COUNT(*), COUNT(DISTINCT report_id || due_at) FROM checks"
+    ).fetchone()
     assert total == distinct == 750
-    assert db.execute("SELECT COUNT(*) FROM reports WHERE next_check_at <= ?",
-                      [clock.iso(when)]).fetchone()[0] == 0
+    assert (
+        db.execute(
+            "SELECT COUNT(*) FROM reports WHERE next_check_at <= ?", [clock.iso(when)]
+        ).fetchone()[0]
+        == 0
+    )

@@ -3,34 +3,49 @@ delivery, report, measured vs. true, and re-uploads found and alerted vs. the wo
 
 import json
 
-from monitor import clock, store
+from monitor import store
 from monitor.alerts.xarf import NOT_SENT
-from monitor.config import ScheduleConfig
-from monitor.demo import compare, run_demo
-from monitor.demo_print import receivers_line
+from monitor.core import clock
+from monitor.core.config import ScheduleConfig
 from monitor.sim import scenario as scenarios
+from monitor.sim.demo.printing import receivers_line
+from monitor.sim.demo.run import compare, run_demo
 
 
-def _group(name: str, notices: int, median: float | None, upper: float | None = None,
-           too_few: bool = False) -> dict:
-    return {"hoster": name, "notices": notices, "median_hours": median,
-            "median_hours_upper": upper, "removed_within": {"24": 0.5},
-            "too_few_to_rank": too_few}
+def _group(
+    name: str, notices: int, median: float | None, upper: float | None = None, too_few: bool = False
+) -> dict:
+    return {
+        "hoster": name,
+        "notices": notices,
+        "median_hours": median,
+        "median_hours_upper": upper,
+        "removed_within": {"24": 0.5},
+        "too_few_to_rank": too_few,
+    }
 
 
 def test_hosters_with_too_few_notices_are_shown_not_judged():
     """A scaled-down demo (`--days 5 --reports 60`) has fewer notices per hoster than
     min_notices_for_rates: no measured median, and that is not a miss."""
     truth = {name: {"median": 6.0, "within_24h": 0.9, "hours": []} for name in "ABC"}
-    rows = compare({"groups": [_group("A", 7, None, too_few=True),
-                               _group("B", 40, 6.5, upper=8.0),
-                               _group("C", 40, 11.0, upper=12.0)]}, truth, ScheduleConfig())
+    rows = compare(
+        {
+            "groups": [
+                _group("A", 7, None, too_few=True),
+                _group("B", 40, 6.5, upper=8.0),
+                _group("C", 40, 11.0, upper=12.0),
+            ]
+        },
+        truth,
+        ScheduleConfig(),
+    )
     a, b, c = rows
     assert a.ok and not a.comparable and a.error_fraction() is None
     # gap at 6 h: the 4 h and 8 h checks; the interval median within it, the upper bound too
     assert b.ok and b.resolution == 4.0
     assert b.error_fraction() == 0.125 and b.error_fraction(upper=True) == 0.5
-    assert not c.ok          # 5 h from the truth: more than the gap (4 h) off
+    assert not c.ok  # 5 h from the truth: more than the gap (4 h) off
 
 
 def db_rows(tmp_path, sql):
@@ -45,40 +60,65 @@ def test_order_truth_and_verdicts():
     """The world's truth of an order, and the verdicts the demo gives (pure)."""
     from datetime import timedelta
 
-    from monitor.compliance import Compliance, ComplianceState
-    from monitor.demo_orders import IssuedOrder, _verdict, true_state
+    from monitor.core.compliance import Compliance, ComplianceState
+    from monitor.sim.demo.orders import IssuedOrder, _verdict, true_state
     from monitor.sim.plan import Item
+
     t0 = clock.parse("2026-01-05T00:00:00Z")
     h = timedelta(hours=1)
     end = t0 + 100 * h
 
     def item(removal=None, back=None, until=None, noise=None):
-        return Item(id="x", hoster="H", path="/x", fmt="jpeg", seed=1, gallery=0,
-                    removal_at=None if removal is None else t0 + removal * h,
-                    noticed_at=t0, reappear_at=None if back is None else t0 + back * h,
-                    reappear_until=None if until is None else t0 + until * h, noise=noise)
+        return Item(
+            id="x",
+            hoster="H",
+            path="/x",
+            fmt="jpeg",
+            seed=1,
+            gallery=0,
+            removal_at=None if removal is None else t0 + removal * h,
+            noticed_at=t0,
+            reappear_at=None if back is None else t0 + back * h,
+            reappear_until=None if until is None else t0 + until * h,
+            noise=noise,
+        )
+
     deadline = t0 + 10 * h
     assert true_state(item(5), deadline, end) == ("complied", None)
-    assert true_state(item(10), deadline, end) == ("complied", None)       # at the deadline
+    assert true_state(item(10), deadline, end) == ("complied", None)  # at the deadline
     assert true_state(item(12), deadline, end) == ("late", 2.0)
     assert true_state(item(), deadline, end) == ("not_complied", None)
     assert true_state(item(200), deadline, end) == ("not_complied", None)  # after the end
-    assert true_state(item(5, 30, 40), deadline, end) == ("late", 30.0)    # came back
+    assert true_state(item(5, 30, 40), deadline, end) == ("late", 30.0)  # came back
     assert true_state(item(5, 30), deadline, end) == ("not_complied", None)
     assert true_state(item(5, 8, 9), deadline, end) == ("complied", None)  # back before it
     assert true_state(item(5, 130, 140), deadline, end) == ("complied", None)
 
-    def verdict(state, truth, sampled, lateness=None, measured_late=(None, None),
-                sampled_lateness=None):
-        o = IssuedOrder("O", item(12), 1, deadline, truth=truth, true_lateness=lateness,
-                        sampled=sampled, sampled_lateness=sampled_lateness)
+    def verdict(
+        state, truth, sampled, lateness=None, measured_late=(None, None), sampled_lateness=None
+    ):
+        o = IssuedOrder(
+            "O",
+            item(12),
+            1,
+            deadline,
+            truth=truth,
+            true_lateness=lateness,
+            sampled=sampled,
+            sampled_lateness=sampled_lateness,
+        )
         low, high = measured_late
-        o.measured = Compliance(ComplianceState(state), deadline, "r",
-                                lateness=None if high is None else high * h,
-                                lateness_low=None if low is None else low * h)
+        o.measured = Compliance(
+            ComplianceState(state),
+            deadline,
+            "r",
+            lateness=None if high is None else high * h,
+            lateness_low=None if low is None else low * h,
+        )
         return _verdict(o, [deadline], 0.3)
+
     assert verdict("late", "late", "late", 2.0, (1.0, 3.0)) == "ok"
-    assert verdict("late", "late", "late", 2.0, (2.5, 3.0)) == "WRONG"     # lateness off
+    assert verdict("late", "late", "late", 2.0, (2.5, 3.0)) == "WRONG"  # lateness off
     # ... unless the checks' own times say the same (back online between two checks)
     assert verdict("late", "late", "late", 2.0, (2.5, 3.0), 3.0) == "not observable"
     assert verdict("complied", "late", "complied") == "not observable"
@@ -123,7 +163,7 @@ async def test_short_demo(tmp_path):
     for found in tally.found:
         hoster = found.true_hoster
         assert found.kind == "reupload" and hoster is not None, found  # in the world's truth
-        assert found.alerted == (hoster,), found   # alerted to the hoster serving it
+        assert found.alerted == (hoster,), found  # alerted to the hoster serving it
         # ... and its alert reached that hoster's receivers: the SMTP sink always, the webhook
         # receiver (signature verified) when the hoster has one
         assert (hoster, "email") in found.delivered, found
@@ -138,17 +178,22 @@ async def test_short_demo(tmp_path):
     orders = result.orders
     assert orders.issued_at is not None and len(orders.orders) >= 5
     assert {o.item.hoster for o in orders.orders} <= set(orders.hosters)
-    assert not orders.misclassified, [(o.order_id, o.measured, o.truth)
-                                      for o in orders.misclassified]
+    assert not orders.misclassified, [
+        (o.order_id, o.measured, o.truth) for o in orders.misclassified
+    ]
     assert sum(o.verdict == "ok" for o in orders.orders) >= len(orders.orders) - 2
     states = {o.measured.state.value for o in orders.orders if o.measured}
     assert {"complied", "not_complied"} <= states
-    for order in orders.orders:     # every deadline was checked: pending only where the material
+    for order in orders.orders:  # every deadline was checked: pending only where the material
         if order.measured and order.measured.state.value == "pending":  # is down since, unconfirmed
             assert "late once confirmed" in order.measured.reason, order.measured
-    for order in orders.orders:      # each one checked at its deadline, from the import file
-        due = {row[0] for row in db_rows(tmp_path, "SELECT due_at FROM checks WHERE "
-                                         f"report_id = {order.report_id}")}
+    for order in orders.orders:  # each one checked at its deadline, from the import file
+        due = {
+            row[0]
+            for row in db_rows(
+                tmp_path, f"SELECT due_at FROM checks WHERE report_id = {order.report_id}"
+            )
+        }
         assert clock.iso(order.deadline_at) in due, order.order_id
     assert len(data["orders"]) == len(orders.orders)
     assert sum(g["orders"]["orders"] for g in groups) == len(orders.orders)
@@ -163,7 +208,8 @@ async def test_short_demo(tmp_path):
     assert tally.xarf_strict_gaps <= set(NOT_SENT) | {"domain"}, tally.xarf_strict_gaps
     assert receivers_line(tally) == (
         f"webhooks verified by standardwebhooks: {tally.hooks_posted}/{tally.hooks_posted} "
-        f"sent; XARF valid: {tally.xarf_sent}/{tally.xarf_sent} sent")
+        f"sent; XARF valid: {tally.xarf_sent}/{tally.xarf_sent} sent"
+    )
     assert (tmp_path / "demo-world" / "orders.csv").exists()
 
     db_bytes = (tmp_path / "demo.db").read_bytes()

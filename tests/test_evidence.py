@@ -16,13 +16,15 @@ import pytest
 from click.testing import CliRunner
 from sqlite_utils import Database
 
-from monitor import clock, evidence, schema, store
-from monitor.cli import cli
-from monitor.config import Config
-from monitor.evidence import GENESIS, Problem
-from monitor.evidence_bundle import generate, load_private, load_public, verify
-from monitor.evidence_store import verify_db
-from monitor.writer import CheckWriter
+from monitor import store
+from monitor.cli.main import cli
+from monitor.core import clock, evidence
+from monitor.core.config import Config
+from monitor.core.evidence import GENESIS, Problem
+from monitor.core.evidence_bundle import generate, load_private, load_public, verify
+from monitor.runners.writer import CheckWriter
+from monitor.store import schema
+from monitor.store.evidence import verify_db
 from spiders.items import CheckItem
 from tests.crawl_helpers import at, behaviour_scenario, crawl_config, load_world
 
@@ -41,18 +43,30 @@ def iso(hours: float) -> str:
 
 def add_reports(db: Database, n: int) -> None:
     for rid in range(1, n + 1):
-        db.execute("INSERT INTO reports (id, url, url_key, reported_at, noticed_at, imported_at)"
-                   " VALUES (?, ?, ?, ?, ?, ?)",
-                   [rid, f"http://h{rid % 2}.example/é/{rid}.jpg", f"k{rid}", T0, T0, T0])
+        db.execute(
+            "INSERT INTO reports (id, url, url_key, reported_at, noticed_at, imported_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [rid, f"http://h{rid % 2}.example/é/{rid}.jpg", f"k{rid}", T0, T0, T0],
+        )
 
 
 def item(rid: int, slot: int, outcome: str = "online") -> CheckItem:
-    return CheckItem(report_id=rid, url=f"http://h{rid % 2}.example/{rid}.jpg",
-                     due_at=iso(slot), checked_at=iso(slot + 0.01), outcome=outcome,
-                     reason="first_check" if outcome == "online" else "http_404",
-                     http_status=200 if outcome == "online" else 404, ip="127.0.0.7",
-                     redirects=(("http://a.example/x", 302),), content_type="image/png",
-                     size=1234, elapsed_ms=12, algorithm="pdq", distance=3)
+    return CheckItem(
+        report_id=rid,
+        url=f"http://h{rid % 2}.example/{rid}.jpg",
+        due_at=iso(slot),
+        checked_at=iso(slot + 0.01),
+        outcome=outcome,
+        reason="first_check" if outcome == "online" else "http_404",
+        http_status=200 if outcome == "online" else 404,
+        ip="127.0.0.7",
+        redirects=(("http://a.example/x", 302),),
+        content_type="image/png",
+        size=1234,
+        elapsed_ms=12,
+        algorithm="pdq",
+        distance=3,
+    )
 
 
 def written(tmp_path: Path, reports: int = 3, slots: int = 4) -> Path:
@@ -83,23 +97,28 @@ def run(path: Path, *args: str):
 
 # --- the chain in the database ---------------------------------------------------------------
 
+
 def test_the_writer_chains_every_row_with_the_documented_encoding(tmp_path) -> None:
     path = written(tmp_path)
     db = store.connect(path)
-    rows = db.execute("SELECT c.*, r.url FROM checks c JOIN reports r ON r.id = c.report_id "
-                      "ORDER BY c.id").fetchall()
-    names = [d[0] for d in db.execute("SELECT c.*, r.url FROM checks c JOIN reports r "
-                                      "ON r.id = c.report_id").description]
+    rows = db.execute(
+        "SELECT c.*, r.url FROM checks c JOIN reports r ON r.id = c.report_id ORDER BY c.id"
+    ).fetchall()
+    names = [
+        d[0]
+        for d in db.execute(
+            "SELECT c.*, r.url FROM checks c JOIN reports r ON r.id = c.report_id"
+        ).description
+    ]
     prev = GENESIS
-    for values in rows:    # docs/evidence.md, independently of monitor.evidence
+    for values in rows:  # docs/evidence.md, independently of monitor.core.evidence
         row = dict(zip(names, values, strict=True))
         obj = {k: row[k] for k in evidence.FIELDS} | {"v": 1}
         data = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hashlib.sha256(data.encode() + bytes.fromhex(prev)).hexdigest()
         assert (row["chain_hash"], row["chain_prev"]) == (digest, prev)
         prev = digest
-    assert db.execute("SELECT last_id, hash, count FROM evidence_head").fetchone() == (
-        12, prev, 12)
+    assert db.execute("SELECT last_id, hash, count FROM evidence_head").fetchone() == (12, prev, 12)
     db.conn.close()
     assert breaks(path) == []
     done = run(path, "evidence", "verify")
@@ -111,12 +130,12 @@ def test_ignored_duplicate_slots_do_not_advance_the_chain(tmp_path) -> None:
     db = store.connect(path)
     head = db.execute("SELECT last_id, hash, count FROM evidence_head").fetchone()
     writer = CheckWriter(db, Config())
-    writer.add_check(item(1, 1))                      # both slots were stored already
+    writer.add_check(item(1, 1))  # both slots were stored already
     writer.add_check(item(2, 2))
     assert writer.flush() == 0
     assert db.execute("SELECT last_id, hash, count FROM evidence_head").fetchone() == head
-    writer.add_check(item(1, 2))                      # stored: ignored
-    writer.add_check(item(1, 9))                      # new
+    writer.add_check(item(1, 2))  # stored: ignored
+    writer.add_check(item(1, 9))  # new
     assert writer.flush() == 1
     assert db.execute("SELECT last_id, count FROM evidence_head").fetchone() == (5, 5)
     db.conn.close()
@@ -127,7 +146,8 @@ async def test_crawled_checks_are_chained(make_world, tmp_path) -> None:
     world = await make_world(behaviour_scenario(("404", "different_image"), items=3))
     config = crawl_config()
     db_file = load_world(world, tmp_path, config)
-    from monitor.crawl import run_crawl
+    from monitor.runners.crawl import run_crawl
+
     for hours in (1.1, 2.1, 4.1):
         at(world, world.scenario.start + timedelta(hours=hours))
         await run_crawl(db_file, config, resolve_asn=False)
@@ -146,9 +166,11 @@ def old_database(path: Path) -> None:
     assert schema.version(old) == 6 and "chain_hash" not in old["checks"].columns_dict
     add_reports(old, 3)
     for n in range(30):
-        old.execute("INSERT INTO checks (report_id, due_at, checked_at, outcome, reason, asn) "
-                    "VALUES (?, ?, ?, 'removed', 'http_404', 64500)",
-                    [n % 3 + 1, iso(n), iso(n + 0.1)])
+        old.execute(
+            "INSERT INTO checks (report_id, due_at, checked_at, outcome, reason, asn) "
+            "VALUES (?, ?, ?, 'removed', 'http_404', 64500)",
+            [n % 3 + 1, iso(n), iso(n + 0.1)],
+        )
     conn.commit()
     conn.close()
 
@@ -156,18 +178,18 @@ def old_database(path: Path) -> None:
 def test_the_migration_back_fills_the_chain(tmp_path) -> None:
     path = tmp_path / "old.db"
     old_database(path)
-    done = run(path, "evidence", "verify")              # not migrated yet: a clear answer
+    done = run(path, "evidence", "verify")  # not migrated yet: a clear answer
     assert done.exit_code == 2 and "no evidence chain yet" in done.output
     db = store.connect(path)
     assert schema.version(db) == schema.LATEST == 8
     assert db.execute("SELECT count(*) FROM checks WHERE chain_hash IS NULL").fetchone()[0] == 0
     assert db.execute("SELECT last_id, count FROM evidence_head").fetchone() == (30, 30)
-    writer = CheckWriter(db, Config())                # the writer goes on from the head
+    writer = CheckWriter(db, Config())  # the writer goes on from the head
     writer.add_check(item(1, 100))
     assert writer.flush() == 1
     db.conn.close()
     assert breaks(path) == []
-    store.connect(path).conn.close()                  # idempotent
+    store.connect(path).conn.close()  # idempotent
     assert breaks(path) == []
 
 
@@ -179,25 +201,42 @@ def tamper(path: Path, *statements: str) -> None:
     conn.close()
 
 
-SWAP = ("UPDATE checks SET id = -1 WHERE id = 4", "UPDATE checks SET id = 4 WHERE id = 6",
-        "UPDATE checks SET id = 6 WHERE id = -1")
+SWAP = (
+    "UPDATE checks SET id = -1 WHERE id = 4",
+    "UPDATE checks SET id = 4 WHERE id = 6",
+    "UPDATE checks SET id = 6 WHERE id = -1",
+)
 
 
-@pytest.mark.parametrize(("statements", "check_id", "problem"), [
-    (("UPDATE checks SET outcome = 'blocked' WHERE id = 5",), 5, Problem.HASH_MISMATCH),
-    (("UPDATE checks SET checked_at = '2026-03-01T03:00:00Z' WHERE id = 7",), 7,
-     Problem.HASH_MISMATCH),
-    (("UPDATE reports SET url = 'http://other.example/' WHERE id = 2",), 2,
-     Problem.HASH_MISMATCH),
-    (("DELETE FROM checks WHERE id = 5",), 6, Problem.BROKEN_LINK),
-    (SWAP, 4, Problem.HASH_MISMATCH),
-    (("UPDATE checks SET chain_hash = NULL WHERE id = 3",), 3, Problem.MISSING_HASH),
-    (("DELETE FROM checks WHERE id = 12",), None, Problem.HEAD_MISMATCH),
-    (("INSERT INTO checks (report_id, due_at, checked_at, outcome, reason) VALUES "
-      "(1, 'x', 'y', 'online', 'first_check')",), 13, Problem.MISSING_HASH),
-])
-def test_verify_names_the_first_row_that_breaks(tmp_path, statements, check_id,
-                                                problem) -> None:
+@pytest.mark.parametrize(
+    ("statements", "check_id", "problem"),
+    [
+        (("UPDATE checks SET outcome = 'blocked' WHERE id = 5",), 5, Problem.HASH_MISMATCH),
+        (
+            ("UPDATE checks SET checked_at = '2026-03-01T03:00:00Z' WHERE id = 7",),
+            7,
+            Problem.HASH_MISMATCH,
+        ),
+        (
+            ("UPDATE reports SET url = 'http://other.example/' WHERE id = 2",),
+            2,
+            Problem.HASH_MISMATCH,
+        ),
+        (("DELETE FROM checks WHERE id = 5",), 6, Problem.BROKEN_LINK),
+        (SWAP, 4, Problem.HASH_MISMATCH),
+        (("UPDATE checks SET chain_hash = NULL WHERE id = 3",), 3, Problem.MISSING_HASH),
+        (("DELETE FROM checks WHERE id = 12",), None, Problem.HEAD_MISMATCH),
+        (
+            (
+                "INSERT INTO checks (report_id, due_at, checked_at, outcome, reason) VALUES "
+                "(1, 'x', 'y', 'online', 'first_check')",
+            ),
+            13,
+            Problem.MISSING_HASH,
+        ),
+    ],
+)
+def test_verify_names_the_first_row_that_breaks(tmp_path, statements, check_id, problem) -> None:
     path = written(tmp_path)
     tamper(path, *statements)
     found = breaks(path)
@@ -210,17 +249,20 @@ def test_verify_names_the_first_row_that_breaks(tmp_path, statements, check_id,
 
 # --- signed bundles ---------------------------------------------------------------------------
 
+
 def bundle_world(tmp_path: Path) -> Path:
     """Checks of 3 reports, attributed (as the ASN stage would), and an order on reports 1, 3."""
     path = written(tmp_path, reports=3, slots=4)
-    tamper(path,
-           "INSERT INTO hosters (id, name, created_at) VALUES (1, 'Alpha Hosting', 't'), "
-           "(2, 'Beta', 't')",
-           "UPDATE checks SET asn = 64500, asns = '[64500]', prefix = '127.0.0.0/24', "
-           "hoster_id = 1 + (report_id = 2)",
-           "INSERT INTO orders (order_id, report_id, authority, issued_at, deadline_at, "
-           f"imported_at) VALUES ('ORD-1', 1, 'ATKM', '{iso(1)}', '{iso(2)}', 't'), "
-           f"('ORD-1', 3, 'ATKM', '{iso(1)}', '{iso(2)}', 't')")
+    tamper(
+        path,
+        "INSERT INTO hosters (id, name, created_at) VALUES (1, 'Alpha Hosting', 't'), "
+        "(2, 'Beta', 't')",
+        "UPDATE checks SET asn = 64500, asns = '[64500]', prefix = '127.0.0.0/24', "
+        "hoster_id = 1 + (report_id = 2)",
+        "INSERT INTO orders (order_id, report_id, authority, issued_at, deadline_at, "
+        f"imported_at) VALUES ('ORD-1', 1, 'ATKM', '{iso(1)}', '{iso(2)}', 't'), "
+        f"('ORD-1', 3, 'ATKM', '{iso(1)}', '{iso(2)}', 't')",
+    )
     return path
 
 
@@ -232,8 +274,7 @@ def signed(tmp_path) -> tuple[Path, Path, Path]:
     assert made.exit_code == 0, made.output
     assert stat.S_IMODE(key.stat().st_mode) == 0o600 and "BEGIN PUBLIC KEY" in made.output
     out = tmp_path / "b.json"
-    done = run(path, "evidence", "export", "--order", "ORD-1", "--out", str(out),
-               "--key", str(key))
+    done = run(path, "evidence", "export", "--order", "ORD-1", "--out", str(out), "--key", str(key))
     assert done.exit_code == 0, done.output
     return out, Path(f"{key}.pub"), key
 
@@ -242,12 +283,15 @@ def test_a_bundle_verifies_offline(signed, tmp_path) -> None:
     out, pub, _ = signed
     bundle = json.loads(out.read_text())
     assert [r["check"]["report_id"] for r in bundle["rows"]] == [1, 3] * 4
-    assert bundle["rows"][0]["attribution"] == {"asn": 64500, "asns": [64500],
-                                                "prefix": "127.0.0.0/24",
-                                                "hoster": "Alpha Hosting"}
+    assert bundle["rows"][0]["attribution"] == {
+        "asn": 64500,
+        "asns": [64500],
+        "prefix": "127.0.0.0/24",
+        "hoster": "Alpha Hosting",
+    }
     assert bundle["head"]["count"] == 12 and bundle["orders"][0]["authority"] == "ATKM"
     assert verify(out.read_bytes(), load_public(pub.read_bytes(), "pub")) == []
-    (tmp_path / "e.db").unlink()                      # offline: no database needed
+    (tmp_path / "e.db").unlink()  # offline: no database needed
     done = run(tmp_path / "none.db", "evidence", "verify", str(out), "--key", str(pub))
     assert done.exit_code == 0 and "verified" in done.output
 
@@ -257,8 +301,17 @@ def test_a_hoster_bundle_has_the_hosters_reports(tmp_path) -> None:
     private, _ = generate()
     (tmp_path / "k").write_bytes(private)
     out = tmp_path / "h.json"
-    done = run(path, "evidence", "export", "--hoster", "Beta", "--out", str(out),
-               "--key", str(tmp_path / "k"))
+    done = run(
+        path,
+        "evidence",
+        "export",
+        "--hoster",
+        "Beta",
+        "--out",
+        str(out),
+        "--key",
+        str(tmp_path / "k"),
+    )
     assert done.exit_code == 0, done.output
     rows = json.loads(out.read_text())["rows"]
     assert {r["check"]["report_id"] for r in rows} == {2} and len(rows) == 4
@@ -274,7 +327,7 @@ def value_positions(text: str) -> list[int]:
         c = text[i]
         if c == '"':
             _, end = json.decoder.scanstring(text, i + 1)
-            if text[end:].lstrip().startswith(":"):       # a key, not a value
+            if text[end:].lstrip().startswith(":"):  # a key, not a value
                 i = end
                 continue
             positions += range(i + 1, end - 1)
@@ -301,8 +354,8 @@ def test_changing_any_value_byte_fails_verification(signed) -> None:
     positions = value_positions(text)
     assert len(positions) > 2000
     for pos in positions:
-        forged = text[:pos] + changed(text[pos]) + text[pos + 1:]
-        assert verify(forged.encode(), public), (pos, text[pos - 30:pos + 30])
+        forged = text[:pos] + changed(text[pos]) + text[pos + 1 :]
+        assert verify(forged.encode(), public), (pos, text[pos - 30 : pos + 30])
 
 
 def test_a_changed_row_is_named(signed) -> None:
@@ -315,11 +368,14 @@ def test_a_changed_row_is_named(signed) -> None:
     assert first.where.startswith(f"row 3 (check {check_id}, ") and "hash mismatch" in first.what
 
 
-@pytest.mark.parametrize(("edit", "where", "says"), [
-    (lambda rows: rows.pop(3), "row 4", "numbered n=5, expected n=4"),
-    (lambda rows: rows.pop(), "bundle", "row_count says 8 rows, there are 7"),
-    (lambda rows: rows.insert(2, rows.pop(4)), "row 3", "numbered n=5, expected n=3"),
-])
+@pytest.mark.parametrize(
+    ("edit", "where", "says"),
+    [
+        (lambda rows: rows.pop(3), "row 4", "numbered n=5, expected n=4"),
+        (lambda rows: rows.pop(), "bundle", "row_count says 8 rows, there are 7"),
+        (lambda rows: rows.insert(2, rows.pop(4)), "row 3", "numbered n=5, expected n=3"),
+    ],
+)
 def test_removing_or_reordering_rows_fails_and_says_where(signed, edit, where, says) -> None:
     out, pub, _ = signed
     bundle = json.loads(out.read_text())
@@ -344,8 +400,20 @@ def test_adjacent_rows_must_link(tmp_path) -> None:
     private, _ = generate()
     (tmp_path / "k").write_bytes(private)
     out = tmp_path / "a.json"
-    assert run(path, "evidence", "export", "--hoster", "Alpha Hosting", "--out", str(out),
-               "--key", str(tmp_path / "k")).exit_code == 0
+    assert (
+        run(
+            path,
+            "evidence",
+            "export",
+            "--hoster",
+            "Alpha Hosting",
+            "--out",
+            str(out),
+            "--key",
+            str(tmp_path / "k"),
+        ).exit_code
+        == 0
+    )
     bundle = json.loads(out.read_text())
     rows = bundle["rows"]
     first = next(i for i, r in enumerate(rows[1:], 1) if r["prev_id"] == rows[i - 1]["check"]["id"])
@@ -364,7 +432,8 @@ def test_a_changed_attribution_or_a_wrong_key_fails_the_signature(signed) -> Non
     public = load_public(pub.read_bytes(), "pub")
     assert [str(f) for f in verify(json.dumps(bundle).encode(), public)] == [
         "signature: does not verify: the bundle was changed after signing (scope, head, "
-        "orders, reports, attribution or a row)"]
+        "orders, reports, attribution or a row)"
+    ]
     _, other = generate()
     failures = verify(out.read_bytes(), load_public(other, "other"))
     assert len(failures) == 1 and "not with the given key" in failures[0].what
@@ -377,13 +446,19 @@ def test_cli_errors_are_clear(signed, tmp_path) -> None:
     out, pub, key = signed
     path = tmp_path / "e.db"
     cases = [
-        (("evidence", "export", "--order", "NOPE", "--out", "x.json", "--key", str(key)),
-         "no order 'NOPE'"),
-        (("evidence", "export", "--hoster", "Nobody", "--out", "x.json", "--key", str(key)),
-         "no hoster named 'Nobody' (hosters: Alpha Hosting, Beta)"),
+        (
+            ("evidence", "export", "--order", "NOPE", "--out", "x.json", "--key", str(key)),
+            "no order 'NOPE'",
+        ),
+        (
+            ("evidence", "export", "--hoster", "Nobody", "--out", "x.json", "--key", str(key)),
+            "no hoster named 'Nobody' (hosters: Alpha Hosting, Beta)",
+        ),
         (("evidence", "export", "--out", "x.json", "--key", str(key)), "exactly one of"),
-        (("evidence", "export", "--order", "ORD-1", "--out", "x.json", "--key", str(pub)),
-         "not an unencrypted PEM private key"),
+        (
+            ("evidence", "export", "--order", "ORD-1", "--out", "x.json", "--key", str(pub)),
+            "not an unencrypted PEM private key",
+        ),
         (("evidence", "verify", str(out)), "--key PUB"),
         (("evidence", "verify", str(out), "--key", str(out)), "not an Ed25519 public key"),
         (("evidence", "keygen", "--out", str(key)), "never overwritten"),
@@ -398,8 +473,17 @@ def test_export_refuses_a_broken_chain(tmp_path) -> None:
     tamper(path, "UPDATE checks SET outcome = 'blocked' WHERE id = 4")
     private, _ = generate()
     (tmp_path / "k").write_bytes(private)
-    done = run(path, "evidence", "export", "--order", "ORD-1", "--out",
-               str(tmp_path / "b.json"), "--key", str(tmp_path / "k"))
+    done = run(
+        path,
+        "evidence",
+        "export",
+        "--order",
+        "ORD-1",
+        "--out",
+        str(tmp_path / "b.json"),
+        "--key",
+        str(tmp_path / "k"),
+    )
     assert done.exit_code == 1 and "check 4" in done.output
     assert not (tmp_path / "b.json").exists()
 
@@ -407,17 +491,26 @@ def test_export_refuses_a_broken_chain(tmp_path) -> None:
 def test_the_documented_python_verifies_a_bundle(signed, tmp_path) -> None:
     import subprocess
     import sys
+
     doc = (Path(__file__).parent.parent / "docs" / "evidence.md").read_text()
     script = tmp_path / "verify_bundle.py"
     script.write_text(doc.split("```python\n", 1)[1].split("```", 1)[0])
     out, pub, _ = signed
-    done = subprocess.run([sys.executable, str(script), str(out), str(pub)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(script), str(out), str(pub)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "verified: 8 observations" in done.stdout, done.stderr
     bundle = json.loads(out.read_text())
     bundle["rows"][4]["attribution"]["asn"] = 64501
     forged = tmp_path / "forged.json"
     forged.write_text(json.dumps(bundle))
-    done = subprocess.run([sys.executable, str(script), str(forged), str(pub)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(script), str(forged), str(pub)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0 and "InvalidSignature" in done.stderr

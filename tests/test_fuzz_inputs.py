@@ -9,7 +9,7 @@ bytes). Each runs against a fresh store, first as a dry run and then for real. W
   never echoing a control character);
 - a dry run reports exactly what the real run then does, and writes nothing;
 - what is stored passes the shared text check, and stored report times are plausible.
-The config loader (`monitor.config.from_dict`) on arbitrary nested TOML-like values raises
+The config loader (`monitor.core.config.from_dict`) on arbitrary nested TOML-like values raises
 nothing but `ConfigError`.
 """
 
@@ -29,60 +29,155 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hashes.formats import ALGORITHMS
-from monitor import clock, store
-from monitor.config import Config, ConfigError, from_dict
-from monitor.import_hashes import import_hashes
-from monitor.import_hosters import COLUMNS as HOSTER_COLUMNS
-from monitor.import_hosters import import_hosters
-from monitor.import_reports import COLUMNS as REPORT_COLUMNS
-from monitor.import_reports import EARLIEST, import_reports
-from monitor.importing import MAX_ERRORS_KEPT, ImportFileError, ImportResult, text_problem
+from monitor import store
+from monitor.core import clock
+from monitor.core.config import Config, ConfigError, from_dict
+from monitor.intake.common import MAX_ERRORS_KEPT, ImportFileError, ImportResult, text_problem
+from monitor.intake.hash_list import import_hashes
+from monitor.intake.hosters import COLUMNS as HOSTER_COLUMNS
+from monitor.intake.hosters import import_hosters
+from monitor.intake.reports import COLUMNS as REPORT_COLUMNS
+from monitor.intake.reports import EARLIEST, import_reports
 
-FUZZ = settings(max_examples=150, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 NOW = "2026-06-01T00:00:00Z"
 
 PHASH = "f0e1d2c3b4a59687"
 PDQ = "ab" * 32
-HOSTILE_CHARS = ["\r", "\n", "\r\n", "\t", "\x00", "\x1b", "\x7f", "\x85", "\u2028", "\u2029",
-                 "\u202e", "\u2066", "\ud800", "\ufeff", '"', ",", "\\"]
+HOSTILE_CHARS = [
+    "\r",
+    "\n",
+    "\r\n",
+    "\t",
+    "\x00",
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\u2028",
+    "\u2029",
+    "\u202e",
+    "\u2066",
+    "\ud800",
+    "\ufeff",
+    '"',
+    ",",
+    "\\",
+]
 UNICODE_DIGITS = ["\u00b2", "\u0663\u0664", "\uff10", "\u0968", "\U0001d7d9", "\u2466"]
-TIMES = ["9999-12-31T23:59:59-01:00", "9999-12-31T23:59:59Z", "0999-01-01T00:00:00Z",
-         "0001-01-01T00:00:00+01:00", "2999-01-01T00:00:00Z", "1989-12-31T23:59:59Z",
-         "1990-01-01T00:00:00Z", "2026-05-31T10:00:00Z", "2026-06-02T00:00:00Z",
-         "2026-06-02T00:00:01Z", "2026-01-01T00:00:00", "2026-13-01T00:00:00Z",
-         "2026-01-01T00:00:00+25:00", "\u0662\u0660\u0662\u0666-01-01T00:00:00Z", "2026-W01-1",
-         "2026-01-01T00:00:00.123456789Z", "yesterday", ""]
-URLS = ["https://a.example/ok", "http://b.example/x?a=1#f", "http://user:pw@a.example/x",
-        "http://a..b/", "http://a.example:0/", "http://[::1%25eth0]/", "http://[::1]:8080/x",
-        "http://" + "a" * 64 + ".example/", "http://" + "abc." * 64 + "example/",
-        "http://169.254.169.254/latest", "javascript:alert(1)", "http://a.example:\u0668\u0660/",
-        "http://[vuln]/", "http://a.example:99999/", "//a.example/x", "http:///x",
-        "http://b\u00fccher.example/", "http://a%41.example/", "http://127.1/", "ftp://a.example/"]
+TIMES = [
+    "9999-12-31T23:59:59-01:00",
+    "9999-12-31T23:59:59Z",
+    "0999-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+01:00",
+    "2999-01-01T00:00:00Z",
+    "1989-12-31T23:59:59Z",
+    "1990-01-01T00:00:00Z",
+    "2026-05-31T10:00:00Z",
+    "2026-06-02T00:00:00Z",
+    "2026-06-02T00:00:01Z",
+    "2026-01-01T00:00:00",
+    "2026-13-01T00:00:00Z",
+    "2026-01-01T00:00:00+25:00",
+    "\u0662\u0660\u0662\u0666-01-01T00:00:00Z",
+    "2026-W01-1",
+    "2026-01-01T00:00:00.123456789Z",
+    "yesterday",
+    "",
+]
+URLS = [
+    "https://a.example/ok",
+    "http://b.example/x?a=1#f",
+    "http://user:pw@a.example/x",
+    "http://a..b/",
+    "http://a.example:0/",
+    "http://[::1%25eth0]/",
+    "http://[::1]:8080/x",
+    "http://" + "a" * 64 + ".example/",
+    "http://" + "abc." * 64 + "example/",
+    "http://169.254.169.254/latest",
+    "javascript:alert(1)",
+    "http://a.example:\u0668\u0660/",
+    "http://[vuln]/",
+    "http://a.example:99999/",
+    "//a.example/x",
+    "http:///x",
+    "http://b\u00fccher.example/",
+    "http://a%41.example/",
+    "http://127.1/",
+    "ftp://a.example/",
+]
 ASNS = ["64500", "AS64500", "as1", "0", "4294967294", "4294967295", "AS", "1" * 40, "-1", "+5"]
-PREFIXES = ["0.0.0.0/0", "::/0", "10.0.0.1/8", "192.0.2.0/24", "fe80::%eth0/64", "2001:db8::/32",
-            "1.2.3.4/33", "::ffff:0:0/96", "10.0.0.0/255.0.0.0", "198.18.8.0/24"]
-EMAILS = ["a@b.example", "a@b.example,c@d.example", "Name <a@b.example>", "a@b@c.example",
-          "abuse@localhost"]
+PREFIXES = [
+    "0.0.0.0/0",
+    "::/0",
+    "10.0.0.1/8",
+    "192.0.2.0/24",
+    "fe80::%eth0/64",
+    "2001:db8::/32",
+    "1.2.3.4/33",
+    "::ffff:0:0/96",
+    "10.0.0.0/255.0.0.0",
+    "198.18.8.0/24",
+]
+EMAILS = [
+    "a@b.example",
+    "a@b.example,c@d.example",
+    "Name <a@b.example>",
+    "a@b@c.example",
+    "abuse@localhost",
+]
 HASHES = [PHASH, PDQ, "0x" + PHASH, PHASH.upper(), "zz", "\u0660" * 16, "f" * 63, "a" * 40]
-WORDS = ["phash", "pdq", "md5", "sha1", "sha256", "dhash", "PDQ", "photodna", "standard",
-         "x-signature", "NL", "de", "SECRET_ENV", "1BAD", "Big Host", "None", "null"]
+WORDS = [
+    "phash",
+    "pdq",
+    "md5",
+    "sha1",
+    "sha256",
+    "dhash",
+    "PDQ",
+    "photodna",
+    "standard",
+    "x-signature",
+    "NL",
+    "de",
+    "SECRET_ENV",
+    "1BAD",
+    "Big Host",
+    "None",
+    "null",
+]
 SAMPLES = TIMES + URLS + ASNS + PREFIXES + EMAILS + HASHES + WORDS + UNICODE_DIGITS
 
 sample = st.sampled_from(SAMPLES)
 field_text = st.one_of(
-    st.text(max_size=30),                                           # any Unicode, C0/C1 too
+    st.text(max_size=30),  # any Unicode, C0/C1 too
     sample,
-    st.builds(lambda a, c, b: a + c + b, sample, st.sampled_from(HOSTILE_CHARS + UNICODE_DIGITS),
-              st.text(max_size=4)),
-    st.integers(min_value=150, max_value=12_000).map(lambda n: "x" * n),   # long strings
+    st.builds(
+        lambda a, c, b: a + c + b,
+        sample,
+        st.sampled_from(HOSTILE_CHARS + UNICODE_DIGITS),
+        st.text(max_size=4),
+    ),
+    st.integers(min_value=150, max_value=12_000).map(lambda n: "x" * n),  # long strings
 )
 json_value = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
-              st.floats(), field_text),
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.text(max_size=5), inner, max_size=3)),
-    max_leaves=6)
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(),
+        field_text,
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 
 
 def _encode(text: str) -> bytes:
@@ -90,25 +185,35 @@ def _encode(text: str) -> bytes:
 
 
 hexes = st.sampled_from([16, 32, 40, 64]).flatmap(
-    lambda n: st.text("0123456789abcdefABCDEF", min_size=n, max_size=n))
-stamp = st.datetimes(min_value=datetime(1985, 1, 1), max_value=datetime(2030, 1, 1),
-                     timezones=st.sampled_from([UTC, timezone(timedelta(hours=-11))])).map(
-    lambda d: d.isoformat())
-printable = st.text(st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs")),
-                   max_size=12)
+    lambda n: st.text("0123456789abcdefABCDEF", min_size=n, max_size=n)
+)
+stamp = st.datetimes(
+    min_value=datetime(1985, 1, 1),
+    max_value=datetime(2030, 1, 1),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-11))]),
+).map(lambda d: d.isoformat())
+printable = st.text(
+    st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs")), max_size=12
+)
 GOOD = {  # plausible values per column, so that good rows load alongside the bad ones
-    "url": st.builds("http://{}.example/{}".format, st.text("abc-", min_size=1, max_size=4),
-                     printable),
-    "reference": printable, "label": printable,
-    "reported_at": st.one_of(st.just(""), stamp), "noticed_at": st.one_of(st.just(""), stamp),
-    "phash": st.sampled_from(["", PHASH]), "pdq": st.sampled_from(["", PDQ]),
+    "url": st.builds(
+        "http://{}.example/{}".format, st.text("abc-", min_size=1, max_size=4), printable
+    ),
+    "reference": printable,
+    "label": printable,
+    "reported_at": st.one_of(st.just(""), stamp),
+    "noticed_at": st.one_of(st.just(""), stamp),
+    "phash": st.sampled_from(["", PHASH]),
+    "pdq": st.sampled_from(["", PDQ]),
     "sha256": st.sampled_from(["", "0" * 64]),
     "algorithm": st.sampled_from(["phash", "dhash", "pdq", "md5", "sha1", "sha256", "MD5"]),
     "hash": hexes,
     "name": st.sampled_from(["Big Host", "Small Host", "Reseller"]),
-    "asn": st.one_of(st.just(""), st.integers(0, 2**32).map(str),
-                     st.integers(1, 2**16).map("AS{}".format)),
-    "prefix": st.sampled_from(["", *PREFIXES]), "country": st.sampled_from(["", "NL", "de"]),
+    "asn": st.one_of(
+        st.just(""), st.integers(0, 2**32).map(str), st.integers(1, 2**16).map("AS{}".format)
+    ),
+    "prefix": st.sampled_from(["", *PREFIXES]),
+    "country": st.sampled_from(["", "NL", "de"]),
     "abuse_email": st.sampled_from(["", *EMAILS]),
     "webhook_url": st.sampled_from(["", "https://hooks.example/x", *URLS[:8]]),
     "webhook_secret_env": st.sampled_from(["", "HOOK_SECRET", "1BAD"]),
@@ -122,28 +227,26 @@ def row_values(draw, header: list[str]) -> dict[str, object]:
     values: dict[str, object] = {}
     for column in header:
         plausible = GOOD.get(column, field_text)
-        values[column] = draw(plausible if good else st.one_of(plausible, field_text,
-                                                               json_value))
+        values[column] = draw(plausible if good else st.one_of(plausible, field_text, json_value))
     algorithm = ALGORITHMS.get(str(values.get("algorithm", "")).lower())
     if good and algorithm and "hash" in values:
-        values["hash"] = draw(st.text("0123456789abcdef", min_size=algorithm.hex_len,
-                                      max_size=algorithm.hex_len))
+        values["hash"] = draw(
+            st.text("0123456789abcdef", min_size=algorithm.hex_len, max_size=algorithm.hex_len)
+        )
     return values
 
 
 @st.composite
-def import_file(draw, columns: tuple[str, ...], required: tuple[str, ...]
-                ) -> tuple[str, bytes]:
+def import_file(draw, columns: tuple[str, ...], required: tuple[str, ...]) -> tuple[str, bytes]:
     """(file name, content) of a CSV or JSON Lines file over `columns`, hostile in every way."""
     kind = draw(st.sampled_from(["csv", "csv", "raw-csv", "jsonl", "jsonl", "bytes"]))
     suffix = draw(st.sampled_from([".csv", ".jsonl", ".txt", ""]))
-    if draw(st.integers(0, 4)):   # mostly the suffix that fits (else: read as the other kind)
+    if draw(st.integers(0, 4)):  # mostly the suffix that fits (else: read as the other kind)
         suffix = ".jsonl" if kind == "jsonl" else ".csv" if kind == "csv" else suffix
     odd = st.sampled_from(["colour", "URL ", "", "Url", "\u202eurl"])
     header = [*required, *draw(st.lists(st.sampled_from(columns), max_size=len(columns)))]
-    if not draw(st.integers(0, 5)):   # now and then an unusable header: file-level error
-        header = draw(st.lists(st.one_of(st.sampled_from(columns), odd), min_size=1,
-                               max_size=9))
+    if not draw(st.integers(0, 5)):  # now and then an unusable header: file-level error
+        header = draw(st.lists(st.one_of(st.sampled_from(columns), odd), min_size=1, max_size=9))
     header = list(dict.fromkeys(header)) if draw(st.integers(0, 9)) else header
     if kind == "bytes":
         return "f" + suffix, draw(st.binary(max_size=400))
@@ -151,12 +254,15 @@ def import_file(draw, columns: tuple[str, ...], required: tuple[str, ...]
         hostile_line = st.one_of(
             st.text(max_size=40).map(lambda t: t.replace("\n", " ")),
             st.integers(min_value=1, max_value=3000).map(lambda n: "[" * n + "]" * n),
-            st.just('{"url": ' + "9" * 5000 + "}"))
+            st.just('{"url": ' + "9" * 5000 + "}"),
+        )
         lines = []
         for _ in range(draw(st.integers(0, 8))):
             if draw(st.integers(0, 4)):
-                keys = [*required, *draw(st.lists(st.sampled_from([*columns, "colour"]),
-                                                  max_size=3))]
+                keys = [
+                    *required,
+                    *draw(st.lists(st.sampled_from([*columns, "colour"]), max_size=3)),
+                ]
                 lines.append(json.dumps(row_values(draw, list(dict.fromkeys(keys)))))
             else:
                 lines.append(draw(hostile_line))
@@ -164,12 +270,13 @@ def import_file(draw, columns: tuple[str, ...], required: tuple[str, ...]
     rows = []
     for _ in range(draw(st.integers(0, 8))):
         row = [str(v) for v in row_values(draw, header).values()]
-        if not draw(st.integers(0, 9)):   # a field too many or too few
+        if not draw(st.integers(0, 9)):  # a field too many or too few
             row = row[:-1] if row and draw(st.booleans()) else [*row, draw(field_text)]
         rows.append(row)
     if kind == "raw-csv":  # joined by hand: unbalanced quotes, stray CRs
-        text = "\n".join(",".join(r) for r in [header, *rows]) + draw(st.sampled_from(
-            ["", "\n", "\r\n", "\r"]))
+        text = "\n".join(",".join(r) for r in [header, *rows]) + draw(
+            st.sampled_from(["", "\n", "\r\n", "\r"])
+        )
     else:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator=draw(st.sampled_from(["\n", "\r\n"])))
@@ -224,8 +331,12 @@ def run_both(template: Path, name: str, content: bytes, importer) -> tuple[objec
             if real is not None:
                 assert isinstance(real, ImportResult) and isinstance(dry_result, ImportResult)
                 check_result(real, path)
-                assert (dry_result.read, dry_result.added, dry_result.unchanged,
-                        dry_result.bad) == (real.read, real.added, real.unchanged, real.bad)
+                assert (
+                    dry_result.read,
+                    dry_result.added,
+                    dry_result.unchanged,
+                    dry_result.bad,
+                ) == (real.read, real.added, real.unchanged, real.bad)
                 assert [str(e) for e in dry_result.errors] == [str(e) for e in real.errors]
                 check_stored(db, real)
             return dry_result, real
@@ -238,7 +349,7 @@ def check_result(result: ImportResult, path: Path) -> None:
     assert len(result.errors) == min(result.bad, MAX_ERRORS_KEPT)
     for error in result.errors:
         assert error.line >= 1 and str(error).startswith(f"{path}:{error.line}: ")
-        assert text_problem(error.reason) is None, error.reason   # never echoes a CR or LF
+        assert text_problem(error.reason) is None, error.reason  # never echoes a CR or LF
 
 
 def check_stored(db, result: ImportResult) -> None:
@@ -250,15 +361,15 @@ def check_stored(db, result: ImportResult) -> None:
     for url, reported, noticed in db.execute("SELECT url, reported_at, noticed_at FROM reports"):
         assert "@" not in url.split("/")[2]
         for stamp in (reported, noticed):
-            assert EARLIEST <= clock.parse(stamp) <= latest and clock.iso(clock.parse(stamp)) == \
-                stamp
+            assert (
+                EARLIEST <= clock.parse(stamp) <= latest and clock.iso(clock.parse(stamp)) == stamp
+            )
 
 
 @FUZZ
 @given(file=import_file(REPORT_COLUMNS, ("url",)))
 def test_fuzz_import_reports(template, file):
-    run_both(template, *file, lambda db, path, dry: import_reports(db, path, Config(),
-                                                                   dry_run=dry))
+    run_both(template, *file, lambda db, path, dry: import_reports(db, path, Config(), dry_run=dry))
 
 
 @FUZZ
@@ -275,35 +386,65 @@ def test_fuzz_import_hosters(template, file):
 
 # --- the config loader ---
 
-DURATIONS = ["30s", "12h", "5d", "2w", "0s", "-5h", "1e309h", "9" * 30 + "d", "nan s", "inf h",
-             "1.5m", "12", "h", "\u0661\u0662h", "\u00b2d", "30 s", ""]
+DURATIONS = [
+    "30s",
+    "12h",
+    "5d",
+    "2w",
+    "0s",
+    "-5h",
+    "1e309h",
+    "9" * 30 + "d",
+    "nan s",
+    "inf h",
+    "1.5m",
+    "12",
+    "h",
+    "\u0661\u0662h",
+    "\u00b2d",
+    "30 s",
+    "",
+]
 toml_scalar = st.one_of(
-    st.booleans(), st.integers(), st.integers(min_value=-2**80, max_value=2**80), st.floats(),
-    st.text(max_size=20), st.sampled_from(DURATIONS + UNICODE_DIGITS + PREFIXES + URLS[:6]),
-    st.datetimes(timezones=st.sampled_from([None, UTC])), st.dates(), st.times())
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(),
+    st.text(max_size=20),
+    st.sampled_from(DURATIONS + UNICODE_DIGITS + PREFIXES + URLS[:6]),
+    st.datetimes(timezones=st.sampled_from([None, UTC])),
+    st.dates(),
+    st.times(),
+)
 toml_value = st.recursive(
     toml_scalar,
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-    max_leaves=8)
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 def _section(cls) -> st.SearchStrategy:
     names = [f.name for f in fields(cls)]
-    return st.dictionaries(st.one_of(st.sampled_from(names), st.text(max_size=8)), toml_value,
-                           max_size=4)
+    return st.dictionaries(
+        st.one_of(st.sampled_from(names), st.text(max_size=8)), toml_value, max_size=4
+    )
 
 
 SECTIONS = {f.name: f.default_factory for f in fields(Config)}  # type: ignore[misc]
 config_data = st.one_of(
-    st.fixed_dictionaries({}, optional={name: st.one_of(_section(cls), toml_value)
-                                        for name, cls in SECTIONS.items()}),
+    st.fixed_dictionaries(
+        {}, optional={name: st.one_of(_section(cls), toml_value) for name, cls in SECTIONS.items()}
+    ),
     st.dictionaries(st.text(max_size=8), toml_value, max_size=3),
-    toml_value)
+    toml_value,
+)
 
 
-@settings(max_examples=200, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(data=config_data)
 def test_fuzz_config_from_dict_raises_only_config_error(data):
     try:

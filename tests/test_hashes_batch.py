@@ -35,11 +35,22 @@ def _image(rng: random.Random, pdq_bits: int = 256) -> MediaHashes:
     pdq = _hex(rng.getrandbits(pdq_bits), 256)
     dihedral = (pdq,) + tuple(_hex(rng.getrandbits(256), 256) for _ in range(7))
     return MediaHashes(
-        ok=True, error=None, format="jpeg", width=640, height=480,
-        phash=_hex(rng.getrandbits(64), 64), dhash=_hex(rng.getrandbits(64), 64), pdq=pdq,
-        pdq_quality=100, sha256=_hex(rng.getrandbits(256), 256),
-        sha1=_hex(rng.getrandbits(160), 160), md5=_hex(rng.getrandbits(128), 128),
-        phash_mirror=_hex(rng.getrandbits(64), 64), pdq_dihedral=dihedral, usable=True)
+        ok=True,
+        error=None,
+        format="jpeg",
+        width=640,
+        height=480,
+        phash=_hex(rng.getrandbits(64), 64),
+        dhash=_hex(rng.getrandbits(64), 64),
+        pdq=pdq,
+        pdq_quality=100,
+        sha256=_hex(rng.getrandbits(256), 256),
+        sha1=_hex(rng.getrandbits(160), 160),
+        md5=_hex(rng.getrandbits(128), 128),
+        phash_mirror=_hex(rng.getrandbits(64), 64),
+        pdq_dihedral=dihedral,
+        usable=True,
+    )
 
 
 def _variants(h: MediaHashes, algorithm: str) -> list[str]:
@@ -88,8 +99,17 @@ def oracle(entries: list[tuple], h: MediaHashes) -> list[Match]:
                 theirs = [x[2] for x in entries if x[1] == "pdq" and (x[0], x[3]) == (e[0], e[3])]
                 agree = [_dist(a, b) for a in theirs for b in _variants(h, "pdq")]
                 strong = bool(agree) and min(agree) <= AGREE_T
-                offer(e, Match(e[0], f"{algorithm}+pdq" if strong else algorithm, d, e[3], e[4],
-                               "strong" if strong else "candidate"))
+                offer(
+                    e,
+                    Match(
+                        e[0],
+                        f"{algorithm}+pdq" if strong else algorithm,
+                        d,
+                        e[3],
+                        e[4],
+                        "strong" if strong else "candidate",
+                    ),
+                )
     if any(allow and m.strength != "candidate" for m, allow in best.values()):
         return []
     return sorted((m for m, allow in best.values() if not allow), key=_order)
@@ -103,8 +123,9 @@ def _world(rng: random.Random, background: int) -> tuple[list[tuple], list[Media
     entries: list[tuple] = []
 
     def add(algorithm, value, *, lst="big", label=None, allow=False, ref=None):
-        entries.append((ref if ref is not None else ("e", len(entries)), algorithm, value, lst,
-                        label, allow))
+        entries.append(
+            (ref if ref is not None else ("e", len(entries)), algorithm, value, lst, label, allow)
+        )
 
     for _ in range(background):
         add("pdq", _hex(rng.getrandbits(256), 256))
@@ -167,8 +188,14 @@ def test_batch_equals_brute_force_policy(background: int, layout: str, monkeypat
     m = _matcher(entries)
     expected = [oracle(entries, h) for h in images]
     assert sum(len(e) for e in expected) > 40  # the planted matches are there
-    assert {x.algorithm for e in expected for x in e} >= {"pdq", "phash", "phash+pdq", "md5",
-                                                        "sha1", "dhash"}
+    assert {x.algorithm for e in expected for x in e} >= {
+        "pdq",
+        "phash",
+        "phash+pdq",
+        "md5",
+        "sha1",
+        "dhash",
+    }
     assert m.candidates_many(images) == expected
     assert [m.candidates(h) for h in images] == expected
     confirmed = [[x for x in e if x.strength != "candidate"] for e in expected]
@@ -183,11 +210,12 @@ def test_identical_images_are_searched_once_and_answered_apart(monkeypatch) -> N
     m = _matcher(entries)
     seen: list[int] = []
     search = Matcher._search
-    monkeypatch.setattr(Matcher, "_search", lambda self, hs, *a: seen.append(len(hs)) or
-                        search(self, hs, *a))
+    monkeypatch.setattr(
+        Matcher, "_search", lambda self, hs, *a: seen.append(len(hs)) or search(self, hs, *a)
+    )
     h = images[1]
     out = m.match_many([h, replace(h), h])
-    assert seen == [1] and out[0] == out[1] == out[2] == oracle(entries, h)[:len(out[0])]
+    assert seen == [1] and out[0] == out[1] == out[2] == oracle(entries, h)[: len(out[0])]
     assert out[0] and out[0] is not out[1]  # each answer is its own list
     out[0].clear()
     assert out[1]
@@ -199,11 +227,10 @@ def test_incremental_adds_between_batches() -> None:
     m = Matcher()
     m.add("p", "phash", _near(rng, h.phash, 4), list_name="l")
     assert [x.strength for x in m.candidates_many([h])[0]] == ["candidate"]
-    assert m.match_many([h]) == [[]]      # (it searches only pHash entries a PDQ can confirm)
+    assert m.match_many([h]) == [[]]  # (it searches only pHash entries a PDQ can confirm)
     m.add("p", "pdq", _near(rng, h.pdq, 40), list_name="l")  # now the PDQ agrees
     assert [(x.algorithm, x.strength) for x in m.match_many([h])[0]] == [("phash+pdq", "strong")]
-    m.add_many([(i, "pdq", _hex(rng.getrandbits(256), 256)) for i in range(5000)],
-               list_name="bulk")
+    m.add_many([(i, "pdq", _hex(rng.getrandbits(256), 256)) for i in range(5000)], list_name="bulk")
     m.add("q", "pdq", _near(rng, h.pdq_dihedral[5], PDQ_T), list_name="bulk")
     assert [(x.ref, x.distance) for x in m.match(h)] == [("p", 4), ("q", PDQ_T)]  # 4/64 first
 
@@ -213,45 +240,65 @@ def test_add_many_is_all_or_nothing_unless_skipping() -> None:
     h = _image(rng)
     m = Matcher()
     good = [("a", "pdq", h.pdq), ("b", "md5", h.md5.upper()), ("c", "phash", "0x" + h.phash)]
-    for bad in (("x", "pdq", "zz" * 32), ("x", "phash", "12"), ("x", "photodna", "00"),
-                ("x", "md5", "g" * 32)):
+    for bad in (
+        ("x", "pdq", "zz" * 32),
+        ("x", "phash", "12"),
+        ("x", "photodna", "00"),
+        ("x", "md5", "g" * 32),
+    ):
         with pytest.raises(HashFormatError):
             m.add_many(good + [bad], list_name="l")
         assert len(m) == 0 and m.match(h) == []
-    rows = good + [("x", "pdq", "zz" * 32), ("y", "sha1", " " + h.sha1 + " "),
-                   ("z", "sha256", "1" * 63)]
+    rows = good + [
+        ("x", "pdq", "zz" * 32),
+        ("y", "sha1", " " + h.sha1 + " "),
+        ("z", "sha256", "1" * 63),
+    ]
     assert m.add_many(rows, list_name="l", skip_invalid=True) == 4 and len(m) == 4
     assert {x.ref for x in m.match(h)} == {"a", "b", "y"}
 
 
 def test_add_packed_is_add_many_without_the_rows() -> None:
-    """A list loaded as one hex string per algorithm (monitor.reupload_index.load_index) matches
+    """A list loaded as one hex string per algorithm (monitor.reuploads.index.load_index) matches
     exactly as the same rows added one by one: refs, labels, lists, digests, thresholds."""
     rng = random.Random(11)
     images = [_image(rng) for _ in range(6)]
     rows: list[tuple] = []
     for n, h in enumerate(images):
-        rows += [(f"pdq{n}", "pdq", _near(rng, h.pdq_dihedral[n % 8], PDQ_T - n % 2), f"L{n}"),
-                 (f"ph{n}", "phash", _near(rng, h.phash, PHASH_T + n % 2), None),
-                 (f"dh{n}", "dhash", _near(rng, h.dhash, 3), None),
-                 (f"md{n}", "md5", h.md5, f"M{n}"), (f"s1{n}", "sha1", h.sha1.upper(), None)]
-    rows += [(f"r{k}", a, _hex(rng.getrandbits(ALGORITHMS[a].bits), ALGORITHMS[a].bits), None)
-             for k in range(300) for a in ("pdq", "phash", "sha256")]
+        rows += [
+            (f"pdq{n}", "pdq", _near(rng, h.pdq_dihedral[n % 8], PDQ_T - n % 2), f"L{n}"),
+            (f"ph{n}", "phash", _near(rng, h.phash, PHASH_T + n % 2), None),
+            (f"dh{n}", "dhash", _near(rng, h.dhash, 3), None),
+            (f"md{n}", "md5", h.md5, f"M{n}"),
+            (f"s1{n}", "sha1", h.sha1.upper(), None),
+        ]
+    rows += [
+        (f"r{k}", a, _hex(rng.getrandbits(ALGORITHMS[a].bits), ALGORITHMS[a].bits), None)
+        for k in range(300)
+        for a in ("pdq", "phash", "sha256")
+    ]
     by_rows, packed = Matcher(), Matcher()
     assert by_rows.add_many(rows, list_name="partner") == len(rows)
     for algorithm in ALGORITHMS:
         mine = [r for r in rows if r[1] == algorithm]
         if mine:
-            assert packed.add_packed(algorithm, "".join(r[2] for r in mine),
-                                     [r[0] for r in mine], [r[3] for r in mine],
-                                     list_name="partner") == len(mine)
+            assert packed.add_packed(
+                algorithm,
+                "".join(r[2] for r in mine),
+                [r[0] for r in mine],
+                [r[3] for r in mine],
+                list_name="partner",
+            ) == len(mine)
     assert len(packed) == len(by_rows)
     expected = by_rows.candidates_many(images)
     assert packed.candidates_many(images) == expected
-    assert sum(len(ms) for ms in expected) >= 20     # the near copies are there to be found
+    assert sum(len(ms) for ms in expected) >= 20  # the near copies are there to be found
     # a string that is not exactly that many hashes adds nothing
-    for hexes, refs in (("ab" * 32 + "zz" * 32, ["a", "b"]), ("ab" * 32, ["a", "b"]),
-                        ("ab" * 31 + " a" + "ab", ["a"])):
+    for hexes, refs in (
+        ("ab" * 32 + "zz" * 32, ["a", "b"]),
+        ("ab" * 32, ["a", "b"]),
+        ("ab" * 31 + " a" + "ab", ["a"]),
+    ):
         with pytest.raises(HashFormatError):
             packed.add_packed("pdq", hexes, refs, list_name="other")
     with pytest.raises(HashFormatError):

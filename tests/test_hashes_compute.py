@@ -20,7 +20,7 @@ from hashes import compute as compute_module
 from hashes import synthetic
 from hashes.compute import MIN_SIDE, MediaHashes, compute, hamming, phash_dhash
 from hashes.pdq import luma_from_rgb, pdq_from_luma
-from monitor.classify import Fetch, Outcome, classify
+from monitor.core.classify import Fetch, Outcome, classify
 from tests.test_hostile_servers import jpeg_declared, png_7000, png_declared, png_real_bomb
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "pdq-reference"
@@ -123,14 +123,23 @@ def test_exif_orientation_applied() -> None:
     assert hamming(a.pdq, b.pdq) <= 10 and hamming(a.phash, b.phash) <= 10
 
 
-@pytest.mark.parametrize("data", [b"", b"hello CANARY-4711", b"\xff\xd8\xff\xe0" + b"\x00" * 50,
-                                  b"GIF89a" + b"\x01" * 30, b"\x89PNG\r\n\x1a\n" + b"x" * 40])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"hello CANARY-4711",
+        b"\xff\xd8\xff\xe0" + b"\x00" * 50,
+        b"GIF89a" + b"\x01" * 30,
+        b"\x89PNG\r\n\x1a\n" + b"x" * 40,
+    ],
+)
 def test_not_an_image_never_raises(data: bytes) -> None:
     h = compute(data)
     assert not h.ok and not h.usable and h.phash is None and h.pdq is None
     assert h.error_kind in ("not_image", "corrupt"), h.error
     assert "CANARY" not in h.error
     import hashlib
+
     assert h.sha256 == hashlib.sha256(data).hexdigest() and h.md5 == hashlib.md5(data).hexdigest()
 
 
@@ -160,8 +169,13 @@ def test_pixel_limit() -> None:
 
 def test_decompression_bomb_header() -> None:
     # a GIF whose header claims 65535 x 65535 pixels
-    data = (b"GIF89a" + struct.pack("<HHBBB", 65535, 65535, 0, 0, 0)
-            + b",\x00\x00\x00\x00" + struct.pack("<HH", 65535, 65535) + b"\x00\x02\x02D\x01\x00;")
+    data = (
+        b"GIF89a"
+        + struct.pack("<HHBBB", 65535, 65535, 0, 0, 0)
+        + b",\x00\x00\x00\x00"
+        + struct.pack("<HH", 65535, 65535)
+        + b"\x00\x02\x02D\x01\x00;"
+    )
     h = compute(data)
     assert not h.ok and h.error_kind == "decompression_bomb"
 
@@ -228,20 +242,37 @@ def test_cmyk_jpeg() -> None:
     assert h.ok and h.format == "jpeg" and h.usable
 
 
-@pytest.mark.parametrize("name, data", [
-    ("png declared 30000x30000", lambda: png_declared(30000, 30000)),
-    ("png 8000x8000 complete", lambda: png_real_bomb()),
-    ("jpeg declared 60000x60000", lambda: jpeg_declared()),
-    ("gif declared 65535x65535", lambda: b"GIF89a" + struct.pack("<HHBBB", 65535, 65535, 0, 0, 0)
-     + b",\x00\x00\x00\x00" + struct.pack("<HH", 65535, 65535) + b"\x00\x02\x02D\x01\x00;"),
-])
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("png declared 30000x30000", lambda: png_declared(30000, 30000)),
+        ("png 8000x8000 complete", lambda: png_real_bomb()),
+        ("jpeg declared 60000x60000", lambda: jpeg_declared()),
+        (
+            "gif declared 65535x65535",
+            lambda: (
+                b"GIF89a"
+                + struct.pack("<HHBBB", 65535, 65535, 0, 0, 0)
+                + b",\x00\x00\x00\x00"
+                + struct.pack("<HH", 65535, 65535)
+                + b"\x00\x02\x02D\x01\x00;"
+            ),
+        ),
+    ],
+)
 @pytest.mark.parametrize("content_type", ["image/png", "text/html", None])
 def test_bombs_are_too_large_never_removed(name, data, content_type) -> None:
     h = compute(data())
     assert not h.ok and h.error_kind == "decompression_bomb", (name, h.error)
-    fetch = Fetch(url="http://h.test/1", final_url="http://h.test/1", http_status=200,
-                  content_type=content_type, is_image=False, image_error=h.error,
-                  matched=False)
+    fetch = Fetch(
+        url="http://h.test/1",
+        final_url="http://h.test/1",
+        http_status=200,
+        content_type=content_type,
+        is_image=False,
+        image_error=h.error,
+        matched=False,
+    )
     assert classify(fetch) == (Outcome.UNREACHABLE, "too_large")
 
 
@@ -255,9 +286,20 @@ def test_banded_luma_is_the_whole_image_luma(monkeypatch) -> None:
         assert np.array_equal(compute_module._luma(full), whole)
 
 
-@pytest.mark.parametrize("fmt, mode", [("PNG", "RGB"), ("PNG", "RGBA"), ("PNG", "P"),
-                                       ("PNG", "L"), ("PNG", "I;16"), ("JPEG", "RGB"),
-                                       ("JPEG", "L"), ("GIF", "P"), ("WEBP", "RGB")])
+@pytest.mark.parametrize(
+    "fmt, mode",
+    [
+        ("PNG", "RGB"),
+        ("PNG", "RGBA"),
+        ("PNG", "P"),
+        ("PNG", "L"),
+        ("PNG", "I;16"),
+        ("JPEG", "RGB"),
+        ("JPEG", "L"),
+        ("GIF", "P"),
+        ("WEBP", "RGB"),
+    ],
+)
 def test_large_images_are_hashed_from_a_reduced_decode(monkeypatch, mode, fmt) -> None:
     """Past HASH_PIXELS an image is hashed reduced: near the full-resolution hashes."""
     img = synthetic.image(8, (1203, 901))
@@ -278,7 +320,7 @@ def test_large_images_are_hashed_from_a_reduced_decode(monkeypatch, mode, fmt) -
 def test_reduced_decode_keeps_exif_orientation(monkeypatch) -> None:
     img = synthetic.image(9, (400, 300))
     exif = Image.Exif()
-    exif[0x0112] = 6                          # rotate 90 degrees on display
+    exif[0x0112] = 6  # rotate 90 degrees on display
     out = BytesIO()
     img.save(out, "PNG", exif=exif)
     upright = compute(synthetic.encode(img.transpose(Image.Transpose.ROTATE_270), "PNG"))
@@ -308,16 +350,20 @@ print(json.dumps({"seconds": seconds, "ok": h.ok, "kind": h.error_kind, "peak_mb
 
 def peak_of_compute(data: bytes) -> dict:
     """Peak RSS (MB) and seconds of hashing `data` once, in a fresh Python process."""
-    out = subprocess.run([sys.executable, "-c", _MEASURE], input=data, capture_output=True,
-                         check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE], input=data, capture_output=True, check=True, timeout=120
+    )
     return json.loads(out.stdout)
 
 
-@pytest.mark.parametrize("name, data, ok", [
-    ("png 7000x7000", png_7000, True),
-    ("jpeg declared 60000x60000", jpeg_declared, False),
-    ("png 8000x8000 complete", png_real_bomb, False),
-])
+@pytest.mark.parametrize(
+    "name, data, ok",
+    [
+        ("png 7000x7000", png_7000, True),
+        ("jpeg declared 60000x60000", jpeg_declared, False),
+        ("png 8000x8000 complete", png_real_bomb, False),
+    ],
+)
 def test_one_image_costs_bounded_memory(name, data, ok) -> None:
     """A 7000x7000 PNG (under the pixel limit) took 1.1 GB and 13 s to hash at full
     resolution; hashed from a reduced decode it stays far below (goal: 300 MB)."""

@@ -59,8 +59,13 @@ def test_uniform_random(bits: int, radius: int, parts) -> None:
     rng = np.random.default_rng(bits + radius)
     words = bits // 64
     data = _random(rng, 20000, words)
-    queries = np.vstack([_flip(rng, data[i], int(rng.integers(0, radius + 3)))
-                         for i in rng.integers(0, len(data), 20)] + [_random(rng, 5, words)])
+    queries = np.vstack(
+        [
+            _flip(rng, data[i], int(rng.integers(0, radius + 3)))
+            for i in rng.integers(0, len(data), 20)
+        ]
+        + [_random(rng, 5, words)]
+    )
     index = HammingIndex.from_hashes(data, bits, scan_fallback=False, parts=parts)
     assert _assert_same(index, data, queries, radius) >= 15
 
@@ -105,8 +110,9 @@ def test_exactly_at_radius(bits: int, radius: int, parts) -> None:
     _assert_same(index, data, np.vstack([q, at[:5], beyond[:5]]), radius)
 
 
-def _flip_in(rng: np.random.Generator, h: np.ndarray, word: int, lo: int, hi_: int,
-             k: int) -> np.ndarray:
+def _flip_in(
+    rng: np.random.Generator, h: np.ndarray, word: int, lo: int, hi_: int, k: int
+) -> np.ndarray:
     """A copy of h with k distinct bits flipped, all in bits lo..hi_-1 of one word."""
     out = h.copy()
     for b in rng.choice(np.arange(lo, hi_), size=k, replace=False):
@@ -145,8 +151,10 @@ def test_batch_shapes_duplicates_and_order() -> None:
     assert [len(x[0]) for x in index.search_many(qs, 31)] == [1, 1, 0, 1]
     assert [len(a) for a in index.search_batch(np.empty((0, 4), np.uint64), 31)] == [0, 0, 0]
     hexes = [to_hex(x) for x in qs]
-    assert all(np.array_equal(a, b) for a, b in zip(index.search_batch(hexes, 31),
-                                                    (qi, ids, d), strict=True))
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(index.search_batch(hexes, 31), (qi, ids, d), strict=True)
+    )
     assert len(index.search_batch(qs, -1)[0]) == 0
 
 
@@ -154,8 +162,9 @@ def test_batch_split_and_chunked_passes(monkeypatch) -> None:
     """Batches cut into passes (few probes, few candidates per pass) give the same hits."""
     rng = np.random.default_rng(19)
     data = np.vstack([np.zeros((3000, 4), np.uint64), _random(rng, 3000, 4)])
-    queries = np.vstack([np.zeros((2, 4), np.uint64), _flip(rng, data[4000], 20),
-                         _random(rng, 5, 4)])
+    queries = np.vstack(
+        [np.zeros((2, 4), np.uint64), _flip(rng, data[4000], 20), _random(rng, 5, 4)]
+    )
     index = HammingIndex.from_hashes(data, 256, scan_fallback=False, parts=PARTS_16)
     monkeypatch.setattr(hi, "_PROBES", 100)
     monkeypatch.setattr(hi, "_CANDIDATES", 1000)
@@ -213,6 +222,7 @@ def test_save_and_load_memory_mapped(tmp_path: Path) -> None:
 
 def test_load_keeps_layout_and_rebuilds_format_1(tmp_path: Path) -> None:
     import json
+
     rng = np.random.default_rng(31)
     data = _random(rng, 3000, 4)
     HammingIndex.from_hashes(data, 256, parts=PARTS_16).save(tmp_path / "a")

@@ -47,7 +47,9 @@ def test_round_trip(tmp_path: Path) -> None:
     assert write(rows, tmp_path / "out.csv") == 2
     back, errors = read(tmp_path / "out.csv")
     assert errors == [] and [(e.algorithm, e.hash, e.label) for e in back] == [
-        ("pdq", PDQ, "a"), ("sha1", "a" * 40, None)]
+        ("pdq", PDQ, "a"),
+        ("sha1", "a" * 40, None),
+    ]
 
 
 def test_streaming_constant_memory(tmp_path: Path) -> None:
@@ -66,6 +68,10 @@ def test_streaming_constant_memory(tmp_path: Path) -> None:
 
 
 def test_unique_keeps_errors_and_first() -> None:
-    rows = [ListEntry("md5", "0" * 32, "first", 1), ListError(2, "bad"),
-            ListEntry("md5", "0" * 32, "second", 3), ListEntry("sha1", "0" * 40, None, 4)]
+    rows = [
+        ListEntry("md5", "0" * 32, "first", 1),
+        ListError(2, "bad"),
+        ListEntry("md5", "0" * 32, "second", 3),
+        ListEntry("sha1", "0" * 40, None, 4),
+    ]
     assert list(unique(rows)) == [rows[0], rows[1], rows[3]]

@@ -133,8 +133,10 @@ def test_matcher_unusable_only_exact(imgs) -> None:
 
 def test_matcher_add_many_and_validation(imgs) -> None:
     m = Matcher()
-    n = m.add_many([(i, "pdq", compute(synthetic.jpeg(i, (200, 150))).pdq, f"img{i}")
-                    for i in range(5)], list_name="bulk")
+    n = m.add_many(
+        [(i, "pdq", compute(synthetic.jpeg(i, (200, 150))).pdq, f"img{i}") for i in range(5)],
+        list_name="bulk",
+    )
     assert n == 5 and len(m) == 5
     found = m.match(compute(synthetic.jpeg(3, (200, 150), quality=60)))
     assert [(x.ref, x.label) for x in found] == [(3, "img3")]

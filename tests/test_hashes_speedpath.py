@@ -20,8 +20,18 @@ from hashes import _phash, synthetic
 from hashes.compute import DRAFT_SIZE, compute, hamming, pdq_hash, phash_dhash
 from hashes.pdq import _plan, jarosz_window, luma_from_rgb, pdq_from_luma
 
-JPEG_SIZES = [(1024, 768), (640, 480), (333, 217), (100, 80), (129, 700), (64, 64), (513, 257),
-              (1920, 1080), (300, 2000), (47, 33)]
+JPEG_SIZES = [
+    (1024, 768),
+    (640, 480),
+    (333, 217),
+    (100, 80),
+    (129, 700),
+    (64, 64),
+    (513, 257),
+    (1920, 1080),
+    (300, 2000),
+    (47, 33),
+]
 
 
 def _draft(data: bytes) -> Image.Image:
@@ -32,8 +42,11 @@ def _draft(data: bytes) -> Image.Image:
 
 
 def _imagehash_triple(img: Image.Image) -> tuple[str, str, str]:
-    return (str(imagehash.phash(img)), str(imagehash.dhash(img)),
-            str(imagehash.phash(ImageOps.mirror(img))))
+    return (
+        str(imagehash.phash(img)),
+        str(imagehash.dhash(img)),
+        str(imagehash.phash(ImageOps.mirror(img))),
+    )
 
 
 def _vec_hex(vec: np.ndarray) -> str:
@@ -69,8 +82,11 @@ def _degenerate() -> list[Image.Image]:
     ramp = np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))
     checker = (np.indices((64, 64)).sum(axis=0) // 8 % 2 * 255).astype(np.uint8)
     return [Image.new("L", (200, 100), v) for v in (0, 128, 255)] + [
-        Image.fromarray(ramp), Image.fromarray(ramp.T.copy()), Image.fromarray(checker),
-        Image.new("RGB", (50, 50), (10, 200, 30))]
+        Image.fromarray(ramp),
+        Image.fromarray(ramp.T.copy()),
+        Image.fromarray(checker),
+        Image.new("RGB", (50, 50), (10, 200, 30)),
+    ]
 
 
 def test_tie_fallback_gives_imagehash_result(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,8 +98,11 @@ def test_tie_fallback_gives_imagehash_result(monkeypatch: pytest.MonkeyPatch) ->
         return original(img, *args, **kwargs)
 
     for img in _degenerate():
-        expected = (str(original(img)), str(imagehash.dhash(img)),
-                    str(original(ImageOps.mirror(img))))
+        expected = (
+            str(original(img)),
+            str(imagehash.dhash(img)),
+            str(original(ImageOps.mirror(img))),
+        )
         monkeypatch.setattr(imagehash, "phash", counting)
         got = _phash.perceptual64(img)
         monkeypatch.setattr(imagehash, "phash", original)
@@ -110,8 +129,9 @@ def _box_matrix(n: int, w: int) -> np.ndarray:
     return v
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 63, 64, 65, 100, 127, 128, 129, 217, 333, 700, 768,
-                               1024, 1080, 1500])
+@pytest.mark.parametrize(
+    "n", [1, 2, 7, 63, 64, 65, 100, 127, 128, 129, 217, 333, 700, 768, 1024, 1080, 1500]
+)
 def test_band_plan_equals_multiplied_out_box_matrices(n: int) -> None:
     v = _box_matrix(n, jarosz_window(n))
     samples = [int(((i + 0.5) * n) / 64) for i in range(64)]
@@ -119,11 +139,11 @@ def test_band_plan_equals_multiplied_out_box_matrices(n: int) -> None:
     plan = _plan(n)
     got = np.zeros((64, n), dtype=np.float32)
     for i, s in enumerate(plan.starts):
-        got[i, s:s + plan.width] = plan.weights[i]
+        got[i, s : s + plan.width] = plan.weights[i]
     assert np.array_equal(got != 0, expected != 0)
     np.testing.assert_allclose(got, expected, rtol=2e-7, atol=0)
     for j0, a, b, dense in plan.blocks:  # the column-pass blocks hold the same map
-        np.testing.assert_array_equal(dense.T, got[j0:j0 + dense.shape[1], a:b])
+        np.testing.assert_array_equal(dense.T, got[j0 : j0 + dense.shape[1], a:b])
 
 
 def test_pdq_identical_to_pdqhash_at_odd_and_large_sizes() -> None:

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from monitor import asn, hosters
-from monitor.asn_records import AsnInfo
-from monitor.config import AsnConfig, Config
+from monitor.attribution import asn, hosters
+from monitor.attribution.records import AsnInfo
+from monitor.core.config import AsnConfig, Config
 from monitor.sim.dns import CymruDNS
 from monitor.store import connect
 
@@ -19,16 +19,20 @@ T0 = "2026-01-01T00:00:00Z"
 @pytest.fixture
 def db(tmp_path):
     db = connect(tmp_path / "hosters.db")
-    db["hosters"].insert_all([
-        {"id": 1, "name": "Big Hosting", "country": "NL", "created_at": T0},
-        {"id": 2, "name": "Tiny Reseller", "country": "NL", "created_at": T0},
-        {"id": 3, "name": "Prefix Only", "country": "DE", "created_at": T0},
-    ])
-    db["hoster_networks"].insert_all([
-        {"hoster_id": 1, "asn": 64500, "prefix": None},
-        {"hoster_id": 2, "asn": 64500, "prefix": "198.18.8.0/24"},
-        {"hoster_id": 3, "asn": None, "prefix": "2001:db8:100::/48"},
-    ])
+    db["hosters"].insert_all(
+        [
+            {"id": 1, "name": "Big Hosting", "country": "NL", "created_at": T0},
+            {"id": 2, "name": "Tiny Reseller", "country": "NL", "created_at": T0},
+            {"id": 3, "name": "Prefix Only", "country": "DE", "created_at": T0},
+        ]
+    )
+    db["hoster_networks"].insert_all(
+        [
+            {"hoster_id": 1, "asn": 64500, "prefix": None},
+            {"hoster_id": 2, "asn": 64500, "prefix": "198.18.8.0/24"},
+            {"hoster_id": 3, "asn": None, "prefix": "2001:db8:100::/48"},
+        ]
+    )
     return db
 
 
@@ -60,9 +64,14 @@ def test_unmapped_asn_gets_a_flagged_hoster_once(db):
 
 
 def test_moves_counts_hoster_changes_between_online_checks():
-    checks = [{"outcome": "online", "hoster_id": 1}, {"outcome": "removed", "hoster_id": 2},
-              {"outcome": "online", "hoster_id": 1}, {"outcome": "online", "hoster_id": 2},
-              {"outcome": "online", "hoster_id": None}, {"outcome": "online", "hoster_id": 1}]
+    checks = [
+        {"outcome": "online", "hoster_id": 1},
+        {"outcome": "removed", "hoster_id": 2},
+        {"outcome": "online", "hoster_id": 1},
+        {"outcome": "online", "hoster_id": 2},
+        {"outcome": "online", "hoster_id": None},
+        {"outcome": "online", "hoster_id": 1},
+    ]
     assert hosters.moves(checks) == 2
     assert hosters.moves([]) == 0
 
@@ -80,23 +89,47 @@ def cymru():
 
 
 def add_checks(db, rows):
-    db["reports"].insert_all([
-        {"id": i, "url": f"http://h{i}.test/x", "url_key": f"h{i}.test/x", "reported_at": T0,
-         "noticed_at": T0, "imported_at": T0} for i in (1, 2, 3, 4)])
-    db["checks"].insert_all([
-        {"report_id": r, "due_at": f"2026-01-01T0{n}:00:00Z", "checked_at": T0, "outcome": o,
-         "reason": "test", "ip": ip, **extra} for n, (r, o, ip, extra) in enumerate(rows)])
+    db["reports"].insert_all(
+        [
+            {
+                "id": i,
+                "url": f"http://h{i}.test/x",
+                "url_key": f"h{i}.test/x",
+                "reported_at": T0,
+                "noticed_at": T0,
+                "imported_at": T0,
+            }
+            for i in (1, 2, 3, 4)
+        ]
+    )
+    db["checks"].insert_all(
+        [
+            {
+                "report_id": r,
+                "due_at": f"2026-01-01T0{n}:00:00Z",
+                "checked_at": T0,
+                "outcome": o,
+                "reason": "test",
+                "ip": ip,
+                **extra,
+            }
+            for n, (r, o, ip, extra) in enumerate(rows)
+        ]
+    )
 
 
 async def test_resolve_pending_fills_checks_and_keeps_history(db, cymru):
-    add_checks(db, [
-        (1, "online", "198.18.0.5", {}),
-        (1, "online", "198.18.8.5", {}),                      # reseller prefix
-        (2, "online", "198.51.100.7", {}),                    # unmapped ASN
-        (3, "removed", "203.0.113.5", {}),                    # not announced
-        (4, "online", "198.18.0.6", {"asn": 64999, "hoster_id": 3, "prefix": "x"}),  # kept
-        (4, "unreachable", None, {}),
-    ])
+    add_checks(
+        db,
+        [
+            (1, "online", "198.18.0.5", {}),
+            (1, "online", "198.18.8.5", {}),  # reseller prefix
+            (2, "online", "198.51.100.7", {}),  # unmapped ASN
+            (3, "removed", "203.0.113.5", {}),  # not announced
+            (4, "online", "198.18.0.6", {"asn": 64999, "hoster_id": 3, "prefix": "x"}),  # kept
+            (4, "unreachable", None, {}),
+        ],
+    )
     config = Config(asn=AsnConfig(nameservers=(cymru.address,), timeout=timedelta(seconds=1)))
     stats = await asn.resolve_pending(db, config)
     assert (stats.checks, stats.resolved, stats.not_announced, stats.unresolved) == (4, 3, 1, 0)
@@ -136,28 +169,44 @@ def test_resolve_pending_sync_leaves_failures_pending(db, cymru):
 
 # --- hostile hoster rows (issue 18): ASNs, prefixes, webhooks, e-mail, webhook_scheme ---
 
+
 def import_csv(db, tmp_path, text, **kw):
-    from monitor.import_hosters import import_hosters
+    from monitor.intake.hosters import import_hosters
+
     path = tmp_path / "hosters.csv"
     path.write_text(text, encoding="utf-8")
     return path, import_hosters(db, path, **kw)
 
 
-@pytest.mark.parametrize("value,asn", [
-    ("64500", 64500), ("AS64500", 64500), ("as64500", 64500), (" AS064500 ", 64500),
-    ("1", 1), ("4294967294", 4294967294),
-    ("\u00b2", None),                    # superscript two: str.isdigit() is True, int() fails
-    ("\u0663\u0664", None),              # Arabic-Indic 34: int() reads it as 34
-    ("AS\uff16\uff14\uff15\uff10\uff10", None),  # fullwidth 64500
-    ("A\u017f64500", None),             # long s: .upper() made it "AS64500"
-    ("0", None), ("4294967295", None), ("4294967296", None), ("AS", None), ("-1", None),
-    ("+64500", None), ("64_500", None), ("6" * 5000, None),
-])
+@pytest.mark.parametrize(
+    "value,asn",
+    [
+        ("64500", 64500),
+        ("AS64500", 64500),
+        ("as64500", 64500),
+        (" AS064500 ", 64500),
+        ("1", 1),
+        ("4294967294", 4294967294),
+        ("\u00b2", None),  # superscript two: str.isdigit() is True, int() fails
+        ("\u0663\u0664", None),  # Arabic-Indic 34: int() reads it as 34
+        ("AS\uff16\uff14\uff15\uff10\uff10", None),  # fullwidth 64500
+        ("A\u017f64500", None),  # long s: .upper() made it "AS64500"
+        ("0", None),
+        ("4294967295", None),
+        ("4294967296", None),
+        ("AS", None),
+        ("-1", None),
+        ("+64500", None),
+        ("64_500", None),
+        ("6" * 5000, None),
+    ],
+)
 def test_asn_is_ascii_digits_in_range(tmp_path, value, asn):
     db = connect(tmp_path / "asn.db")
     path, result = import_csv(db, tmp_path, f"name,asn\nGood,64501\nX,{value}\n")
-    stored = db.execute("SELECT asn FROM hoster_networks n JOIN hosters h ON h.id = n.hoster_id "
-                        "WHERE h.name = 'X'").fetchall()
+    stored = db.execute(
+        "SELECT asn FROM hoster_networks n JOIN hosters h ON h.id = n.hoster_id WHERE h.name = 'X'"
+    ).fetchall()
     if asn is None:
         assert len(result.errors) == 1
         assert str(result.errors[0]).startswith(f"{path}:3: asn: not an AS number")
@@ -167,67 +216,104 @@ def test_asn_is_ascii_digits_in_range(tmp_path, value, asn):
         assert result.bad == 0 and stored == [(asn,)]
 
 
-@pytest.mark.parametrize("prefix,reason", [
-    ("0.0.0.0/0", "too wide"), ("::/0", "too wide"), ("10.0.0.0/7", "too wide"),
-    ("2000::/15", "too wide"),
-    ("192.0.2.1/24", "has host bits set (the network is 192.0.2.0/24)"),
-    ("2001:db8::1/32", "has host bits set (the network is 2001:db8::/32)"),
-    ("fe80::%eth0/64", "not an IP prefix"), ("\u0661\u0660.0.0.0/8", "not an IP prefix"),
-    ("10.0.0.0/\u0668", "not an IP prefix"),
-])
+@pytest.mark.parametrize(
+    "prefix,reason",
+    [
+        ("0.0.0.0/0", "too wide"),
+        ("::/0", "too wide"),
+        ("10.0.0.0/7", "too wide"),
+        ("2000::/15", "too wide"),
+        ("192.0.2.1/24", "has host bits set (the network is 192.0.2.0/24)"),
+        ("2001:db8::1/32", "has host bits set (the network is 2001:db8::/32)"),
+        ("fe80::%eth0/64", "not an IP prefix"),
+        ("\u0661\u0660.0.0.0/8", "not an IP prefix"),
+        ("10.0.0.0/\u0668", "not an IP prefix"),
+    ],
+)
 def test_bad_hoster_prefixes_are_refused(tmp_path, prefix, reason):
     db = connect(tmp_path / "p.db")
-    path, result = import_csv(db, tmp_path, "name,asn,prefix\nOk,64500,198.18.8.0/24\n"
-                                            f"Ok6,,2001:db8:100::/48\nX,,{prefix}\n")
+    path, result = import_csv(
+        db,
+        tmp_path,
+        f"name,asn,prefix\nOk,64500,198.18.8.0/24\nOk6,,2001:db8:100::/48\nX,,{prefix}\n",
+    )
     assert len(result.errors) == 1 and str(result.errors[0]).startswith(f"{path}:4: prefix: ")
     assert reason in result.errors[0].reason
     assert db["hoster_networks"].count == 2
 
 
-@pytest.mark.parametrize("hook,reason", [
-    ("http://169.254.169.254/latest/meta-data/", "link-local"),
-    ("http://[::ffff:169.254.169.254]/x", "link-local"),
-    ("http://127.0.0.1:8080/hook", "loopback"),
-    ("http://[::1]/hook", "loopback"),
-    ("http://10.1.2.3/hook", "private-use"),
-    ("http://127.1/hook", "numeric host"),
-    ("http://2130706433/hook", "numeric host"),
-    ("ftp://hooks.example/x", "only http and https"),
-    ("javascript:alert(1)", "only http and https"),
-    ("https://user:pw@hooks.example/x", "contains credentials"),
-    ("https://hooks..example/x", "empty label"),
-    ("https://hooks.example:0/x", "port 0"),
-])
+@pytest.mark.parametrize(
+    "hook,reason",
+    [
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://[::ffff:169.254.169.254]/x", "link-local"),
+        ("http://127.0.0.1:8080/hook", "loopback"),
+        ("http://[::1]/hook", "loopback"),
+        ("http://10.1.2.3/hook", "private-use"),
+        ("http://127.1/hook", "numeric host"),
+        ("http://2130706433/hook", "numeric host"),
+        ("ftp://hooks.example/x", "only http and https"),
+        ("javascript:alert(1)", "only http and https"),
+        ("https://user:pw@hooks.example/x", "contains credentials"),
+        ("https://hooks..example/x", "empty label"),
+        ("https://hooks.example:0/x", "port 0"),
+    ],
+)
 def test_webhook_urls_that_are_not_public_http_are_refused(tmp_path, hook, reason):
     db = connect(tmp_path / "w.db")
-    path, result = import_csv(db, tmp_path, "name,webhook_url,webhook_secret_env\n"
-                                            "Good,https://hooks.example/x,GOOD_SECRET\n"
-                                            f"Bad,{hook},BAD_SECRET\n")
+    path, result = import_csv(
+        db,
+        tmp_path,
+        "name,webhook_url,webhook_secret_env\n"
+        "Good,https://hooks.example/x,GOOD_SECRET\n"
+        f"Bad,{hook},BAD_SECRET\n",
+    )
     assert len(result.errors) == 1 and str(result.errors[0]).startswith(f"{path}:3: webhook_url:")
     assert reason in result.errors[0].reason and "pw" not in result.errors[0].reason
     assert db.execute("SELECT name, webhook_url FROM hosters").fetchall() == [
-        ("Good", "https://hooks.example/x")]
+        ("Good", "https://hooks.example/x")
+    ]
 
 
 def test_allow_networks_opens_a_loopback_webhook(tmp_path):
     db = connect(tmp_path / "w.db")
-    _, result = import_csv(db, tmp_path, "name,webhook_url\nSim,http://127.0.0.1:8080/h\n"
-                                         "Meta,http://169.254.169.254/\n",
-                           allow_networks=("127.0.0.0/8", "169.254.0.0/16"))
-    assert [e.line for e in result.errors] == [3]   # link-local is never opened
+    _, result = import_csv(
+        db,
+        tmp_path,
+        "name,webhook_url\nSim,http://127.0.0.1:8080/h\nMeta,http://169.254.169.254/\n",
+        allow_networks=("127.0.0.0/8", "169.254.0.0/16"),
+    )
+    assert [e.line for e in result.errors] == [3]  # link-local is never opened
     assert db.execute("SELECT webhook_url FROM hosters").fetchall() == [
-        ("http://127.0.0.1:8080/h",)]
+        ("http://127.0.0.1:8080/h",)
+    ]
 
 
-@pytest.mark.parametrize("email", [
-    "a@b.example,c@d.example", "a@b.example;c@d.example", "a@b@c.example",
-    "Abuse Desk <abuse@x.example>", "abuse@localhost", "abuse@x..example", "abuse@1.2.3.4",
-    "@x.example", "abuse@", "ab use@x.example", '"a,b"@x.example', "abuse@\u212a.example",
-])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "a@b.example,c@d.example",
+        "a@b.example;c@d.example",
+        "a@b@c.example",
+        "Abuse Desk <abuse@x.example>",
+        "abuse@localhost",
+        "abuse@x..example",
+        "abuse@1.2.3.4",
+        "@x.example",
+        "abuse@",
+        "ab use@x.example",
+        '"a,b"@x.example',
+        "abuse@\u212a.example",
+    ],
+)
 def test_abuse_email_is_one_plain_address(tmp_path, email):
     db = connect(tmp_path / "e.db")
-    path, result = import_csv(db, tmp_path, "name,abuse_email\nGood,abuse+nl@big.example\n"
-                                            f'Bad,"{email.replace(chr(34), chr(34) * 2)}"\n')
+    path, result = import_csv(
+        db,
+        tmp_path,
+        "name,abuse_email\nGood,abuse+nl@big.example\n"
+        f'Bad,"{email.replace(chr(34), chr(34) * 2)}"\n',
+    )
     assert len(result.errors) == 1
     assert str(result.errors[0]).startswith(f"{path}:3: abuse_email: not a single plain")
     assert db.execute("SELECT abuse_email FROM hosters").fetchall() == [("abuse+nl@big.example",)]
@@ -236,15 +322,22 @@ def test_abuse_email_is_one_plain_address(tmp_path, email):
 def test_webhook_scheme_is_validated_and_stored(tmp_path):
     db = connect(tmp_path / "s.db")
     path, result = import_csv(
-        db, tmp_path, "name,webhook_url,webhook_secret_env,webhook_scheme\n"
+        db,
+        tmp_path,
+        "name,webhook_url,webhook_secret_env,webhook_scheme\n"
         "Std,https://std.example/h,STD,\n"
         "Old,https://old.example/h,OLD,X-Signature\n"
-        "Odd,https://odd.example/h,ODD,hmac-md5\n")
+        "Odd,https://odd.example/h,ODD,hmac-md5\n",
+    )
     assert [str(e) for e in result.errors] == [
-        f"{path}:4: webhook_scheme: 'hmac-md5' is not one of standard, x-signature"]
+        f"{path}:4: webhook_scheme: 'hmac-md5' is not one of standard, x-signature"
+    ]
     assert db.execute("SELECT name, webhook_scheme FROM hosters ORDER BY name").fetchall() == [
-        ("Old", "x-signature"), ("Std", "standard")]
+        ("Old", "x-signature"),
+        ("Std", "standard"),
+    ]
     _, again = import_csv(db, tmp_path, "name,webhook_scheme\nOld,standard\nStd,standard\n")
     assert (again.added, again.unchanged) == (1, 1)
     assert db.execute("SELECT webhook_scheme FROM hosters WHERE name = 'Old'").fetchone() == (
-        "standard",)
+        "standard",
+    )

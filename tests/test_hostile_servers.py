@@ -2,7 +2,8 @@
 
 A small aiohttp app on 127.0.0.1 (`hostile_app(CASES)`) serves every case at `/c/<case id>`
 (pages' images under it). Each case is reported with the baseline of the reported material
-(`Case.baseline`), crawled once by the real recheck crawl (monitor.crawl.run_crawl, hashing in
+(`Case.baseline`), crawled once by the real recheck crawl (monitor.runners.crawl.run_crawl, hashing
+in
 the crawl process), and its check must come out as the row says. Nothing here is real: the
 reported material is a generated drawing (hashes.synthetic), the bombs are built in memory.
 
@@ -42,7 +43,7 @@ The rows (case id, what the server does, expected outcome, reason):
 |                       | (the logo is never fetched: HITS)            |             |            |
 
 A status is no evidence against the body it comes with: whatever the status, a body read whole
-that matches the baseline is the material being served (monitor.classify rule 0); only bodies
+that matches the baseline is the material being served (monitor.core.classify rule 0); only bodies
 that do not match keep the status rules (404 removed, 403 blocked, 5xx unreachable).
 
 The 7000x7000 PNG is hashed from a reduced decode (hashes.compute), so it matches the baseline
@@ -82,15 +83,16 @@ from scrapy.exceptions import DownloadTimeoutError
 
 from hashes import synthetic
 from hashes.compute import compute
-from monitor import clock, store
-from monitor.crawl import run_crawl
-from monitor.import_reports import import_reports
+from monitor import store
+from monitor.core import clock
+from monitor.intake.reports import import_reports
+from monitor.runners.crawl import run_crawl
 from monitor.sim.images import bomb as png_declared
 from spiders import deadline
 from tests.crawl_helpers import crawl_config
 
 NOTICED = "2026-03-01T00:00:00Z"
-CHECK_AT = "2026-03-01T01:01:00Z"      # the first check (1 h after notice) is due
+CHECK_AT = "2026-03-01T01:01:00Z"  # the first check (1 h after notice) is due
 DEADLINE_S = 5.0
 DOWNLOAD_TIMEOUT_S = 30.0
 DRIP_EVERY_S = 0.5
@@ -100,6 +102,7 @@ STOPPING = web.AppKey("stopping", asyncio.Event)
 
 
 # -- the material and the hostile bodies (all generated) ---------------------------------------
+
 
 @cache
 def reported() -> bytes:
@@ -138,22 +141,31 @@ def png_7000() -> bytes:
 
 def png_real_bomb(width: int = 8000, height: int = 8000) -> bytes:
     """A complete, valid greyscale PNG of width x height zero pixels (every row present)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     z = zlib.compressobj(9)
-    row = bytes(width + 1)          # filter byte 0, then the pixels
+    row = bytes(width + 1)  # filter byte 0, then the pixels
     idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0,
-                                                             0, 0, 0))
-            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
 
 
 def jpeg_declared(width: int = 60000, height: int = 60000) -> bytes:
     """A small JPEG whose frame header (SOF0) is patched to declare width x height."""
     data = bytearray(synthetic.jpeg(3, (64, 48)))
     at = data.index(b"\xff\xc0")
-    data[at + 5:at + 9] = struct.pack(">HH", height, width)
+    data[at + 5 : at + 9] = struct.pack(">HH", height, width)
     return bytes(data)
 
 
@@ -167,17 +179,21 @@ PAGE_BYTES = b"<!doctype html><html><body><p>the reported page itself</p></body>
 
 # -- the cases ---------------------------------------------------------------------------------
 
-def _bytes(body: Callable[[], bytes], content_type: str | None, *, status: int = 200,
-           **headers: str) -> Handler:
+
+def _bytes(
+    body: Callable[[], bytes], content_type: str | None, *, status: int = 200, **headers: str
+) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         if content_type is None:
             return _Untyped(body=body(), status=status)
-        return web.Response(body=body(), status=status,
-                            headers={"Content-Type": content_type, **headers})
+        return web.Response(
+            body=body(), status=status, headers={"Content-Type": content_type, **headers}
+        )
+
     return handle
 
 
-HITS: Counter[str] = Counter()     # requests for a case's sub-paths, in this process
+HITS: Counter[str] = Counter()  # requests for a case's sub-paths, in this process
 
 
 async def _away_reencoded(request: web.Request) -> web.StreamResponse:
@@ -190,8 +206,10 @@ async def _away_reencoded(request: web.Request) -> web.StreamResponse:
 async def _page_image_404(request: web.Request) -> web.StreamResponse:
     if request.match_info.get("rest"):
         return web.Response(body=reported(), status=404, content_type="image/jpeg")
-    return web.Response(text='<!doctype html><html><body><img src="/c/page_image_404/1.jpg">'
-                             "</body></html>", content_type="text/html")
+    return web.Response(
+        text='<!doctype html><html><body><img src="/c/page_image_404/1.jpg"></body></html>',
+        content_type="text/html",
+    )
 
 
 async def _html_404(request: web.Request) -> web.StreamResponse:
@@ -199,9 +217,12 @@ async def _html_404(request: web.Request) -> web.StreamResponse:
     if rest := request.match_info.get("rest"):
         HITS[f"html_404_page/{rest}"] += 1
         return web.Response(body=synthetic.jpeg(5, (64, 48)), content_type="image/jpeg")
-    return web.Response(text='<!doctype html><html><body><h1>404 Not Found</h1>'
-                             '<img src="/c/html_404_page/logo.jpg"></body></html>',
-                        status=404, content_type="text/html")
+    return web.Response(
+        text="<!doctype html><html><body><h1>404 Not Found</h1>"
+        '<img src="/c/html_404_page/logo.jpg"></body></html>',
+        status=404,
+        content_type="text/html",
+    )
 
 
 class _Untyped(web.Response):
@@ -219,7 +240,7 @@ async def _drip(request: web.Request, body: bytes, content_type: str) -> web.Str
     stopping = request.app[STOPPING]
     try:
         for i in range(len(body)):
-            await resp.write(body[i:i + 1])
+            await resp.write(body[i : i + 1])
             try:
                 await asyncio.wait_for(stopping.wait(), DRIP_EVERY_S)
                 break
@@ -236,11 +257,15 @@ async def _slow_image(request: web.Request) -> web.StreamResponse:
 
 async def _slow_page(request: web.Request) -> web.StreamResponse:
     if request.match_info.get("rest"):
-        return await _drip(request, synthetic.jpeg(int(request.match_info["rest"][4:6]) + 40,
-                                                    (320, 240)), "image/jpeg")
+        return await _drip(
+            request,
+            synthetic.jpeg(int(request.match_info["rest"][4:6]) + 40, (320, 240)),
+            "image/jpeg",
+        )
     imgs = "".join(f'<img src="/c/page_20_slow_images/img-{n:02d}.jpg">' for n in range(20))
-    return web.Response(text=f"<!doctype html><html><body>{imgs}</body></html>",
-                        content_type="text/html")
+    return web.Response(
+        text=f"<!doctype html><html><body>{imgs}</body></html>", content_type="text/html"
+    )
 
 
 async def _truncated(request: web.Request) -> web.StreamResponse:
@@ -260,12 +285,12 @@ async def _truncated(request: web.Request) -> web.StreamResponse:
 @dataclass(frozen=True)
 class Case:
     id: str
-    does: str                          # what the server does
+    does: str  # what the server does
     outcome: str
-    reasons: tuple[str, ...]           # accepted reasons (the first is the expected one)
+    reasons: tuple[str, ...]  # accepted reasons (the first is the expected one)
     handler: Handler
-    baseline: Callable[[], dict[str, str]]   # the report's hash columns
-    bounded: bool = False              # its check must end near the deadline
+    baseline: Callable[[], dict[str, str]]  # the report's hash columns
+    bounded: bool = False  # its check must end near the deadline
 
 
 @cache
@@ -286,68 +311,221 @@ def page_baseline() -> dict[str, str]:
 
 
 CASES: tuple[Case, ...] = (
-    Case("exact_as_html", "the reported bytes as text/html", "online", ("hash_match",),
-         _bytes(reported, "text/html; charset=utf-8"), reported_baseline),
-    Case("exact_as_octet_stream", "the reported bytes as application/octet-stream", "online",
-         ("hash_match",), _bytes(reported, "application/octet-stream"), reported_baseline),
-    Case("exact_no_content_type", "the reported bytes without a Content-Type", "online",
-         ("hash_match",), _bytes(reported, None), reported_baseline),
-    Case("reencoded_as_text", "the material re-encoded (PNG) as text/plain", "online",
-         ("hash_match",), _bytes(reencoded, "text/plain"), reported_baseline),
-    Case("reencoded_as_html", "the material re-encoded (PNG) as text/html", "online",
-         ("hash_match",), _bytes(reencoded, "text/html"), reported_baseline),
-    Case("exact_html_bytes", "an HTML body whose digest is the baseline", "online",
-         ("hash_match",), _bytes(lambda: PAGE_BYTES, "text/html"), page_baseline),
-    Case("other_image_as_html", "another image as text/html (control)", "removed",
-         ("content_changed",), _bytes(lambda: synthetic.jpeg(99, (640, 480)), "text/html"),
-         reported_baseline),
-    Case("page_without_images", "an HTML page without images (control)", "removed",
-         ("no_images",), _bytes(lambda: b"<html><body>gone</body></html>", "text/html"),
-         reported_baseline),
-    Case("png_bomb_declared", "PNG header declaring 30000x30000", "unreachable",
-         ("too_large",), _bytes(lambda: png_declared(30000, 30000), "image/png"),
-         reported_baseline),
-    Case("png_bomb_as_html", "PNG header declaring 30000x30000, as text/html", "unreachable",
-         ("too_large",), _bytes(lambda: png_declared(30000, 30000), "text/html"),
-         reported_baseline),
-    Case("png_bomb_real", "a complete 8000x8000 PNG (64 Mpx)", "unreachable", ("too_large",),
-         _bytes(png_real_bomb, "image/png"), reported_baseline),
-    Case("jpeg_bomb_declared", "JPEG header declaring 60000x60000", "unreachable",
-         ("too_large",), _bytes(jpeg_declared, "image/jpeg"), reported_baseline),
-    Case("png_7000", "a real 7000x7000 PNG (49 Mpx)", "online", ("hash_match",),
-         _bytes(png_7000, "image/png"), big_baseline),
-    Case("page_20_slow_images", "HTML page with 20 images dripping 1 byte / 0.5 s",
-         "unreachable", ("timeout",), _slow_page, reported_baseline, bounded=True),
-    Case("slow_drip_image", "the image dripping 1 byte / 0.5 s", "unreachable", ("timeout",),
-         _slow_image, reported_baseline, bounded=True),
-    Case("gzip_bomb", "16 MiB of zeros gzipped, Content-Encoding: gzip", "unreachable",
-         ("too_large",), _bytes(gzip_bomb, "image/png", **{"Content-Encoding": "gzip"}),
-         reported_baseline),
-    Case("truncated_body", "Content-Length promises more, then a TCP reset", "unreachable",
-         ("reset",), _truncated, reported_baseline),
-    Case("exact_404", "the reported bytes with status 404", "online", ("hash_match",),
-         _bytes(reported, "image/jpeg", status=404), reported_baseline),
-    Case("exact_410", "the reported bytes with status 410", "online", ("hash_match",),
-         _bytes(reported, "image/jpeg", status=410), reported_baseline),
-    Case("reencoded_451_as_html", "the material re-encoded, status 451, as text/html", "online",
-         ("hash_match",), _bytes(reencoded, "text/html", status=451), reported_baseline),
-    Case("exact_403", "the reported bytes with status 403", "online", ("hash_match",),
-         _bytes(reported, "image/jpeg", status=403), reported_baseline),
-    Case("exact_503", "the reported bytes with status 503", "online", ("hash_match",),
-         _bytes(reported, "image/jpeg", status=503), reported_baseline),
-    Case("away_reencoded", "302 to .../removed, serving the material re-encoded",
-         "online", ("hash_match",), _away_reencoded, reported_baseline),
-    Case("page_image_404", "HTML page whose image is the reported bytes with status 404",
-         "online", ("hash_match",), _page_image_404, reported_baseline),
-    Case("placeholder_404", "another image (a placeholder) with status 404", "removed",
-         ("http_404",), _bytes(lambda: synthetic.jpeg(77, (320, 240)), "image/jpeg",
-                               status=404), reported_baseline),
-    Case("html_404_page", "an ordinary HTML 404 page (its logo is never fetched)", "removed",
-         ("http_404",), _html_404, reported_baseline),
+    Case(
+        "exact_as_html",
+        "the reported bytes as text/html",
+        "online",
+        ("hash_match",),
+        _bytes(reported, "text/html; charset=utf-8"),
+        reported_baseline,
+    ),
+    Case(
+        "exact_as_octet_stream",
+        "the reported bytes as application/octet-stream",
+        "online",
+        ("hash_match",),
+        _bytes(reported, "application/octet-stream"),
+        reported_baseline,
+    ),
+    Case(
+        "exact_no_content_type",
+        "the reported bytes without a Content-Type",
+        "online",
+        ("hash_match",),
+        _bytes(reported, None),
+        reported_baseline,
+    ),
+    Case(
+        "reencoded_as_text",
+        "the material re-encoded (PNG) as text/plain",
+        "online",
+        ("hash_match",),
+        _bytes(reencoded, "text/plain"),
+        reported_baseline,
+    ),
+    Case(
+        "reencoded_as_html",
+        "the material re-encoded (PNG) as text/html",
+        "online",
+        ("hash_match",),
+        _bytes(reencoded, "text/html"),
+        reported_baseline,
+    ),
+    Case(
+        "exact_html_bytes",
+        "an HTML body whose digest is the baseline",
+        "online",
+        ("hash_match",),
+        _bytes(lambda: PAGE_BYTES, "text/html"),
+        page_baseline,
+    ),
+    Case(
+        "other_image_as_html",
+        "another image as text/html (control)",
+        "removed",
+        ("content_changed",),
+        _bytes(lambda: synthetic.jpeg(99, (640, 480)), "text/html"),
+        reported_baseline,
+    ),
+    Case(
+        "page_without_images",
+        "an HTML page without images (control)",
+        "removed",
+        ("no_images",),
+        _bytes(lambda: b"<html><body>gone</body></html>", "text/html"),
+        reported_baseline,
+    ),
+    Case(
+        "png_bomb_declared",
+        "PNG header declaring 30000x30000",
+        "unreachable",
+        ("too_large",),
+        _bytes(lambda: png_declared(30000, 30000), "image/png"),
+        reported_baseline,
+    ),
+    Case(
+        "png_bomb_as_html",
+        "PNG header declaring 30000x30000, as text/html",
+        "unreachable",
+        ("too_large",),
+        _bytes(lambda: png_declared(30000, 30000), "text/html"),
+        reported_baseline,
+    ),
+    Case(
+        "png_bomb_real",
+        "a complete 8000x8000 PNG (64 Mpx)",
+        "unreachable",
+        ("too_large",),
+        _bytes(png_real_bomb, "image/png"),
+        reported_baseline,
+    ),
+    Case(
+        "jpeg_bomb_declared",
+        "JPEG header declaring 60000x60000",
+        "unreachable",
+        ("too_large",),
+        _bytes(jpeg_declared, "image/jpeg"),
+        reported_baseline,
+    ),
+    Case(
+        "png_7000",
+        "a real 7000x7000 PNG (49 Mpx)",
+        "online",
+        ("hash_match",),
+        _bytes(png_7000, "image/png"),
+        big_baseline,
+    ),
+    Case(
+        "page_20_slow_images",
+        "HTML page with 20 images dripping 1 byte / 0.5 s",
+        "unreachable",
+        ("timeout",),
+        _slow_page,
+        reported_baseline,
+        bounded=True,
+    ),
+    Case(
+        "slow_drip_image",
+        "the image dripping 1 byte / 0.5 s",
+        "unreachable",
+        ("timeout",),
+        _slow_image,
+        reported_baseline,
+        bounded=True,
+    ),
+    Case(
+        "gzip_bomb",
+        "16 MiB of zeros gzipped, Content-Encoding: gzip",
+        "unreachable",
+        ("too_large",),
+        _bytes(gzip_bomb, "image/png", **{"Content-Encoding": "gzip"}),
+        reported_baseline,
+    ),
+    Case(
+        "truncated_body",
+        "Content-Length promises more, then a TCP reset",
+        "unreachable",
+        ("reset",),
+        _truncated,
+        reported_baseline,
+    ),
+    Case(
+        "exact_404",
+        "the reported bytes with status 404",
+        "online",
+        ("hash_match",),
+        _bytes(reported, "image/jpeg", status=404),
+        reported_baseline,
+    ),
+    Case(
+        "exact_410",
+        "the reported bytes with status 410",
+        "online",
+        ("hash_match",),
+        _bytes(reported, "image/jpeg", status=410),
+        reported_baseline,
+    ),
+    Case(
+        "reencoded_451_as_html",
+        "the material re-encoded, status 451, as text/html",
+        "online",
+        ("hash_match",),
+        _bytes(reencoded, "text/html", status=451),
+        reported_baseline,
+    ),
+    Case(
+        "exact_403",
+        "the reported bytes with status 403",
+        "online",
+        ("hash_match",),
+        _bytes(reported, "image/jpeg", status=403),
+        reported_baseline,
+    ),
+    Case(
+        "exact_503",
+        "the reported bytes with status 503",
+        "online",
+        ("hash_match",),
+        _bytes(reported, "image/jpeg", status=503),
+        reported_baseline,
+    ),
+    Case(
+        "away_reencoded",
+        "302 to .../removed, serving the material re-encoded",
+        "online",
+        ("hash_match",),
+        _away_reencoded,
+        reported_baseline,
+    ),
+    Case(
+        "page_image_404",
+        "HTML page whose image is the reported bytes with status 404",
+        "online",
+        ("hash_match",),
+        _page_image_404,
+        reported_baseline,
+    ),
+    Case(
+        "placeholder_404",
+        "another image (a placeholder) with status 404",
+        "removed",
+        ("http_404",),
+        _bytes(lambda: synthetic.jpeg(77, (320, 240)), "image/jpeg", status=404),
+        reported_baseline,
+    ),
+    Case(
+        "html_404_page",
+        "an ordinary HTML 404 page (its logo is never fetched)",
+        "removed",
+        ("http_404",),
+        _html_404,
+        reported_baseline,
+    ),
 )
 # the only rows whose material is not served (no other row may ever come out removed)
-REMOVED_CONTROLS = frozenset({"other_image_as_html", "page_without_images", "placeholder_404",
-                              "html_404_page"})
+REMOVED_CONTROLS = frozenset(
+    {"other_image_as_html", "page_without_images", "placeholder_404", "html_404_page"}
+)
 
 
 def hostile_app(cases: tuple[Case, ...] | list[Case] = CASES) -> web.Application:
@@ -360,11 +538,13 @@ def hostile_app(cases: tuple[Case, ...] | list[Case] = CASES) -> web.Application
 
     async def stop(app: web.Application) -> None:
         app[STOPPING].set()
+
     app.on_shutdown.append(stop)
     return app
 
 
 # -- one crawl over the cases ------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Seen:
@@ -377,22 +557,32 @@ def _reports_csv(path: Path, base: str, cases) -> None:
     lines = ["url,reference,reported_at,noticed_at,phash,pdq,sha256"]
     for case in cases:
         b = case.baseline()
-        lines.append(f"{base}/c/{case.id},{case.id},{NOTICED},{NOTICED},{b.get('phash', '')},"
-                     f"{b.get('pdq', '')},{b.get('sha256', '')}")
+        lines.append(
+            f"{base}/c/{case.id},{case.id},{NOTICED},{NOTICED},{b.get('phash', '')},"
+            f"{b.get('pdq', '')},{b.get('sha256', '')}"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
-async def check_cases(directory: Path, cases=CASES, *, deadline_s: float = DEADLINE_S,
-                      download_timeout_s: float = DOWNLOAD_TIMEOUT_S,
-                      **settings) -> dict[str, Seen]:
+async def check_cases(
+    directory: Path,
+    cases=CASES,
+    *,
+    deadline_s: float = DEADLINE_S,
+    download_timeout_s: float = DOWNLOAD_TIMEOUT_S,
+    **settings,
+) -> dict[str, Seen]:
     """Serve `cases`, import one report each, crawl once; each case's check as seen."""
     runner = web.AppRunner(hostile_app(cases), shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    config = crawl_config(download_timeout=timedelta(seconds=download_timeout_s),
-                          per_hoster_concurrency=16, concurrent_requests=32)
+    config = crawl_config(
+        download_timeout=timedelta(seconds=download_timeout_s),
+        per_hoster_concurrency=16,
+        concurrent_requests=32,
+    )
     try:
         clock.fix(clock.parse(CHECK_AT))
         db_file = directory / "hostile.db"
@@ -401,11 +591,14 @@ async def check_cases(directory: Path, cases=CASES, *, deadline_s: float = DEADL
         result = import_reports(db, directory / "reports.csv", config)
         assert result.bad == 0, result.errors
         db.conn.close()
-        await run_crawl(db_file, config, resolve_asn=False,
-                        NTD_CHECK_DEADLINE=deadline_s, **settings)
+        await run_crawl(
+            db_file, config, resolve_asn=False, NTD_CHECK_DEADLINE=deadline_s, **settings
+        )
         db = store.connect(db_file)
-        rows = db.execute("SELECT r.reference, c.outcome, c.reason, c.elapsed_ms FROM checks c "
-                          "JOIN reports r ON r.id = c.report_id").fetchall()
+        rows = db.execute(
+            "SELECT r.reference, c.outcome, c.reason, c.elapsed_ms FROM checks c "
+            "JOIN reports r ON r.id = c.report_id"
+        ).fetchall()
         db.conn.close()
         return {ref: Seen(outcome, reason, elapsed or 0) for ref, outcome, reason, elapsed in rows}
     finally:
@@ -433,29 +626,30 @@ def test_hostile_case(seen: dict[str, Seen], case: Case) -> None:
 
 def test_a_404_pages_images_are_not_fetched(seen: dict[str, Seen]) -> None:
     assert seen["html_404_page"].outcome == "removed"
-    assert HITS["html_404_page/logo.jpg"] == 0      # an ordinary 404 page costs one request
+    assert HITS["html_404_page/logo.jpg"] == 0  # an ordinary 404 page costs one request
 
 
 def test_the_whole_hostile_crawl_is_bounded(seen: dict[str, Seen]) -> None:
-    assert seen["_wall_s"].elapsed_ms < 120_000   # (was > 20 minutes: the slow page alone)
+    assert seen["_wall_s"].elapsed_ms < 120_000  # (was > 20 minutes: the slow page alone)
 
 
 def test_bombs_are_what_they_claim() -> None:
     assert compute(png_declared(30000, 30000)).error_kind == "decompression_bomb"
     assert compute(jpeg_declared()).error_kind == "decompression_bomb"
-    real = png_real_bomb(2000, 1000)            # the same construction, small enough to decode
+    real = png_real_bomb(2000, 1000)  # the same construction, small enough to decode
     assert Image.open(BytesIO(real)).size == (2000, 1000) and compute(real).ok
     assert compute(png_real_bomb()).error_kind == "decompression_bomb"
-    assert len(gzip_bomb()) < 64 * 1024 and math.isclose(len(gzip.decompress(gzip_bomb())),
-                                                         16 * 2**20)
+    assert len(gzip_bomb()) < 64 * 1024 and math.isclose(
+        len(gzip.decompress(gzip_bomb())), 16 * 2**20
+    )
 
 
 def test_a_check_deadline_starts_at_its_first_send_and_bounds_every_attempt() -> None:
     request = Request("http://h.test/1", meta={deadline.SECONDS: 5.0, "download_timeout": 30})
-    deadline.clamp(request)                        # first send: the clock starts
+    deadline.clamp(request)  # first send: the clock starts
     at = request.meta[deadline.AT]
     assert 4.0 < at - time.monotonic() <= 5.0 and request.meta["download_timeout"] <= 5.0
-    retry = request.replace()                      # retries and redirects copy the meta
+    retry = request.replace()  # retries and redirects copy the meta
     retry.meta[deadline.AT] = time.monotonic() + 0.5
     deadline.clamp(retry)
     assert retry.meta["download_timeout"] <= 0.5
@@ -464,5 +658,5 @@ def test_a_check_deadline_starts_at_its_first_send_and_bounds_every_attempt() ->
         deadline.clamp(retry)
     assert retry.meta["dont_retry"] is True
     watch = Request("http://h.test/2", meta={"download_timeout": 30})
-    deadline.clamp(watch)                          # not a check's request: left alone
+    deadline.clamp(watch)  # not a check's request: left alone
     assert watch.meta == {"download_timeout": 30}

@@ -1,4 +1,5 @@
-"""The match process (monitor.match_worker): it builds the same index the crawl loop would,
+"""The match process (monitor.reuploads.match_worker): it builds the same index the crawl loop
+would,
 answers a batch exactly as the in-process Matcher does, survives being killed, and says
 clearly why when it cannot build its index. Real child processes, real SQLite stores."""
 
@@ -14,11 +15,12 @@ import pytest
 
 from hashes.compute import compute
 from hashes.synthetic import encode, image, jpeg
-from monitor import clock, store
-from monitor.config import Config
-from monitor.import_reports import import_reports
-from monitor.match_worker import MatchWorker, MatchWorkerFailed
-from monitor.reuploads import Recorder, load_index
+from monitor import store
+from monitor.core import clock
+from monitor.core.config import Config
+from monitor.intake.reports import import_reports
+from monitor.reuploads.match_worker import MatchWorker, MatchWorkerFailed
+from monitor.reuploads.record import Recorder, load_index
 from spiders.pipelines.reuploads import seen_image
 from tests.watch_helpers import hash_list, reuploads
 
@@ -38,8 +40,9 @@ def listed(tmp_path):
     a, b, benign, reported, _ = images
     db_file = tmp_path / "match.db"
     db = store.connect(db_file)
-    listed_ids = hash_list(db, "partner", [("pdq", a.pdq, "first"), ("md5", b.md5, None),
-                                           ("pdq", "f" * 64, "noise")])
+    listed_ids = hash_list(
+        db, "partner", [("pdq", a.pdq, "first"), ("md5", b.md5, None), ("pdq", "f" * 64, "noise")]
+    )
     hash_list(db, "benign", [("pdq", benign.pdq, None)], allowlist=True)
     reports = tmp_path / "reports.csv"
     reports.write_text(f"url,reference,pdq\nhttp://127.0.0.1/r.jpg,CASE-1,{reported.pdq}\n")
@@ -66,14 +69,14 @@ async def test_match_process_answers_as_the_loop_would(listed):
     finally:
         worker.close()
 
-    assert view.matcher is None                     # the index stayed in the child
+    assert view.matcher is None  # the index stayed in the child
     assert view.entries == here.entries == 5
     assert view.with_baseline == here.with_baseline == {rid}
     assert _found(batch) == _found(here.matcher.match_many(images))
     a, b, benign, reported, other = _found(batch)
     assert {ref for ref, *_ in a} == {("known", pdq_id)}
     assert {ref for ref, *_ in b} == {("known", md5_id)}
-    assert benign == set() and other == set()       # allowlisted, and in no list
+    assert benign == set() and other == set()  # allowlisted, and in no list
     assert {ref for ref, *_ in reported} == {("report", rid)}
     assert worker.images == 5 and worker.index_seconds > 0
 
@@ -85,9 +88,9 @@ async def test_killed_match_process_is_replaced_and_the_batch_answered(listed):
         await worker.index()
         first = worker.pid
         os.kill(first, signal.SIGKILL)
-        os.waitpid(first, 0)                        # dead before the next batch is sent
+        os.waitpid(first, 0)  # dead before the next batch is sent
         batch = await worker.match_many(images[:1])
-        assert worker.pid != first                  # a new child, with the index rebuilt
+        assert worker.pid != first  # a new child, with the index rebuilt
     finally:
         worker.close()
     assert {m.ref for m in batch[0]} == {("known", pdq_id)}
@@ -121,8 +124,7 @@ async def test_thresholds_from_the_config_apply_in_the_child(listed):
     assert not found["strict"][1]
 
 
-async def test_recorder_matches_in_the_crawl_process_when_the_match_process_fails(listed,
-                                                                                  tmp_path):
+async def test_recorder_matches_in_the_crawl_process_when_the_match_process_fails(listed, tmp_path):
     """No image is lost to a broken match process: the Recorder says why and matches in the
     crawl process from then on."""
     db_file, images, (pdq_id, *_), _ = listed
@@ -130,8 +132,9 @@ async def test_recorder_matches_in_the_crawl_process_when_the_match_process_fail
     junk.write_bytes(b"this is not a database" * 100)
     db = store.connect(db_file)
     recorder = Recorder(db, Config(), worker=MatchWorker(junk, Config()))
-    seen = seen_image("http://127.0.0.1:9/copy.jpg", "http://127.0.0.1:9/page.html", None,
-                      images[0])
+    seen = seen_image(
+        "http://127.0.0.1:9/copy.jpg", "http://127.0.0.1:9/page.html", None, images[0]
+    )
     try:
         out = await recorder.observe(seen)
     finally:
@@ -150,7 +153,7 @@ def _match_children() -> list[int]:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == os.getpid() and b"monitor.match_worker" in cmdline:
+        if ppid == os.getpid() and b"monitor.reuploads.match_worker" in cmdline:
             found.append(int(stat.parent.name))
     return found
 

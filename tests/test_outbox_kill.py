@@ -20,19 +20,20 @@ from datetime import timedelta
 
 import pytest
 
-from monitor import clock, store
-from monitor.import_hosters import import_hosters
-from monitor.import_reports import import_reports
+from monitor import store
+from monitor.core import clock
+from monitor.intake.hosters import import_hosters
+from monitor.intake.reports import import_reports
+from monitor.reuploads.watch_sources import add_source
 from monitor.sim import truth
 from monitor.sim.pytest_plugin import WEBHOOK_TEST_SECRET
 from monitor.sim.scenario import from_dict
-from monitor.watch_sources import add_source
 from tests.crawl_helpers import at, crawl_config
 from tests.watch_helpers import set_baseline
 
 NTD = [sys.executable, "-m", "monitor"]
 SECRET_ENV = "NTD_SIM_WEBHOOK_COPY_HOST"
-LEASE = timedelta(seconds=300)              # monitor.alerts.policy.DeliveryPolicy.lease
+LEASE = timedelta(seconds=300)  # monitor.alerts.policy.DeliveryPolicy.lease
 KILLER = """
 import os, signal, sys
 from monitor.alerts import deliver
@@ -47,7 +48,7 @@ else:
         die()
     deliver._Sender.webhook = webhook
 sys.argv = ["ntd-monitor", *sys.argv[2:]]
-from monitor.cli import main
+from monitor.cli.main import main
 main()
 """
 
@@ -61,18 +62,41 @@ def release_clock():
 def _scenario():
     """'Origin Host' holds one reported item (removed after 2h); a mirrored copy appears on
     'Copy Host', whose abuse desk takes webhooks only."""
-    return from_dict({
-        "name": "outbox-kill", "seed": 11, "start": "2026-03-01T00:00:00Z", "days": 10,
-        "report_window_days": 0, "notice_delay_hours": [0, 0], "reappear_share": 0.0,
-        "reupload_share": 1.0, "reupload_other_hoster_share": 1.0,
-        "reupload_after_days": [0.5, 1.0], "transforms": ["mirror"], "baseline_share": 0.0,
-        "hash_list_share": 0.0,
-        "hosters": [
-            {"name": "Origin Host", "asn": 64701, "items": 1, "galleries": 1,
-             "delay": {"dist": "fixed", "median_hours": 2}},
-            {"name": "Copy Host", "asn": 64702, "items": 0, "galleries": 1, "webhook": True,
-             "abuse_email": "", "delay": {"dist": "fixed", "median_hours": 2}},
-        ]})
+    return from_dict(
+        {
+            "name": "outbox-kill",
+            "seed": 11,
+            "start": "2026-03-01T00:00:00Z",
+            "days": 10,
+            "report_window_days": 0,
+            "notice_delay_hours": [0, 0],
+            "reappear_share": 0.0,
+            "reupload_share": 1.0,
+            "reupload_other_hoster_share": 1.0,
+            "reupload_after_days": [0.5, 1.0],
+            "transforms": ["mirror"],
+            "baseline_share": 0.0,
+            "hash_list_share": 0.0,
+            "hosters": [
+                {
+                    "name": "Origin Host",
+                    "asn": 64701,
+                    "items": 1,
+                    "galleries": 1,
+                    "delay": {"dist": "fixed", "median_hours": 2},
+                },
+                {
+                    "name": "Copy Host",
+                    "asn": 64702,
+                    "items": 0,
+                    "galleries": 1,
+                    "webhook": True,
+                    "abuse_email": "",
+                    "delay": {"dist": "fixed", "median_hours": 2},
+                },
+            ],
+        }
+    )
 
 
 @pytest.fixture
@@ -96,17 +120,18 @@ async def setup(make_world, sim_dns, webhook_receiver, tmp_path):
         '[crawl]\nallow_networks = ["127.0.0.0/8", "::1/128"]\nhash_workers = 0\n'
         "autothrottle = false\n"
         f'download_timeout = "3s"\nnameservers = ["{sim_dns.address}"]\n'
-        f'[asn]\nnameservers = ["{sim_dns.address}"]\ntimeout = "1s"\n')
-    clock.fix(None)        # the subprocesses get the time with --now; the world keeps `when`
+        f'[asn]\nnameservers = ["{sim_dns.address}"]\ntimeout = "1s"\n'
+    )
+    clock.fix(None)  # the subprocesses get the time with --now; the world keeps `when`
     env = dict(os.environ, **{SECRET_ENV: WEBHOOK_TEST_SECRET})
     return world, db_file, ["--db", str(db_file), "--config", str(toml)], when, env
 
 
 async def _spawn(args, env, *, stage: str | None = None):
     head = [sys.executable, "-c", KILLER, stage] if stage else NTD
-    return await asyncio.create_subprocess_exec(*head, *args, env=env,
-                                                stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
+    return await asyncio.create_subprocess_exec(
+        *head, *args, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
 
 
 async def _finish(proc, seconds: float = 120.0) -> tuple[int, str]:
@@ -128,9 +153,13 @@ async def _send(base, env, when) -> str:
 
 def _outbox(db_file) -> list[dict]:
     db = store.connect(db_file)
-    rows = [dict(r) for r in db.query(
-        "SELECT a.id, a.idempotency_key, a.channel, a.state, a.attempts, a.next_attempt_at, "
-        "h.name AS hoster FROM alerts a LEFT JOIN hosters h ON h.id = a.hoster_id ORDER BY a.id")]
+    rows = [
+        dict(r)
+        for r in db.query(
+            "SELECT a.id, a.idempotency_key, a.channel, a.state, a.attempts, a.next_attempt_at, "
+            "h.name AS hoster FROM alerts a LEFT JOIN hosters h ON h.id = a.hoster_id ORDER BY a.id"
+        )
+    ]
     db.conn.close()
     return rows
 
@@ -152,8 +181,12 @@ async def _killed_run(setup, webhook_receiver, stage: str) -> dict:
     assert _reupload_urls(db_file) == [world.url(copy)]
     (alert,) = _outbox(db_file)
     assert (alert["channel"], alert["hoster"], alert["state"], alert["attempts"]) == (
-        "webhook", "Copy Host", "pending", 0)
-    assert webhook_receiver.deliveries == []          # committed, never sent
+        "webhook",
+        "Copy Host",
+        "pending",
+        0,
+    )
+    assert webhook_receiver.deliveries == []  # committed, never sent
     return alert
 
 
@@ -169,14 +202,14 @@ def _delivered_once(webhook_receiver, alert: dict, url: str) -> None:
 async def test_killed_before_claiming_a_restarted_run_delivers_once(setup, webhook_receiver):
     world, db_file, base, when, env = setup
     alert = await _killed_run(setup, webhook_receiver, "before_claim")
-    assert alert["next_attempt_at"] == clock.iso(when)   # not claimed: due at once
+    assert alert["next_attempt_at"] == clock.iso(when)  # not claimed: due at once
 
     proc = await _spawn([*base, "--now", clock.iso(when), "run"], env)
     for _ in range(600):
         if webhook_receiver.deliveries or proc.returncode is not None:
             break
         await asyncio.sleep(0.1)
-    await asyncio.sleep(0.5)                              # a double send would show by now
+    await asyncio.sleep(0.5)  # a double send would show by now
     proc.send_signal(signal.SIGTERM)
     code, err = await _finish(proc)
     assert code == 0, err
@@ -189,13 +222,12 @@ async def test_killed_before_claiming_a_restarted_run_delivers_once(setup, webho
     assert _reupload_urls(db_file) == [world.url(copy)]
 
 
-async def test_killed_after_claiming_the_claim_runs_out_then_delivers_once(setup,
-                                                                           webhook_receiver):
+async def test_killed_after_claiming_the_claim_runs_out_then_delivers_once(setup, webhook_receiver):
     world, db_file, base, when, env = setup
     alert = await _killed_run(setup, webhook_receiver, "after_claim")
-    assert alert["next_attempt_at"] == clock.iso(when + LEASE)   # claimed by the dead sender
+    assert alert["next_attempt_at"] == clock.iso(when + LEASE)  # claimed by the dead sender
 
-    await _send(base, env, when + timedelta(minutes=1))   # the claim still holds
+    await _send(base, env, when + timedelta(minutes=1))  # the claim still holds
     assert webhook_receiver.deliveries == []
     await _send(base, env, when + LEASE + timedelta(minutes=1))
     (copy,) = world.plan.reuploads()

@@ -8,7 +8,7 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.asn_records import PrefixTable
+from monitor.attribution.records import PrefixTable
 
 
 def naive(nets: list[tuple[ipaddress.IPv4Network, int]], address: ipaddress.IPv4Address):
@@ -19,8 +19,9 @@ def naive(nets: list[tuple[ipaddress.IPv4Network, int]], address: ipaddress.IPv4
     return best
 
 
-networks = st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(8, 32)), min_size=0,
-                    max_size=20)
+networks = st.lists(
+    st.tuples(st.integers(0, 2**32 - 1), st.integers(8, 32)), min_size=0, max_size=20
+)
 addresses = st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=20)
 
 
@@ -29,15 +30,14 @@ addresses = st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=20)
 def test_match_equals_a_scan(first, later, probes) -> None:
     table: PrefixTable[int] = PrefixTable()
     seen: list[tuple[ipaddress.IPv4Network, int]] = []
-    for batch in (first, later):       # a match between two batches builds the filter once
+    for batch in (first, later):  # a match between two batches builds the filter once
         for i, (number, length) in enumerate(batch):
             net = ipaddress.ip_network((number, length), strict=False)
             value = len(seen) * 100 + i
             table.add(net, value)
             seen = [(n, v) for n, v in seen if n != net] + [(net, value)]
         for probe in probes:
-            for address in (ipaddress.ip_address(probe),
-                            *(n.network_address for n, _ in seen[:3])):
+            for address in (ipaddress.ip_address(probe), *(n.network_address for n, _ in seen[:3])):
                 assert table.match(address) == naive(seen, address), (address, seen)
 
 

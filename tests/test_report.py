@@ -11,10 +11,13 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from monitor import clock, store
-from monitor.config import Config, ReportConfig
-from reports import build_report, load, render, sample, write_report
+from monitor import store
+from monitor.core import clock
+from monitor.core.config import Config, ReportConfig
+from reports import load, sample
+from reports.build import build_report
 from reports.frame import Notices
+from reports.render import render, write_report
 from reports.stats import compute
 
 NOW = "2026-03-01T00:00:00Z"
@@ -30,30 +33,46 @@ def at(hours: float) -> str:
 def db(tmp_path):
     d = store.connect(tmp_path / "r.db")
     stamp = clock.iso(T0)
-    d["hosters"].insert_all([
-        {"id": 1, "name": "Alpha Host", "country": "NL", "created_at": stamp},
-        {"id": 2, "name": "Beta Cloud", "country": "DE", "created_at": stamp},
-    ])
-    d["hoster_networks"].insert_all([{"hoster_id": 1, "asn": 64500},
-                                     {"hoster_id": 1, "asn": 64599},
-                                     {"hoster_id": 2, "asn": 64501}])
+    d["hosters"].insert_all(
+        [
+            {"id": 1, "name": "Alpha Host", "country": "NL", "created_at": stamp},
+            {"id": 2, "name": "Beta Cloud", "country": "DE", "created_at": stamp},
+        ]
+    )
+    d["hoster_networks"].insert_all(
+        [
+            {"hoster_id": 1, "asn": 64500},
+            {"hoster_id": 1, "asn": 64599},
+            {"hoster_id": 2, "asn": 64501},
+        ]
+    )
 
     def notice(rid, hoster, noticed, state, *, td=None, last=None, lo=None, moves=0, **kw):
         takedown = None if td is None else at(noticed + td)
         first = kw.pop("first_td", td)
-        return {"id": rid, "kind": kw.pop("kind", "report"),
-                "url": f"http://img{rid}.example.test/secret/path/{rid}.jpg",
-                "url_key": f"k{rid}", "reference": f"case-{rid}", "reported_at": at(noticed),
-                "noticed_at": at(noticed), "imported_at": at(noticed),
-                "notified_hoster_id": hoster, "hoster_id": kw.pop("latest", hoster),
-                "asn": 64500 if hoster == 1 else 64501, "state": state,
-                "checks_count": 0 if state == "unchecked" else 3,
-                "last_checked_at": None if last is None else at(noticed + last),
-                "last_online_at": None if lo is None else at(noticed + lo),
-                "first_down_at": None if td is None else at(noticed + td),
-                "takedown_at": takedown, "moves": moves,
-                "first_takedown_at": None if first is None else at(noticed + first),
-                "reappearances": kw.pop("reappearances", 0), **kw}
+        return {
+            "id": rid,
+            "kind": kw.pop("kind", "report"),
+            "url": f"http://img{rid}.example.test/secret/path/{rid}.jpg",
+            "url_key": f"k{rid}",
+            "reference": f"case-{rid}",
+            "reported_at": at(noticed),
+            "noticed_at": at(noticed),
+            "imported_at": at(noticed),
+            "notified_hoster_id": hoster,
+            "hoster_id": kw.pop("latest", hoster),
+            "asn": 64500 if hoster == 1 else 64501,
+            "state": state,
+            "checks_count": 0 if state == "unchecked" else 3,
+            "last_checked_at": None if last is None else at(noticed + last),
+            "last_online_at": None if lo is None else at(noticed + lo),
+            "first_down_at": None if td is None else at(noticed + td),
+            "takedown_at": takedown,
+            "moves": moves,
+            "first_takedown_at": None if first is None else at(noticed + first),
+            "reappearances": kw.pop("reappearances", 0),
+            **kw,
+        }
 
     rows = [
         # Alpha: removals after 2, 4, 8 h; one still online (checked up to 30 h); one unchecked
@@ -67,18 +86,42 @@ def db(tmp_path):
         notice(7, 2, 800, "online", last=24, lo=24),  # noticed in February
         # taken down at 30 h, back online since 45 h: as the writer keeps it, takedown_at is
         # NULL again (the current episode) and first_takedown_at holds the takedown
-        notice(8, 2, 5, "online", first_td=30, last=50, lo=50, reappearances=1,
-               kind="reupload"),
+        notice(8, 2, 5, "online", first_td=30, last=50, lo=50, reappearances=1, kind="reupload"),
     ]
     d["reports"].insert_all(rows)
-    d["reuploads"].insert_all([
-        {"id": 1, "url": "http://x.example.test/a.jpg", "url_key": "x1", "of_report_id": 1,
-         "algorithm": "pdq", "distance": 3, "first_seen_at": at(50), "last_seen_at": at(50),
-         "hoster_id": 2, "tracked_report_id": 8}])
-    d["alerts"].insert_all([
-        {"idempotency_key": "a1", "hoster_id": 2, "channel": "webhook", "kind": "reupload",
-         "subject": json.dumps({"reuploads": [{"id": 1, "url": "http://x.example.test/a.jpg"}]}),
-         "state": "sent", "created_at": at(20), "next_attempt_at": at(20), "sent_at": at(25)}])
+    d["reuploads"].insert_all(
+        [
+            {
+                "id": 1,
+                "url": "http://x.example.test/a.jpg",
+                "url_key": "x1",
+                "of_report_id": 1,
+                "algorithm": "pdq",
+                "distance": 3,
+                "first_seen_at": at(50),
+                "last_seen_at": at(50),
+                "hoster_id": 2,
+                "tracked_report_id": 8,
+            }
+        ]
+    )
+    d["alerts"].insert_all(
+        [
+            {
+                "idempotency_key": "a1",
+                "hoster_id": 2,
+                "channel": "webhook",
+                "kind": "reupload",
+                "subject": json.dumps(
+                    {"reuploads": [{"id": 1, "url": "http://x.example.test/a.jpg"}]}
+                ),
+                "state": "sent",
+                "created_at": at(20),
+                "next_attempt_at": at(20),
+                "sent_at": at(25),
+            }
+        ]
+    )
     return d
 
 
@@ -139,10 +182,22 @@ def test_empty_store(tmp_path) -> None:
 
 # --- renderers -------------------------------------------------------------------------------
 
-DESIGN_GROUP_KEYS = ["hoster", "asns", "notices", "taken_down", "still_online", "unresolved",
-                     "removed_within", "median_hours", "median_ci95", "p90_hours",
-                     "resolution_hours_median", "reappearances", "reuploads",
-                     "oldest_online_hours"]
+DESIGN_GROUP_KEYS = [
+    "hoster",
+    "asns",
+    "notices",
+    "taken_down",
+    "still_online",
+    "unresolved",
+    "removed_within",
+    "median_hours",
+    "median_ci95",
+    "p90_hours",
+    "resolution_hours_median",
+    "reappearances",
+    "reuploads",
+    "oldest_online_hours",
+]
 
 
 def test_json_follows_the_design_schema(db) -> None:
@@ -151,7 +206,7 @@ def test_json_follows_the_design_schema(db) -> None:
     assert data["window"] == {"since": None, "until": None}
     assert data["deadlines_hours"] == [1, 12, 24, 48]
     g = data["groups"][0]
-    assert list(g)[:len(DESIGN_GROUP_KEYS)] == DESIGN_GROUP_KEYS
+    assert list(g)[: len(DESIGN_GROUP_KEYS)] == DESIGN_GROUP_KEYS
     assert list(g["removed_within"]) == ["1", "12", "24", "48"]
     assert "http" not in json.dumps(data)
 
@@ -162,7 +217,9 @@ def test_csv_has_a_row_per_group(db) -> None:
     assert rows[0][:5] == ["hoster", "label", "rank", "asns", "notices"]
     assert "removed_within_12h" in rows[0] and "removed_within_12h_ci95_low" in rows[0]
     assert len(rows) == 1 + len(r.groups) and {row[1] for row in rows[1:]} == {
-        "Alpha Host", "Beta Cloud"}
+        "Alpha Host",
+        "Beta Cloud",
+    }
 
 
 def test_markdown_and_html_redact_urls(db, tmp_path) -> None:
@@ -208,10 +265,12 @@ def test_alert_to_removal_in_every_format(db) -> None:
     rows = {row["label"]: row for row in csv.DictReader(io.StringIO(render(r, "csv")))}
     low, high = ci or [None, None]
     assert rows["Beta Cloud"]["alert_to_removal_hours_median"] == "10.0"
-    assert rows["Beta Cloud"]["alert_to_removal_median_ci95_low"] == ("" if low is None
-                                                                      else str(low))
-    assert rows["Beta Cloud"]["alert_to_removal_median_ci95_high"] == ("" if high is None
-                                                                       else str(high))
+    assert rows["Beta Cloud"]["alert_to_removal_median_ci95_low"] == (
+        "" if low is None else str(low)
+    )
+    assert rows["Beta Cloud"]["alert_to_removal_median_ci95_high"] == (
+        "" if high is None else str(high)
+    )
     assert rows["Alpha Host"]["alerted"] == "0"
     assert rows["Alpha Host"]["alert_to_removal_hours_median"] == ""
     md = render(r, "md")
@@ -248,7 +307,7 @@ def test_markdown_escapes_hoster_names(db) -> None:
     assert "\\|\\*\\_\\[x\\]\\`" in md
     lines = md.splitlines()
     first = lines.index(next(x for x in lines if x.startswith("## Per "))) + 2
-    table = lines[first:lines.index("", first)]
+    table = lines[first : lines.index("", first)]
     # the name's | is escaped: every row has as many cells as the header
     assert len({len(re.findall(r"(?<!\\)\|", line)) for line in table}) == 1
 

@@ -25,11 +25,12 @@ from datetime import timedelta
 
 import pytest
 
-from monitor import clock, store
-from monitor.crawl import run_crawl
-from monitor.demo import resolution_at, steps_from, truth_by_hoster
+from monitor import store
+from monitor.core import clock
+from monitor.sim.demo.run import resolution_at, steps_from, truth_by_hoster
 from monitor.sim.scenario import from_dict
-from reports import build_report
+from monitor.sim.stepped import stepped_crawl
+from reports.build import build_report
 from tests.crawl_helpers import at, crawl_config, load_world
 
 WEEK = timedelta(days=7)
@@ -37,26 +38,52 @@ STUBBORN = "Stubborn Host"
 
 
 def _hoster(name: str, asn: int, items: int, delay: dict) -> dict:
-    return {"name": name, "asn": asn, "country": "NL", "items": items, "galleries": 0,
-            "delay": delay, "after": {"404": 1.0}}
+    return {
+        "name": name,
+        "asn": asn,
+        "country": "NL",
+        "items": items,
+        "galleries": 0,
+        "delay": delay,
+        "after": {"404": 1.0},
+    }
 
 
 def scenario():
     """Three hosters, all notified at the start: quick, steady, and one that leaves about 40%
     of its items online for good and removes the rest at very different speeds (a wide
     lognormal around 3 h), so its true median lies far beyond the median of its removals."""
-    return from_dict({
-        "name": "accuracy", "seed": 11, "start": "2026-03-02T00:00:00Z", "days": 7,
-        "report_window_days": 0, "notice_delay_hours": [0, 0], "reappear_share": 0.0,
-        "reupload_share": 0.0, "baseline_share": 0.0, "hash_list_share": 0.0,
-        "hosters": [
-            _hoster("Quick Host", 64701, 25, {"dist": "lognormal", "median_hours": 3,
-                                               "sigma": 0.6}),
-            _hoster("Steady Host", 64702, 25, {"dist": "lognormal", "median_hours": 20,
-                                                "sigma": 0.5}),
-            _hoster(STUBBORN, 64703, 101, {"dist": "lognormal", "median_hours": 3,
-                                           "sigma": 1.8, "never_share": 0.4}),
-        ]})
+    return from_dict(
+        {
+            "name": "accuracy",
+            "seed": 11,
+            "start": "2026-03-02T00:00:00Z",
+            "days": 7,
+            "report_window_days": 0,
+            "notice_delay_hours": [0, 0],
+            "reappear_share": 0.0,
+            "reupload_share": 0.0,
+            "baseline_share": 0.0,
+            "hash_list_share": 0.0,
+            "hosters": [
+                _hoster(
+                    "Quick Host", 64701, 25, {"dist": "lognormal", "median_hours": 3, "sigma": 0.6}
+                ),
+                _hoster(
+                    "Steady Host",
+                    64702,
+                    25,
+                    {"dist": "lognormal", "median_hours": 20, "sigma": 0.5},
+                ),
+                _hoster(
+                    STUBBORN,
+                    64703,
+                    101,
+                    {"dist": "lognormal", "median_hours": 3, "sigma": 1.8, "never_share": 0.4},
+                ),
+            ],
+        }
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -71,8 +98,9 @@ def naive_medians(db) -> dict[str, float]:
     truth's, so the only difference is what is dropped."""
     hours: dict[str, list[float]] = {}
     for name, noticed, takedown in db.execute(
-            "SELECT h.name, r.noticed_at, r.takedown_at FROM reports r "
-            "JOIN hosters h ON h.id = r.notified_hoster_id WHERE r.takedown_at IS NOT NULL"):
+        "SELECT h.name, r.noticed_at, r.takedown_at FROM reports r "
+        "JOIN hosters h ON h.id = r.notified_hoster_id WHERE r.takedown_at IS NOT NULL"
+    ):
         span = clock.parse(takedown) - clock.parse(noticed)
         hours.setdefault(name, []).append(span.total_seconds() / 3600)
     return {name: statistics.median_low(v) for name, v in hours.items()}
@@ -91,7 +119,7 @@ async def test_reported_medians_match_the_truth(make_world, sim_dns, tmp_path):
     async def on_step(when) -> None:
         at(world, when)
 
-    await run_crawl(db_file, config, steps=steps_from(db, start, end), on_step=on_step)
+    await stepped_crawl(db_file, config, steps_from(db, start, end), on_step=on_step)
     at(world, end)
     report = build_report(db, config, now=end)
     truth = truth_by_hoster(world.plan, end)
@@ -116,8 +144,9 @@ async def test_reported_medians_match_the_truth(make_world, sim_dns, tmp_path):
         assert abs(g.median_hours_upper - true) <= abs(naive[name] - true) + 1e-9, seen
         # the interval estimate: within the gap, on either side
         assert abs(g.median_hours - true) <= resolution + 1 / 60, seen
-        errors.append((abs(g.median_hours - true) / resolution,
-                       abs(g.median_hours_upper - true) / resolution))
+        errors.append(
+            (abs(g.median_hours - true) / resolution, abs(g.median_hours_upper - true) / resolution)
+        )
         # 24 h is a scheduled check and nothing is censored before it: the share is exact
         assert g.removed_within[24] == pytest.approx(truth[name]["within_24h"]), seen
     interval_error, upper_error = (sum(e) for e in zip(*errors, strict=True))
@@ -127,4 +156,7 @@ async def test_reported_medians_match_the_truth(make_world, sim_dns, tmp_path):
     true = truth[STUBBORN]["median"]
     naive_error, km_error = true - naive[STUBBORN], abs(stubborn.median_hours_upper - true)
     assert naive_error > resolution_at(true, config.schedule) >= km_error, (
-        true, stubborn.median_hours_upper, naive[STUBBORN])
+        true,
+        stubborn.median_hours_upper,
+        naive[STUBBORN],
+    )

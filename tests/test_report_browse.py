@@ -51,8 +51,11 @@ def test_datasette_serves_the_canned_queries(tmp_path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     plugins = browse.write_plugin(tmp_path, port)
-    proc = subprocess.Popen(browse.command(path, meta, port=port, plugins_dir=plugins),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        browse.command(path, meta, port=port, plugins_dir=plugins),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}/ntd/still_online_by_hoster.json?_shape=array"
         deadline = time.monotonic() + 30
@@ -67,9 +70,13 @@ def test_datasette_serves_the_canned_queries(tmp_path) -> None:
                 time.sleep(0.2)
         assert data and {"hoster", "still_online"} <= set(data[0])
         # DNS rebinding: a page on another site reaches us with its own host name
-        for host, status in ((f"evil.example:{port}", 421), (f"127.0.0.1.evil.test:{port}", 421),
-                             ("127.0.0.1:1", 421), (f"localhost:{port}", 200),
-                             (f"[::1]:{port}", 200)):
+        for host, status in (
+            (f"evil.example:{port}", 421),
+            (f"127.0.0.1.evil.test:{port}", 421),
+            ("127.0.0.1:1", 421),
+            (f"localhost:{port}", 200),
+            (f"[::1]:{port}", 200),
+        ):
             assert host_status(port, host, "/ntd/reports.json") == status, host
     finally:
         proc.terminate()

@@ -19,15 +19,28 @@ import aiohttp
 import pytest
 
 from monitor import store
-from monitor.config import Config
-from reports import build_report, sample, write_report
+from monitor.core.config import Config
+from reports import sample
+from reports.build import build_report
+from reports.render import write_report
 
 NOW = "2026-03-01T00:00:00Z"
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "report.png"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--disable-sync",
-         "--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars",
-         "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+]
 
 
 def find_chromium() -> str | None:
@@ -43,8 +56,10 @@ def chromium() -> str:
     if path is None:
         if os.environ.get("NTD_REQUIRE_BROWSER") == "1":
             pytest.fail("NTD_REQUIRE_BROWSER=1 but no Chromium found (apt-get install chromium)")
-        pytest.skip("no Chromium found (apt-get install chromium); set NTD_REQUIRE_BROWSER=1 "
-                    "to make this a failure")
+        pytest.skip(
+            "no Chromium found (apt-get install chromium); set NTD_REQUIRE_BROWSER=1 "
+            "to make this a failure"
+        )
     return path
 
 
@@ -102,8 +117,13 @@ async def test_html_report_in_headless_chromium(chromium, tmp_path) -> None:
     sample.fill(db, 6000, now=NOW, checks=14, seed=11)
     page = write_report(build_report(db, Config(), now=NOW), tmp_path / "report.html")
     proc = await asyncio.create_subprocess_exec(
-        chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "about:blank",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        chromium,
+        *FLAGS,
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "about:blank",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         port = await _devtools_port(proc)
         async with aiohttp.ClientSession() as http:
@@ -114,28 +134,45 @@ async def test_html_report_in_headless_chromium(chromium, tmp_path) -> None:
                 cdp = DevTools(ws)
                 for domain in ("Page", "Runtime", "Log", "Network"):
                     await cdp.send(f"{domain}.enable")
-                await cdp.send("Emulation.setDeviceMetricsOverride", width=1120, height=1400,
-                               deviceScaleFactor=1, mobile=False)
+                await cdp.send(
+                    "Emulation.setDeviceMetricsOverride",
+                    width=1120,
+                    height=1400,
+                    deviceScaleFactor=1,
+                    mobile=False,
+                )
                 await cdp.send("Page.navigate", url=page.as_uri())
                 await cdp.wait_for("Page.loadEventFired")
                 charts = await cdp.evaluate("document.querySelectorAll('svg.chart').length")
                 rows = await cdp.evaluate(
-                    "document.querySelectorAll('#ranking-table tbody tr').length")
+                    "document.querySelectorAll('#ranking-table tbody tr').length"
+                )
                 width = await cdp.evaluate(
-                    "document.querySelector('svg.chart').getBoundingClientRect().width")
+                    "document.querySelector('svg.chart').getBoundingClientRect().width"
+                )
                 paths = await cdp.evaluate("document.querySelectorAll('svg polyline').length")
                 # sort by notices (3rd column): ascending, then descending
-                sort_js = ("(() => { document.querySelectorAll('#ranking-table th')[2].click();"
-                           "return [...document.querySelectorAll('#ranking-table tbody tr')]"
-                           ".map(r => +r.cells[2].dataset.v); })()")
+                sort_js = (
+                    "(() => { document.querySelectorAll('#ranking-table th')[2].click();"
+                    "return [...document.querySelectorAll('#ranking-table tbody tr')]"
+                    ".map(r => +r.cells[2].dataset.v); })()"
+                )
                 ascending = await cdp.evaluate(sort_js)
                 descending = await cdp.evaluate(sort_js)
                 metrics = await cdp.send("Page.getLayoutMetrics")
                 size = metrics["cssContentSize"]
-                shot = await cdp.send("Page.captureScreenshot", format="png",
-                                      captureBeyondViewport=True,
-                                      clip={"x": 0, "y": 0, "width": size["width"],
-                                            "height": min(size["height"], 2700), "scale": 1})
+                shot = await cdp.send(
+                    "Page.captureScreenshot",
+                    format="png",
+                    captureBeyondViewport=True,
+                    clip={
+                        "x": 0,
+                        "y": 0,
+                        "width": size["width"],
+                        "height": min(size["height"], 2700),
+                        "scale": 1,
+                    },
+                )
                 cdp.reader.cancel()
     finally:
         if proc.returncode is None:
@@ -143,12 +180,17 @@ async def test_html_report_in_headless_chromium(chromium, tmp_path) -> None:
         await proc.wait()
 
     events = cdp.events
-    errors = [e for e in events if e["method"] == "Runtime.exceptionThrown"
-              or (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
-              or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
+    errors = [
+        e
+        for e in events
+        if e["method"] == "Runtime.exceptionThrown"
+        or (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
+        or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+    ]
     assert errors == []
-    requested = [e["params"]["request"]["url"] for e in events
-                 if e["method"] == "Network.requestWillBeSent"]
+    requested = [
+        e["params"]["request"]["url"] for e in events if e["method"] == "Network.requestWillBeSent"
+    ]
     assert requested and all(u == page.as_uri() for u in requested), requested
     assert charts == 3 and paths >= 6 and width > 300
     assert rows == 9

@@ -12,10 +12,11 @@ import pytest
 
 from hashes.compute import compute
 from hashes.synthetic import jpeg
-from monitor import clock, store
-from monitor.crawl import run_crawl
-from monitor.import_reports import import_reports
-from monitor.reuploads import Recorder
+from monitor import store
+from monitor.core import clock
+from monitor.intake.reports import import_reports
+from monitor.reuploads.record import Recorder
+from monitor.runners.crawl import run_crawl
 from spiders.pipelines.reuploads import seen_image
 from tests.crawl_helpers import at, crawl_config, load_world
 from tests.watch_helpers import copy_scenario, hash_list, reuploads, set_baseline
@@ -48,26 +49,33 @@ def _report_page(db, config, tmp_path, url: str, noticed, hashes=None) -> int:
     """Import `url` as a reported page, noticed at `noticed` (optionally with a baseline)."""
     h = hashes or {}
     path = tmp_path / "page.csv"
-    path.write_text("url,reference,reported_at,noticed_at,phash,pdq,sha256\n"
-                    f"{url},PAGE-1,{clock.iso(noticed)},{clock.iso(noticed)},"
-                    f"{h.get('phash', '')},{h.get('pdq', '')},{h.get('sha256', '')}\n")
+    path.write_text(
+        "url,reference,reported_at,noticed_at,phash,pdq,sha256\n"
+        f"{url},PAGE-1,{clock.iso(noticed)},{clock.iso(noticed)},"
+        f"{h.get('phash', '')},{h.get('pdq', '')},{h.get('sha256', '')}\n"
+    )
     assert import_reports(db, path, config).bad == 0
     return db.execute("SELECT id FROM reports WHERE reference = 'PAGE-1'").fetchone()[0]
 
 
 def _alerts(db_file) -> list[tuple[str, dict]]:
     db = store.connect(db_file)
-    rows = [(name, json.loads(subject)["item"]) for name, subject in db.execute(
-        "SELECT h.name, a.subject FROM alerts a JOIN hosters h ON h.id = a.hoster_id "
-        "ORDER BY a.id")]
+    rows = [
+        (name, json.loads(subject)["item"])
+        for name, subject in db.execute(
+            "SELECT h.name, a.subject FROM alerts a JOIN hosters h ON h.id = a.hoster_id "
+            "ORDER BY a.id"
+        )
+    ]
     db.conn.close()
     return rows
 
 
 def _page_checks(db_file, page_id: int) -> list[tuple[str, str]]:
     db = store.connect(db_file)
-    rows = db.execute("SELECT outcome, reason FROM checks WHERE report_id = ? ORDER BY checked_at",
-                      [page_id]).fetchall()
+    rows = db.execute(
+        "SELECT outcome, reason FROM checks WHERE report_id = ? ORDER BY checked_at", [page_id]
+    ).fetchall()
     db.conn.close()
     return rows
 
@@ -99,12 +107,12 @@ async def test_another_reports_material_appearing_on_a_reported_gallery(gallery,
     assert row["hoster"] == "Copy Host" and row["asn"] == 64702
     assert row["tracked_report_id"] not in (None, page_id)
     alerts = _alerts(db_file)
-    assert alerts and {name for name, _ in alerts} == {"Copy Host"}   # who serves it
-    assert {item["url"] for _, item in alerts} == {world.url(late)}   # never the album's own
+    assert alerts and {name for name, _ in alerts} == {"Copy Host"}  # who serves it
+    assert {item["url"] for _, item in alerts} == {world.url(late)}  # never the album's own
     served = compute(world.body(late))
     for _, item in alerts:
         assert item["page_url"] == album
-        assert item["hashes"]["dhash"] == served.dhash                # for the hoster's lookup
+        assert item["hashes"]["dhash"] == served.dhash  # for the hoster's lookup
         assert item["hashes"]["pdq"] == served.pdq
 
 
@@ -114,9 +122,15 @@ async def test_hash_list_entry_on_a_reported_gallery(gallery, tmp_path):
     when = late.appear_at + timedelta(hours=3)
     at(world, when - timedelta(hours=1))
     db = store.connect(db_file)
-    own = compute(world.body(early))            # the analyst confirmed `early` on the album
-    page_id = _report_page(db, config, tmp_path, album, clock.now(),
-                           {"phash": own.phash, "pdq": own.pdq, "sha256": own.sha256})
+    own = compute(world.body(early))  # the analyst confirmed `early` on the album
+    page_id = _report_page(
+        db,
+        config,
+        tmp_path,
+        album,
+        clock.now(),
+        {"phash": own.phash, "pdq": own.pdq, "sha256": own.sha256},
+    )
     listed = compute(world.body(_original(world, late)))
     (entry,) = hash_list(db, "partner-list", [("pdq", listed.pdq, "KNOWN-7")])
     db.conn.close()
@@ -159,8 +173,9 @@ async def test_the_rechecked_report_is_known_even_when_the_page_moved(gallery, t
     at(world, early.appear_at + timedelta(hours=1))
     db = store.connect(db_file)
     h = compute(world.body(early))
-    page_id = _report_page(db, config, tmp_path, album, clock.now(),
-                           {"pdq": h.pdq, "sha256": h.sha256})
+    page_id = _report_page(
+        db, config, tmp_path, album, clock.now(), {"pdq": h.pdq, "sha256": h.sha256}
+    )
     moved = world.base_url("Copy Host") + "/g/0/index.html"
     ip = world.sites["Copy Host"].hoster.ip
 
@@ -168,12 +183,12 @@ async def test_the_rechecked_report_is_known_even_when_the_page_moved(gallery, t
     assert (await Recorder(db, config).observe(hinted)).found == 0
     assert reuploads(db_file) == []
     unhinted = seen_image(world.url(early), moved, ip, h)
-    assert (await Recorder(db, config).observe(unhinted)).found == 1   # what the hint prevents
+    assert (await Recorder(db, config).observe(unhinted)).found == 1  # what the hint prevents
     db.conn.close()
 
 
 def test_seen_image_carries_dhash_only_when_usable():
-    big = compute(jpeg(seed=5, size=(256, 256)))            # generated benign images only
+    big = compute(jpeg(seed=5, size=(256, 256)))  # generated benign images only
     small = compute(jpeg(seed=5, size=(32, 32)))
     assert big.usable and not small.usable
     seen = seen_image("http://a.example/x.png", "http://a.example/", None, big)

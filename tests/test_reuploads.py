@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 
 from hashes.compute import compute
-from monitor import clock, store
-from monitor.import_reports import import_reports
-from monitor.reuploads import Recorder, load_index
+from monitor import store
+from monitor.core import clock
+from monitor.intake.reports import import_reports
+from monitor.reuploads.record import Recorder, load_index
 from spiders.pipelines.reuploads import seen_image
 from tests.crawl_helpers import at, crawl_config, load_world
 from tests.watch_helpers import copy_scenario, hash_list, report_id, reuploads, set_baseline
@@ -56,8 +57,11 @@ async def test_images_on_a_reported_gallery_page(copies, tmp_path):
     # the album's baseline is the first copy (what the analyst confirmed on it)
     copy_of_first = next(r for r in world.plan.reuploads() if r.of == first.id)
     h = compute(world.body(copy_of_first))
-    db.execute("INSERT INTO report_hashes (report_id, algorithm, hash, origin, created_at) "
-               "VALUES (?, 'pdq', ?, 'first_check', ?)", [page_id, h.pdq, clock.now_iso()])
+    db.execute(
+        "INSERT INTO report_hashes (report_id, algorithm, hash, origin, created_at) "
+        "VALUES (?, 'pdq', ?, 'first_check', ?)",
+        [page_id, h.pdq, clock.now_iso()],
+    )
     set_baseline(db, world, first)
     second_id = set_baseline(db, world, second)
     recorder = Recorder(db, config)
@@ -65,7 +69,7 @@ async def test_images_on_a_reported_gallery_page(copies, tmp_path):
     own = await recorder.observe(_seen(world, copy_of_first, album))
     other = await recorder.observe(_seen(world, copy_of_second, album))
 
-    assert own.found == 0                      # matches the album's report and `first`: skip
+    assert own.found == 0  # matches the album's report and `first`: skip
     assert other.found == 1 and other.recorded == 1
     (row,) = reuploads(db_file)
     assert row["of_report_id"] == second_id and row["page_url"] == album
@@ -82,7 +86,7 @@ async def test_reported_url_serving_its_own_material_is_not_a_reupload(copies):
     recorder = Recorder(db, config)
     page = world.gallery_urls("Origin Host")[0]
 
-    result = await recorder.observe(_seen(world, first, page))   # e.g. after its takedown
+    result = await recorder.observe(_seen(world, first, page))  # e.g. after its takedown
 
     assert result.found == 0 and reuploads(db_file) == []
     db.conn.close()
@@ -98,7 +102,7 @@ async def test_reported_url_without_baseline_is_left_to_its_recheck(copies):
 
     result = await recorder.observe(_seen(world, first, world.gallery_urls("Origin Host")[0]))
 
-    assert result.found == 0                   # its report has no baseline yet
+    assert result.found == 0  # its report has no baseline yet
     db.conn.close()
 
 
@@ -130,16 +134,20 @@ async def test_index_holds_every_baseline_and_list(copies):
     set_baseline(db, world, second, algorithms=("sha256",))
     hash_list(db, "partner", [("md5", "0" * 32, "a"), ("pdq", "f" * 64, "b")])
     hash_list(db, "benign", [("sha256", "1" * 64, None)], allowlist=True)
-    db.execute("INSERT INTO report_hashes (report_id, algorithm, hash, origin, created_at) "
-               "VALUES (?, 'phash', 'not-hex', 'imported', ?)",
-               [report_id(db, world, second), clock.now_iso()])
-    db.execute("INSERT INTO report_hashes (report_id, algorithm, hash, origin, created_at) "
-               "VALUES (?, 'phash', ?, 'imported', ?)",      # right length, not hex
-               [report_id(db, world, second), "z" * 16, clock.now_iso()])
+    db.execute(
+        "INSERT INTO report_hashes (report_id, algorithm, hash, origin, created_at) "
+        "VALUES (?, 'phash', 'not-hex', 'imported', ?)",
+        [report_id(db, world, second), clock.now_iso()],
+    )
+    db.execute(
+        "INSERT INTO report_hashes (report_id, algorithm, hash, origin, created_at) "
+        "VALUES (?, 'phash', ?, 'imported', ?)",  # right length, not hex
+        [report_id(db, world, second), "z" * 16, clock.now_iso()],
+    )
 
     index = load_index(db, config)
 
-    assert index.entries == 3 + 1 + 2 + 1      # the malformed stored rows are left out
+    assert index.entries == 3 + 1 + 2 + 1  # the malformed stored rows are left out
     assert index.with_baseline == {report_id(db, world, first), report_id(db, world, second)}
     db.conn.close()
 
@@ -152,21 +160,42 @@ async def test_index_loads_lists_in_bulk_and_row_by_row_alike(copies):
     first, second = world.plan.reports()
     db = store.connect(db_file)
     a, b = compute(world.body(first)), compute(world.body(second))
-    clean = hash_list(db, "clean", [("pdq", a.pdq, "first"), ("phash", a.phash, None),
-                                    ("md5", b.md5, "second-md5"), ("sha256", b.sha256, None)])
-    dirty = hash_list(db, "dirty", [("pdq", b.pdq.upper(), "second"), ("pdq", "zz" * 32, "bad"),
-                                    ("md5", a.md5, None), ("md5", "0x12", "short")])
+    clean = hash_list(
+        db,
+        "clean",
+        [
+            ("pdq", a.pdq, "first"),
+            ("phash", a.phash, None),
+            ("md5", b.md5, "second-md5"),
+            ("sha256", b.sha256, None),
+        ],
+    )
+    dirty = hash_list(
+        db,
+        "dirty",
+        [
+            ("pdq", b.pdq.upper(), "second"),
+            ("pdq", "zz" * 32, "bad"),
+            ("md5", a.md5, None),
+            ("md5", "0x12", "short"),
+        ],
+    )
 
     index = load_index(db, config)
 
     assert index.entries == 4 + 2
-    found = {(m.list_name, m.ref, m.algorithm, m.label)
-             for ms in index.matcher.match_many([a, b]) for m in ms}
-    assert found == {("clean", ("known", clean[0]), "pdq", "first"),
-                     ("clean", ("known", clean[2]), "md5", "second-md5"),
-                     ("clean", ("known", clean[3]), "sha256", None),
-                     ("dirty", ("known", dirty[0]), "pdq", "second"),
-                     ("dirty", ("known", dirty[2]), "md5", None)}
+    found = {
+        (m.list_name, m.ref, m.algorithm, m.label)
+        for ms in index.matcher.match_many([a, b])
+        for m in ms
+    }
+    assert found == {
+        ("clean", ("known", clean[0]), "pdq", "first"),
+        ("clean", ("known", clean[2]), "md5", "second-md5"),
+        ("clean", ("known", clean[3]), "sha256", None),
+        ("dirty", ("known", dirty[0]), "pdq", "second"),
+        ("dirty", ("known", dirty[2]), "md5", None),
+    }
     db.conn.close()
 
 
@@ -189,9 +218,10 @@ async def test_a_bad_record_in_a_page_batch_loses_only_itself(copies):
     db.conn.close()
     page = world.gallery_urls("Copy Host")[0]
     good, other = (_seen(world, c, page) for c in world.plan.reuploads())
-    bad = replace(other, pdq="zz" * 32, pdq_dihedral=("zz" * 32,) * 8)   # not hex
-    crawler = SimpleNamespace(settings=Settings(),
-                              spider=SimpleNamespace(db_path=str(db_file), config=config))
+    bad = replace(other, pdq="zz" * 32, pdq_dihedral=("zz" * 32,) * 8)  # not hex
+    crawler = SimpleNamespace(
+        settings=Settings(), spider=SimpleNamespace(db_path=str(db_file), config=config)
+    )
     crawler.stats = MemoryStatsCollector(crawler)
     pipeline = ReuploadPipeline(crawler)
     pipeline.open_spider()
@@ -203,5 +233,6 @@ async def test_a_bad_record_in_a_page_batch_loses_only_itself(copies):
     stats = crawler.stats.get_stats()
     assert stats["monitor/reuploads/images"] == 2 and stats["monitor/reuploads/recorded"] == 1
     assert [k for k in stats if k.startswith("monitor/reuploads/error/")] == [
-        "monitor/reuploads/error/ValueError"]
+        "monitor/reuploads/error/ValueError"
+    ]
     assert [r["url"] for r in reuploads(db_file)] == [good.url]

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor import schedule
-from monitor.config import ScheduleConfig
-from monitor.schedule import due_slot, next_check, phased, slots_between
-from monitor.timeline import State, Timeline
+from monitor.core import schedule
+from monitor.core.config import ScheduleConfig
+from monitor.core.schedule import due_slot, next_check, phased, slots_between
+from monitor.core.timeline import State, Timeline
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CFG = ScheduleConfig()
@@ -24,8 +24,14 @@ def down(at: datetime) -> Timeline:
     return Timeline(state=State.DOWN, takedown_at=at, first_down_at=at, checks_count=2)
 
 
-def walk(timeline: Timeline, cfg: ScheduleConfig = CFG, *, steps: int = 100,
-         noticed_at: datetime = T0, key: int | None = None) -> list[datetime]:
+def walk(
+    timeline: Timeline,
+    cfg: ScheduleConfig = CFG,
+    *,
+    steps: int = 100,
+    noticed_at: datetime = T0,
+    key: int | None = None,
+) -> list[datetime]:
     out: list[datetime] = []
     slot = next_check(noticed_at, timeline, cfg, last_due_at=None, key=key)
     while slot is not None and len(out) < steps:
@@ -55,11 +61,11 @@ def test_confirmed_takedown_switches_to_after_takedown_slots_then_done():
 
 def test_reappearance_goes_back_to_while_online_at_once():
     back = Timeline(state=State.ONLINE, reappearances=1)
-    last = T0 + 2 * H + 7 * D                  # the 7d reappearance check found it online
+    last = T0 + 2 * H + 7 * D  # the 7d reappearance check found it online
     assert next_check(T0, back, CFG, last_due_at=last) == T0 + 8 * D
     assert walk(back, steps=8)[:8] == [T0 + n * H for n in (1, 2, 4, 8, 12, 18, 24, 36)]
     later = slots_between(T0, back, CFG, after=last, until=T0 + 40 * D)
-    assert later == [T0 + n * D for n in range(8, 41)]   # daily, the 14d/30d slots on the grid
+    assert later == [T0 + n * D for n in range(8, 41)]  # daily, the 14d/30d slots on the grid
 
 
 def test_late_crawl_collapses_missed_slots_into_the_latest():
@@ -74,9 +80,8 @@ def test_late_crawl_collapses_missed_slots_into_the_latest():
 
 
 def test_configurable_policy():
-    cfg = ScheduleConfig(after_notice=(2 * H, H), while_online=timedelta(0),
-                         after_takedown=())
-    assert walk(FRESH, cfg) == [T0 + H, T0 + 2 * H]          # sorted; nothing after
+    cfg = ScheduleConfig(after_notice=(2 * H, H), while_online=timedelta(0), after_takedown=())
+    assert walk(FRESH, cfg) == [T0 + H, T0 + 2 * H]  # sorted; nothing after
     assert walk(down(T0 + H), cfg) == []
     cfg = ScheduleConfig(after_notice=(), while_online=12 * H)
     assert walk(FRESH, cfg, steps=3) == [T0 + 12 * H, T0 + 24 * H, T0 + 36 * H]
@@ -93,10 +98,12 @@ def test_slots_are_whole_seconds_never_before_the_notice():
 # --- invariants -----------------------------------------------------------------------------
 
 offsets = st.lists(st.integers(0, 90 * 86400).map(lambda s: timedelta(seconds=s)), max_size=8)
-configs = st.builds(ScheduleConfig,
-                    after_notice=offsets.map(tuple),
-                    while_online=st.integers(0, 5 * 86400).map(lambda s: timedelta(seconds=s)),
-                    after_takedown=offsets.map(tuple))
+configs = st.builds(
+    ScheduleConfig,
+    after_notice=offsets.map(tuple),
+    while_online=st.integers(0, 5 * 86400).map(lambda s: timedelta(seconds=s)),
+    after_takedown=offsets.map(tuple),
+)
 noticed = st.integers(0, 10**7).map(lambda s: T0 + timedelta(seconds=s, microseconds=s % 7))
 keys = st.none() | st.integers(1, 10**9)
 
@@ -121,13 +128,14 @@ def test_slots_strictly_increase_never_before_notice_and_end_when_down(data, cfg
         assert len(slots) <= len(cfg.after_takedown)
         assert all(s >= t.takedown_at for s in slots)
     elif cfg.while_online >= timedelta(seconds=1):
-        assert len(slots) == 60                 # still online: never done
+        assert len(slots) == 60  # still online: never done
 
 
 @settings(max_examples=300)
 @given(st.data(), configs, noticed, st.integers(0, 400 * 86400), st.integers(0, 30), keys)
-def test_due_slot_is_the_latest_slot_due_and_consistent_with_next_check(data, cfg, at, ahead,
-                                                                        pick, key):
+def test_due_slot_is_the_latest_slot_due_and_consistent_with_next_check(
+    data, cfg, at, ahead, pick, key
+):
     with phases():
         _due_slot_consistent(data, cfg, at, ahead, pick, key)
 
@@ -144,7 +152,7 @@ def _due_slot_consistent(data, cfg, at, ahead, pick, key):
     else:
         assert (last is None or slot > last) and slot <= now and following <= slot
         after = next_check(at, t, cfg, last_due_at=slot, key=key)
-        assert after is None or after > now           # nothing due is skipped past `now`
+        assert after is None or after > now  # nothing due is skipped past `now`
         # the collapsed slot is a member of the deterministic slot set
         just_before = slot - timedelta(microseconds=1)
         assert next_check(at, t, cfg, last_due_at=just_before, key=key) == slot
@@ -163,9 +171,10 @@ def test_phases_never_add_merge_or_reorder_checks(cfg, key):
 
 # --- randomised phases ------------------------------------------------------------------------
 
+
 @contextmanager
 def phases(fraction: float = 0.5):
-    """Phases on (they are off by default: monitor.schedule.PHASE_FRACTION)."""
+    """Phases on (they are off by default: monitor.core.schedule.PHASE_FRACTION)."""
     saved = schedule.PHASE_FRACTION
     schedule.PHASE_FRACTION = fraction
     try:
@@ -185,16 +194,17 @@ def test_phased_schedule_keeps_deadline_checks_and_the_number_of_checks():
     counts = []
     for key in range(1, 301):
         slots = walk(FRESH, steps=40, key=key)
-        assert slots == walk(FRESH, steps=40, key=key)            # deterministic per report
-        for h in (1, 12, 24, 48, 720):                            # deadlines, grid anchor
+        assert slots == walk(FRESH, steps=40, key=key)  # deterministic per report
+        for h in (1, 12, 24, 48, 720):  # deadlines, grid anchor
             assert T0 + h * H in slots
         counts.append(len(slots_between(T0, FRESH, CFG, after=None, until=horizon, key=key)))
         # the same checks, in the same order, each between its grid neighbours
         for i, slot in enumerate(slots):
-            assert (grid[i - 1] if i else T0) < slot < (grid[i + 1] if i + 1 < len(grid)
-                                                        else slot + D)
+            assert (
+                (grid[i - 1] if i else T0) < slot < (grid[i + 1] if i + 1 < len(grid) else slot + D)
+            )
     grid_count = len(slots_between(T0, FRESH, CFG, after=None, until=horizon))
-    assert set(counts) == {grid_count}                            # never more checks
+    assert set(counts) == {grid_count}  # never more checks
 
 
 @phases()
@@ -210,17 +220,22 @@ def test_phases_spread_the_checks_over_their_gaps():
     assert 12 < min(at18) < 12.2 and 23.8 < max(at18) < 24
     assert 24 < min(at36) < 24.5 and 47.5 < max(at36) < 48
     assert 48 < min(at72) < 49 and 95 < max(at72) <= 96
-    assert len({h[1] for h in hours}) > 1000                      # phases differ per report
+    assert len({h[1] for h in hours}) > 1000  # phases differ per report
 
 
 def test_order_slots_merge_into_every_state():
     """An order's deadline and its follow-ups are slots whatever the timeline: between the
     notice schedule's checks, and after a confirmed takedown whose schedule has ended."""
-    from monitor.schedule import order_slots
+    from monitor.core.schedule import order_slots
+
     deadline = T0 + 29 * H + 30 * timedelta(minutes=1)
     extra = order_slots([deadline])
-    follow = [deadline, deadline + timedelta(minutes=1), deadline + timedelta(minutes=10),
-              deadline + H]
+    follow = [
+        deadline,
+        deadline + timedelta(minutes=1),
+        deadline + timedelta(minutes=10),
+        deadline + H,
+    ]
     got = slots_between(T0, FRESH, CFG, after=T0 + 24 * H, until=T0 + 36 * H, extra=extra)
     assert got == [*follow, T0 + 36 * H]
     assert slots_between(T0, FRESH, CFG, after=T0 + 24 * H, until=T0 + 36 * H) == [T0 + 36 * H]
@@ -229,8 +244,9 @@ def test_order_slots_merge_into_every_state():
     assert next_check(T0, gone, finished, last_due_at=T0 + 3 * H) is None
     assert walk_extra(gone, finished, extra, after=T0 + 3 * H) == follow
     # a late crawl collapses missed order slots like any other
-    assert due_slot(T0, gone, finished, last_due_at=T0 + 3 * H, now=deadline + 20 * 60 * S,
-                    extra=extra) == deadline + timedelta(minutes=10)
+    assert due_slot(
+        T0, gone, finished, last_due_at=T0 + 3 * H, now=deadline + 20 * 60 * S, extra=extra
+    ) == deadline + timedelta(minutes=10)
     # two orders, overlapping follow-ups: each slot once
     both = order_slots([deadline, deadline + timedelta(minutes=1)])
     assert len(both) == len(set(both)) == 7 and list(both) == sorted(both)

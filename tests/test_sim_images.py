@@ -43,7 +43,7 @@ def test_transforms_stay_perceptually_close(kind):
         copy = images.render_transformed(seed, kind, "jpeg")
         assert copy != images.render(seed)
         distances.append(ph(copy) - ph(images.render(seed)))
-    assert sum(d <= 10 for d in distances) >= 18      # mild, like real re-uploads
+    assert sum(d <= 10 for d in distances) >= 18  # mild, like real re-uploads
 
 
 def test_mirror_changes_the_phash_but_keeps_the_size():

@@ -19,8 +19,11 @@ from monitor.sim.receivers import sign, verify_standard
 async def post(session, url, payload, secret, *, timestamp=None, timeout=None):
     body = json.dumps(payload).encode()
     stamp = timestamp or str(int(time.time()))
-    headers = {"Content-Type": "application/json", "X-Timestamp": stamp,
-               "X-Signature": sign(secret, stamp, body)}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Timestamp": stamp,
+        "X-Signature": sign(secret, stamp, body),
+    }
     async with session.post(url, data=body, headers=headers, timeout=timeout) as resp:
         return resp.status
 
@@ -55,8 +58,10 @@ async def test_per_path_secrets(webhook_receiver):
 async def test_fails_on_demand_then_recovers(webhook_receiver, mode):
     webhook_receiver.fail_next(2, mode)
     async with aiohttp.ClientSession() as s:
-        statuses = [await post(s, webhook_receiver.url + "/h", {"n": n}, WEBHOOK_TEST_SECRET)
-                    for n in range(3)]
+        statuses = [
+            await post(s, webhook_receiver.url + "/h", {"n": n}, WEBHOOK_TEST_SECRET)
+            for n in range(3)
+        ]
     assert statuses == [mode, mode, 200]
     assert len(webhook_receiver.verified()) == 1
 
@@ -65,8 +70,13 @@ async def test_slow_on_demand(webhook_receiver):
     webhook_receiver.fail_next(1, "slow")
     async with aiohttp.ClientSession() as s:
         with pytest.raises(asyncio.TimeoutError):
-            await post(s, webhook_receiver.url + "/h", {}, WEBHOOK_TEST_SECRET,
-                       timeout=aiohttp.ClientTimeout(total=0.3))
+            await post(
+                s,
+                webhook_receiver.url + "/h",
+                {},
+                WEBHOOK_TEST_SECRET,
+                timeout=aiohttp.ClientTimeout(total=0.3),
+            )
         assert await post(s, webhook_receiver.url + "/h", {}, WEBHOOK_TEST_SECRET) == 200
 
 
@@ -89,9 +99,12 @@ async def post_standard(session, url, payload, secrets, *, stamp=None):
     body = json.dumps(payload).encode()
     stamp = stamp or int(time.time())
     keys = tuple(standard_key(s) for s in secrets)
-    headers = {"Content-Type": "application/json", "webhook-id": "msg_1",
-               "webhook-timestamp": str(stamp),
-               "webhook-signature": sign_standard(keys, "msg_1", stamp, body)}
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign_standard(keys, "msg_1", stamp, body),
+    }
     async with session.post(url, data=body, headers=headers) as resp:
         return resp.status
 
@@ -99,12 +112,24 @@ async def post_standard(session, url, payload, secrets, *, stamp=None):
 async def test_standard_webhooks_are_verified_by_the_library(webhook_receiver):
     pytest.importorskip("standardwebhooks")
     async with aiohttp.ClientSession() as s:
-        assert await post_standard(s, webhook_receiver.url + "/h", {"a": 1},
-                                   [WEBHOOK_TEST_SECRET]) == 200
-        assert await post_standard(s, webhook_receiver.url + "/h", {"a": 2},
-                                   [generate_secret()]) == 401
-        assert await post_standard(s, webhook_receiver.url + "/h", {"a": 3},
-                                   [WEBHOOK_TEST_SECRET], stamp=int(time.time()) - 3600) == 401
+        assert (
+            await post_standard(s, webhook_receiver.url + "/h", {"a": 1}, [WEBHOOK_TEST_SECRET])
+            == 200
+        )
+        assert (
+            await post_standard(s, webhook_receiver.url + "/h", {"a": 2}, [generate_secret()])
+            == 401
+        )
+        assert (
+            await post_standard(
+                s,
+                webhook_receiver.url + "/h",
+                {"a": 3},
+                [WEBHOOK_TEST_SECRET],
+                stamp=int(time.time()) - 3600,
+            )
+            == 401
+        )
     ok, forged, stale = webhook_receiver.deliveries
     assert (ok.scheme, ok.by_library, ok.verified) == ("standard", True, True)
     assert not forged.verified and not stale.verified
@@ -115,10 +140,14 @@ def test_own_standard_verification_agrees_with_the_spec():
     secret = generate_secret()
     body = b'{"x":1}'
     stamp = int(time.time())
-    head = {"webhook-id": "id-7", "webhook-timestamp": str(stamp),
-            "webhook-signature": sign_standard((standard_key(generate_secret()),
-                                                standard_key(secret)), "id-7", stamp, body)}
-    assert verify_standard(secret, head, body)                  # second of two signatures
+    head = {
+        "webhook-id": "id-7",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign_standard(
+            (standard_key(generate_secret()), standard_key(secret)), "id-7", stamp, body
+        ),
+    }
+    assert verify_standard(secret, head, body)  # second of two signatures
     assert not verify_standard(secret, head, body + b" ")
     assert not verify_standard(secret, {**head, "webhook-id": "id-8"}, body)
     assert not verify_standard(generate_secret(), head, body)
@@ -127,11 +156,20 @@ def test_own_standard_verification_agrees_with_the_spec():
 def test_smtp_sink_validates_xarf_attachments(smtp_sink):
     pytest.importorskip("xarf")
     from monitor.alerts import xarf
-    from monitor.config import AlertsConfig
-    report = xarf.build({"kind": "reupload", "url": "http://m.example/a.jpg",
-                         "first_seen_at": "2026-03-02T10:00:00Z", "reference": "NL-1.2",
-                         "match": {"algorithm": "pdq", "distance": 2}, "hashes": {}},
-                        idempotency_key="cd" * 32, config=AlertsConfig())
+    from monitor.core.config import AlertsConfig
+
+    report = xarf.build(
+        {
+            "kind": "reupload",
+            "url": "http://m.example/a.jpg",
+            "first_seen_at": "2026-03-02T10:00:00Z",
+            "reference": "NL-1.2",
+            "match": {"algorithm": "pdq", "distance": 2},
+            "hashes": {},
+        },
+        idempotency_key="cd" * 32,
+        config=AlertsConfig(),
+    )
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = "a@hotline.example", "b@m.example", "x"
     msg.set_content("see attachments")

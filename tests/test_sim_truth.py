@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from hashes.formats import normalize
-from monitor import clock
+from monitor.core import clock
 from monitor.sim import scenario, truth
 from monitor.sim.plan import generate, phase_at
 
@@ -32,26 +32,38 @@ def test_plan_is_deterministic_and_seed_dependent():
 
 def _tiny_dict():
     import tomllib
+
     return tomllib.loads(scenario.shipped("tiny").read_text())
 
 
 def test_json_scenarios_load(tmp_path):
     path = tmp_path / "s.json"
-    path.write_text(json.dumps({"name": "j", "seed": 1, "start": "2026-02-01T00:00:00Z",
-                                "hosters": [{"name": "J", "asn": 65000, "items": 3}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "name": "j",
+                "seed": 1,
+                "start": "2026-02-01T00:00:00Z",
+                "hosters": [{"name": "J", "asn": 65000, "items": 3}],
+            }
+        )
+    )
     scn = scenario.load(path)
     assert scn.hosters[0].ip == "127.0.1.1" and len(generate(scn).items) == 3
 
 
-@pytest.mark.parametrize("bad", [
-    {"hosters": []},
-    {"hosters": [{"name": "X"}]},
-    {"hosters": [{"name": "X", "asn": 1, "after": {"explode": 1}}]},
-    {"hosters": [{"name": "X", "asn": 1, "ip": "10.0.0.1"}]},
-    {"hosters": [{"name": "X", "asn": 1, "colour": "red"}]},
-    {"hosters": [{"name": "X", "asn": 1}], "start": "tomorrow"},
-    {"hosters": [{"name": "X", "asn": 1}], "wibble": 3},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"hosters": []},
+        {"hosters": [{"name": "X"}]},
+        {"hosters": [{"name": "X", "asn": 1, "after": {"explode": 1}}]},
+        {"hosters": [{"name": "X", "asn": 1, "ip": "10.0.0.1"}]},
+        {"hosters": [{"name": "X", "asn": 1, "colour": "red"}]},
+        {"hosters": [{"name": "X", "asn": 1}], "start": "tomorrow"},
+        {"hosters": [{"name": "X", "asn": 1}], "wibble": 3},
+    ],
+)
 def test_bad_scenarios_are_refused(bad):
     with pytest.raises(scenario.ScenarioError):
         scenario.from_dict(bad)
@@ -79,13 +91,21 @@ async def test_truth_json_and_import_files(make_world, tmp_path):
     assert len(data["reuploads"]) == len(plan.reuploads())
     first = data["items"][0]
     assert first["url"].startswith("http://127.0.1.") and str(world.port) in first["url"]
-    assert {"hoster", "asn", "noticed_at", "removed_at", "behaviour", "reuploads",
-            "reappeared_at"} <= set(first)
+    assert {
+        "hoster",
+        "asn",
+        "noticed_at",
+        "removed_at",
+        "behaviour",
+        "reuploads",
+        "reappeared_at",
+    } <= set(first)
     # per hoster figures match a direct computation
     for row in data["hosters"]:
         mine = [i for i in data["items"] if i["hoster"] == row["name"]]
-        hours = [i["removal_hours"] if i["removal_hours"] is not None else float("inf")
-                 for i in mine]
+        hours = [
+            i["removal_hours"] if i["removal_hours"] is not None else float("inf") for i in mine
+        ]
         median = statistics.median(hours)
         assert row["median_hours"] == (None if median == float("inf") else round(median, 3))
         assert row["within_24h"] == round(sum(h <= 24 for h in hours) / len(hours), 4)
@@ -97,8 +117,15 @@ async def test_truth_json_and_import_files(make_world, tmp_path):
 
     reports = list(csv.DictReader(io.StringIO(files["reports"].read_text())))
     assert len(reports) == len(plan.reports())
-    assert list(reports[0]) == ["url", "reference", "reported_at", "noticed_at", "phash", "pdq",
-                                "sha256"]
+    assert list(reports[0]) == [
+        "url",
+        "reference",
+        "reported_at",
+        "noticed_at",
+        "phash",
+        "pdq",
+        "sha256",
+    ]
     with_hashes = [r for r in reports if r["phash"]]
     assert with_hashes
     for row in with_hashes:

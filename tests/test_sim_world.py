@@ -16,17 +16,33 @@ from monitor.sim.scenario import AFTER, from_dict
 from monitor.sim.world import World
 from tests.crawl_helpers import has_ipv6
 
-BEFORE = "2026-01-05T05:00:00Z"      # every item of the behaviour world is online
-AFTER_T = "2026-01-06T00:00:00Z"     # every item of it is removed (fixed 10 h delay)
+BEFORE = "2026-01-05T05:00:00Z"  # every item of the behaviour world is online
+AFTER_T = "2026-01-06T00:00:00Z"  # every item of it is removed (fixed 10 h delay)
 
 
 def behaviour_scenario(**extra):
-    hosters = [{"name": f"H {b}", "asn": 64600 + i, "items": 1, "unknown": "404",
-                "delay": {"dist": "fixed", "median_hours": 10}, "after": {b: 1}}
-               for i, b in enumerate(AFTER)]
-    return from_dict({"name": "behaviours", "seed": 3, "start": "2026-01-05T00:00:00Z",
-                      "report_window_days": 0, "notice_delay_hours": [0, 0],
-                      "hosters": hosters, **extra})
+    hosters = [
+        {
+            "name": f"H {b}",
+            "asn": 64600 + i,
+            "items": 1,
+            "unknown": "404",
+            "delay": {"dist": "fixed", "median_hours": 10},
+            "after": {b: 1},
+        }
+        for i, b in enumerate(AFTER)
+    ]
+    return from_dict(
+        {
+            "name": "behaviours",
+            "seed": 3,
+            "start": "2026-01-05T00:00:00Z",
+            "report_window_days": 0,
+            "notice_delay_hours": [0, 0],
+            "hosters": hosters,
+            **extra,
+        }
+    )
 
 
 def by_after(world: World):
@@ -48,8 +64,9 @@ def phash(data: bytes):
 
 @pytest.fixture
 async def behaviours(make_world):
-    return await make_world(behaviour_scenario(), now=BEFORE, slow_seconds=20,
-                            oversize_bytes=3 * 2**20)
+    return await make_world(
+        behaviour_scenario(), now=BEFORE, slow_seconds=20, oversize_bytes=3 * 2**20
+    )
 
 
 async def test_every_item_serves_its_image_before_removal(behaviours):
@@ -101,8 +118,9 @@ async def test_reset_slow_and_broken_bodies(behaviours):
         with pytest.raises(aiohttp.ClientConnectionError):
             await fetch(s, ip_url(behaviours, items["reset"]))
         with pytest.raises(asyncio.TimeoutError):
-            await fetch(s, ip_url(behaviours, items["slow"]),
-                        timeout=aiohttp.ClientTimeout(total=0.3))
+            await fetch(
+                s, ip_url(behaviours, items["slow"]), timeout=aiohttp.ClientTimeout(total=0.3)
+            )
         status, headers, body = await fetch(s, ip_url(behaviours, items["oversize"]))
         assert status == 200 and int(headers["Content-Length"]) == 3 * 2**20
         assert len(body) == 3 * 2**20
@@ -134,16 +152,15 @@ async def test_clock_through_admin_endpoint(behaviours):
     item = by_after(behaviours)["410"]
     async with aiohttp.ClientSession() as s:
         assert (await fetch(s, ip_url(behaviours, item)))[0] == 200
-        async with s.post(behaviours.admin_url + "/__admin/clock",
-                          json={"now": AFTER_T}) as resp:
+        async with s.post(behaviours.admin_url + "/__admin/clock", json={"now": AFTER_T}) as resp:
             assert (await resp.json()) == {"now": AFTER_T}
         assert (await fetch(s, ip_url(behaviours, item)))[0] == 410
-        async with s.post(behaviours.admin_url + "/__admin/clock",
-                          json={"advance": "-1d"}) as resp:
+        async with s.post(behaviours.admin_url + "/__admin/clock", json={"advance": "-1d"}) as resp:
             assert (await resp.json())["now"] == "2026-01-05T00:00:00Z"
         assert (await fetch(s, ip_url(behaviours, item)))[0] == 200
-        async with s.post(behaviours.admin_url + "/__admin/clock",
-                          json={"now": "yesterday"}) as resp:
+        async with s.post(
+            behaviours.admin_url + "/__admin/clock", json={"now": "yesterday"}
+        ) as resp:
             assert resp.status == 400
 
 
@@ -170,11 +187,31 @@ async def test_unknown_paths_follow_the_hoster_habit(sim_world):
 
 
 async def test_noise_while_online(make_world):
-    scn = from_dict({"name": "noise", "seed": 5, "start": "2026-01-05T00:00:00Z", "hosters": [
-        {"name": "Flaky", "asn": 64700, "items": 1, "noise": {"5xx": 1}, "noise_rate": 0.5,
-         "delay": {"never_share": 1}},
-        {"name": "Picky", "asn": 64701, "items": 1, "noise": {"blocked": 1}, "noise_rate": 0.5,
-         "delay": {"never_share": 1}}]})
+    scn = from_dict(
+        {
+            "name": "noise",
+            "seed": 5,
+            "start": "2026-01-05T00:00:00Z",
+            "hosters": [
+                {
+                    "name": "Flaky",
+                    "asn": 64700,
+                    "items": 1,
+                    "noise": {"5xx": 1},
+                    "noise_rate": 0.5,
+                    "delay": {"never_share": 1},
+                },
+                {
+                    "name": "Picky",
+                    "asn": 64701,
+                    "items": 1,
+                    "noise": {"blocked": 1},
+                    "noise_rate": 0.5,
+                    "delay": {"never_share": 1},
+                },
+            ],
+        }
+    )
     world = await make_world(scn)
     seen: dict[str, set[int]] = {"Flaky": set(), "Picky": set()}
     async with aiohttp.ClientSession() as s:
@@ -189,12 +226,26 @@ async def test_noise_while_online(make_world):
 
 
 async def test_reappearance(make_world):
-    scn = from_dict({"name": "re", "seed": 9, "start": "2026-01-05T00:00:00Z",
-                     "report_window_days": 0, "notice_delay_hours": [0, 0],
-                     "reappear_share": 1.0, "reappear_after_days": [2, 3],
-                     "reappear_stay_days": [1, 2], "hosters": [
-                         {"name": "Back", "asn": 64800, "items": 2,
-                          "delay": {"dist": "fixed", "median_hours": 5}}]})
+    scn = from_dict(
+        {
+            "name": "re",
+            "seed": 9,
+            "start": "2026-01-05T00:00:00Z",
+            "report_window_days": 0,
+            "notice_delay_hours": [0, 0],
+            "reappear_share": 1.0,
+            "reappear_after_days": [2, 3],
+            "reappear_stay_days": [1, 2],
+            "hosters": [
+                {
+                    "name": "Back",
+                    "asn": 64800,
+                    "items": 2,
+                    "delay": {"dist": "fixed", "median_hours": 5},
+                }
+            ],
+        }
+    )
     world = await make_world(scn)
     item = world.plan.items[0]
     assert item.reappear_at and item.reappear_until
@@ -213,11 +264,20 @@ def _second():
 
 
 async def test_reupload_appears_transformed_and_linked(make_world):
-    scn = from_dict({"name": "ru", "seed": 11, "start": "2026-01-05T00:00:00Z",
-                     "reupload_share": 1.0, "reupload_other_hoster_share": 1.0,
-                     "transforms": ["border"], "hosters": [
-                         {"name": "Origin", "asn": 64900, "items": 1, "galleries": 1},
-                         {"name": "Elsewhere", "asn": 64901, "items": 1, "galleries": 1}]})
+    scn = from_dict(
+        {
+            "name": "ru",
+            "seed": 11,
+            "start": "2026-01-05T00:00:00Z",
+            "reupload_share": 1.0,
+            "reupload_other_hoster_share": 1.0,
+            "transforms": ["border"],
+            "hosters": [
+                {"name": "Origin", "asn": 64900, "items": 1, "galleries": 1},
+                {"name": "Elsewhere", "asn": 64901, "items": 1, "galleries": 1},
+            ],
+        }
+    )
     world = await make_world(scn)
     original = next(i for i in world.plan.reports() if i.hoster == "Origin")
     copy = next(r for r in world.plan.reuploads() if r.of == original.id)
@@ -235,7 +295,7 @@ async def test_reupload_appears_transformed_and_linked(make_world):
     orig_body = world.body(original)
     assert phase_at(copy, world.now) == "online"
     img, orig = Image.open(io.BytesIO(body)), Image.open(io.BytesIO(orig_body))
-    assert img.size != orig.size                       # a border was added
+    assert img.size != orig.size  # a border was added
     assert body != orig_body
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from monitor import clock
+from monitor.core import clock
 from reports.frame import Notices, outcomes
 from reports.model import NoticeRecord
 from reports.stats import alert_outcomes, compute, group_codes
@@ -21,16 +21,35 @@ def at(hours: float) -> str:
 
 
 def removed(rid: int, hours: float, hoster: str = "A", **kw) -> NoticeRecord:
-    return NoticeRecord(report_id=rid, kind="report", hoster=hoster, asn=64500, country="NL",
-                        noticed_at=at(0), takedown_at=at(hours), first_down_at=at(hours),
-                        last_online_at=at(hours - 1), last_checked_at=at(hours + 2),
-                        state="down", **kw)
+    return NoticeRecord(
+        report_id=rid,
+        kind="report",
+        hoster=hoster,
+        asn=64500,
+        country="NL",
+        noticed_at=at(0),
+        takedown_at=at(hours),
+        first_down_at=at(hours),
+        last_online_at=at(hours - 1),
+        last_checked_at=at(hours + 2),
+        state="down",
+        **kw,
+    )
 
 
 def online(rid: int, last_check: float, hoster: str = "A", **kw) -> NoticeRecord:
-    return NoticeRecord(report_id=rid, kind="report", hoster=hoster, asn=64501, country="DE",
-                        noticed_at=at(0), last_online_at=at(last_check),
-                        last_checked_at=at(last_check), state="online", **kw)
+    return NoticeRecord(
+        report_id=rid,
+        kind="report",
+        hoster=hoster,
+        asn=64501,
+        country="DE",
+        noticed_at=at(0),
+        last_online_at=at(last_check),
+        last_checked_at=at(last_check),
+        state="online",
+        **kw,
+    )
 
 
 # Removals at 1 h, 2 h and 5 h, each last seen online an hour before; two items still online
@@ -44,8 +63,9 @@ CENSORED = [removed(1, 1), removed(2, 2), online(3, 3), online(4, 3), removed(5,
 
 
 def test_censoring_changes_the_median() -> None:
-    overall, groups = compute(Notices.from_records(CENSORED), cutoff=NOW, min_notices=1,
-                              deadlines=(1, 2, 4, 12))
+    overall, groups = compute(
+        Notices.from_records(CENSORED), cutoff=NOW, min_notices=1, deadlines=(1, 2, 4, 12)
+    )
     g = groups[0]
     assert g.median_hours == pytest.approx(4 + 1 / 6)
     assert g.median_hours_upper == pytest.approx(5.0)
@@ -92,17 +112,27 @@ def test_too_few_to_rank_shows_counts_without_rates() -> None:
 
 
 def test_unchecked_is_unresolved_and_outside_the_estimate() -> None:
-    unchecked = NoticeRecord(report_id=9, kind="report", hoster="A", asn=None, country=None,
-                             noticed_at=at(0))
+    unchecked = NoticeRecord(
+        report_id=9, kind="report", hoster="A", asn=None, country=None, noticed_at=at(0)
+    )
     _o, (g,) = compute(Notices.from_records([*CENSORED, unchecked]), cutoff=NOW, min_notices=1)
     assert (g.notices, g.unresolved, g.unchecked) == (6, 1, 1)
     assert g.median_hours == pytest.approx(4 + 1 / 6)  # unchanged by the unchecked notice
 
 
 def test_unconfirmed_is_censored_at_its_first_down_check() -> None:
-    item = NoticeRecord(report_id=7, kind="report", hoster="A", asn=1, country=None,
-                        noticed_at=at(0), first_down_at=at(6), last_online_at=at(4),
-                        last_checked_at=at(6), state="unconfirmed")
+    item = NoticeRecord(
+        report_id=7,
+        kind="report",
+        hoster="A",
+        asn=1,
+        country=None,
+        noticed_at=at(0),
+        first_down_at=at(6),
+        last_online_at=at(4),
+        last_checked_at=at(6),
+        state="unconfirmed",
+    )
     out = outcomes(Notices.from_records([item]), NOW)
     assert not out.event[0] and out.hours[0] == pytest.approx(6.0) and out.at_risk[0]
 
@@ -134,8 +164,11 @@ def test_groupings_and_ranking() -> None:
 
 
 def test_extras_moves_reappearances_reuploads_alerts() -> None:
-    items = [removed(1, 10, moves=2, reappearances=1, reuploads=3, alerted_at=at(4)),
-             removed(2, 3, alerted_at=at(5)), online(3, 8, reappearances=0)]
+    items = [
+        removed(1, 10, moves=2, reappearances=1, reuploads=3, alerted_at=at(4)),
+        removed(2, 3, alerted_at=at(5)),
+        online(3, 8, reappearances=0),
+    ]
     _o, (g,) = compute(Notices.from_records(items), cutoff=NOW, min_notices=1)
     assert (g.moves, g.moved_notices, g.reappearances, g.reuploads) == (2, 1, 1, 3)
     assert g.alerted == 2
@@ -152,9 +185,19 @@ ALERTED = [
     online(2, 7, alerted_at=at(4)),
     removed(3, 10, alerted_at=at(4)),
     removed(4, 3, alerted_at=at(4)),
-    NoticeRecord(report_id=5, kind="report", hoster="A", asn=64500, country="NL",
-                 noticed_at=at(0), last_online_at=at(12), last_checked_at=at(12),
-                 state="online", reappearances=1, alerted_at=at(4)),
+    NoticeRecord(
+        report_id=5,
+        kind="report",
+        hoster="A",
+        asn=64500,
+        country="NL",
+        noticed_at=at(0),
+        last_online_at=at(12),
+        last_checked_at=at(12),
+        state="online",
+        reappearances=1,
+        alerted_at=at(4),
+    ),
     removed(6, 13, alerted_at=at(4)),
 ]
 
@@ -178,16 +221,22 @@ def test_alert_to_removal_is_kaplan_meier_with_censoring() -> None:
 def test_alerted_and_still_online_is_censored_not_dropped() -> None:
     # Three alerted notices, two still online 10 h after their alert: fewer than half removed,
     # so no median (the plain median of the one removal would have said 1 h).
-    items = [removed(1, 5, alerted_at=at(4)), online(2, 14, alerted_at=at(4)),
-             online(3, 14, alerted_at=at(4))]
+    items = [
+        removed(1, 5, alerted_at=at(4)),
+        online(2, 14, alerted_at=at(4)),
+        online(3, 14, alerted_at=at(4)),
+    ]
     _o, (g,) = compute(Notices.from_records(items), cutoff=NOW, min_notices=1)
     assert g.alerted == 3 and g.alert_to_removal_hours_median is None
 
 
 def test_alert_to_removal_respects_the_cutoff() -> None:
     # As of 8 h: the removal at 10 h has not happened, the alert at 9 h has not been sent.
-    items = [removed(1, 10, alerted_at=at(4)), removed(2, 6, alerted_at=at(4)),
-             removed(3, 12, alerted_at=at(9))]
+    items = [
+        removed(1, 10, alerted_at=at(4)),
+        removed(2, 6, alerted_at=at(4)),
+        removed(3, 12, alerted_at=at(9)),
+    ]
     n = Notices.from_records(items)
     cutoff = T0.timestamp() + 8 * 3600
     a = alert_outcomes(n, outcomes(n, cutoff), cutoff)

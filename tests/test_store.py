@@ -4,15 +4,28 @@ import sqlite3
 
 import pytest
 
-from monitor import schema, store
+from monitor import store
+from monitor.store import schema
 
 
 def test_migrates_from_empty(tmp_path):
     db = store.connect(tmp_path / "a.db")
     assert schema.version(db) == schema.LATEST
-    for table in ("hosters", "hoster_networks", "reports", "report_hashes", "checks",
-                  "hash_lists", "known_hashes", "reuploads", "alerts", "asn_cache",
-                  "crawls", "watch_sources", "placeholders"):
+    for table in (
+        "hosters",
+        "hoster_networks",
+        "reports",
+        "report_hashes",
+        "checks",
+        "hash_lists",
+        "known_hashes",
+        "reuploads",
+        "alerts",
+        "asn_cache",
+        "crawls",
+        "watch_sources",
+        "placeholders",
+    ):
         assert db[table].exists(), table
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -22,12 +35,15 @@ def test_migrates_from_previous_version_keeping_rows(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
     from sqlite_utils import Database
+
     old = Database(conn)
     schema.migrations.apply(old, stop_before="m002_placeholders")
     assert schema.version(old) == 1
-    old.execute("INSERT INTO reports (url, url_key, reported_at, noticed_at, imported_at) "
-                "VALUES ('http://a.example/', 'http://a.example/', '2026-01-01T00:00:00Z', "
-                "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
+    old.execute(
+        "INSERT INTO reports (url, url_key, reported_at, noticed_at, imported_at) "
+        "VALUES ('http://a.example/', 'http://a.example/', '2026-01-01T00:00:00Z', "
+        "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+    )
     conn.commit()
     conn.close()
     db = store.connect(path)
@@ -42,12 +58,15 @@ def test_migrates_from_version_2_adding_first_takedown(tmp_path):
     path = tmp_path / "v2.db"
     conn = sqlite3.connect(path)
     from sqlite_utils import Database
+
     old = Database(conn)
     schema.migrations.apply(old, stop_before="m003_first_takedown")
     assert schema.version(old) == 2 and "first_takedown_at" not in old["reports"].columns_dict
-    old.execute("INSERT INTO reports (url, url_key, reported_at, noticed_at, imported_at, state, "
-                "takedown_at) VALUES ('http://a.example/', 'k', '2026-01-01T00:00:00Z', "
-                "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'down', '2026-01-01T02:00:00Z')")
+    old.execute(
+        "INSERT INTO reports (url, url_key, reported_at, noticed_at, imported_at, state, "
+        "takedown_at) VALUES ('http://a.example/', 'k', '2026-01-01T00:00:00Z', "
+        "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'down', '2026-01-01T02:00:00Z')"
+    )
     conn.commit()
     conn.close()
     db = store.connect(path)
@@ -55,7 +74,8 @@ def test_migrates_from_version_2_adding_first_takedown(tmp_path):
     # never reappeared: the first takedown is the current one (reappeared rows are replayed
     # from their checks: tests/test_first_takedown.py)
     assert db.execute("SELECT state, first_takedown_at FROM reports").fetchall() == [
-        ("down", "2026-01-01T02:00:00Z")]
+        ("down", "2026-01-01T02:00:00Z")
+    ]
 
 
 def test_readonly_refuses_missing_or_foreign_db(tmp_path):
@@ -97,11 +117,14 @@ def test_transaction_rolls_back_on_error(tmp_path):
 
 def test_check_slot_is_unique(tmp_path):
     db = store.connect(tmp_path / "u.db")
-    db.execute("INSERT INTO reports (id, url, url_key, reported_at, noticed_at, imported_at) "
-               "VALUES (1, 'u', 'u', 't', 't', 't')")
+    db.execute(
+        "INSERT INTO reports (id, url, url_key, reported_at, noticed_at, imported_at) "
+        "VALUES (1, 'u', 'u', 't', 't', 't')"
+    )
     row = ("1", "2026-01-01T01:00:00Z", "2026-01-01T01:00:05Z", "removed", "http_404")
-    sql = ("INSERT INTO checks (report_id, due_at, checked_at, outcome, reason) "
-           "VALUES (?, ?, ?, ?, ?)")
+    sql = (
+        "INSERT INTO checks (report_id, due_at, checked_at, outcome, reason) VALUES (?, ?, ?, ?, ?)"
+    )
     db.execute(sql, row)
     with pytest.raises(sqlite3.IntegrityError):
         db.execute(sql, row)

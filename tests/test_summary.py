@@ -6,43 +6,74 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor import clock, store
-from monitor.config import ScheduleConfig, TakedownConfig
-from monitor.summary import load, refresh
+from monitor import store
+from monitor.core import clock
+from monitor.core.config import ScheduleConfig, TakedownConfig
+from monitor.store.summary import load, refresh
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 H, D = timedelta(hours=1), timedelta(days=1)
 TK, SC = TakedownConfig(), ScheduleConfig()
-COLUMNS = ("state", "checks_count", "last_outcome", "last_checked_at", "last_online_at",
-           "first_down_at", "takedown_at", "reappearances", "moves", "hoster_id", "asn",
-           "notified_hoster_id", "next_check_at", "first_takedown_at")
+COLUMNS = (
+    "state",
+    "checks_count",
+    "last_outcome",
+    "last_checked_at",
+    "last_online_at",
+    "first_down_at",
+    "takedown_at",
+    "reappearances",
+    "moves",
+    "hoster_id",
+    "asn",
+    "notified_hoster_id",
+    "next_check_at",
+    "first_takedown_at",
+)
 
 
 @pytest.fixture
 def db(tmp_path):
     db = store.connect(tmp_path / "t.db")
     db["hosters"].insert_all(
-        [{"id": i, "name": f"Hoster {i}", "created_at": clock.iso(T0)} for i in (1, 2, 3)])
+        [{"id": i, "name": f"Hoster {i}", "created_at": clock.iso(T0)} for i in (1, 2, 3)]
+    )
     yield db
     db.conn.close()
 
 
 def add_report(db, rid: int, *, noticed: datetime = T0, notified: int | None = None) -> int:
-    db["reports"].insert({
-        "id": rid, "url": f"http://h.test/{rid}.jpg", "url_key": f"h.test/{rid}.jpg",
-        "reported_at": clock.iso(noticed), "noticed_at": clock.iso(noticed),
-        "imported_at": clock.iso(noticed), "notified_hoster_id": notified,
-        "next_check_at": clock.iso(noticed + H)})
+    db["reports"].insert(
+        {
+            "id": rid,
+            "url": f"http://h.test/{rid}.jpg",
+            "url_key": f"h.test/{rid}.jpg",
+            "reported_at": clock.iso(noticed),
+            "noticed_at": clock.iso(noticed),
+            "imported_at": clock.iso(noticed),
+            "notified_hoster_id": notified,
+            "next_check_at": clock.iso(noticed + H),
+        }
+    )
     return rid
 
 
 def add_checks(db, rid: int, *checks, noticed: datetime = T0, lag: int = 7) -> None:
     """(hours, outcome, hoster_id, asn) tuples, checked `lag` seconds after their due slot."""
-    db["checks"].insert_all([{
-        "report_id": rid, "due_at": clock.iso(noticed + hours * H),
-        "checked_at": clock.iso(noticed + hours * H + timedelta(seconds=lag)),
-        "outcome": outcome, "reason": "r", "hoster_id": hoster, "asn": asn,
-    } for hours, outcome, hoster, asn in checks])
+    db["checks"].insert_all(
+        [
+            {
+                "report_id": rid,
+                "due_at": clock.iso(noticed + hours * H),
+                "checked_at": clock.iso(noticed + hours * H + timedelta(seconds=lag)),
+                "outcome": outcome,
+                "reason": "r",
+                "hoster_id": hoster,
+                "asn": asn,
+            }
+            for hours, outcome, hoster, asn in checks
+        ]
+    )
 
 
 def row(db, rid: int) -> dict:
@@ -56,17 +87,24 @@ def iso(when: datetime) -> str:
 
 def test_confirmed_takedown_is_written(db):
     add_report(db, 1)
-    add_checks(db, 1, (1, "online", 1, 64500), (2, "removed", None, None),
-               (4, "removed", 2, 64501))
+    add_checks(db, 1, (1, "online", 1, 64500), (2, "removed", None, None), (4, "removed", 2, 64501))
     refresh(db, [1], TK, SC, now=T0 + 5 * H)
     takedown = T0 + 2 * H + timedelta(seconds=7)
     assert row(db, 1) == {
-        "state": "down", "checks_count": 3, "last_outcome": "removed",
+        "state": "down",
+        "checks_count": 3,
+        "last_outcome": "removed",
         "last_checked_at": iso(T0 + 4 * H + timedelta(seconds=7)),
         "last_online_at": iso(T0 + H + timedelta(seconds=7)),
-        "first_down_at": iso(takedown), "takedown_at": iso(takedown), "reappearances": 0,
-        "moves": 0, "hoster_id": 2, "asn": 64501, "notified_hoster_id": 1,
-        "next_check_at": iso(takedown + 7 * D), "first_takedown_at": iso(takedown),
+        "first_down_at": iso(takedown),
+        "takedown_at": iso(takedown),
+        "reappearances": 0,
+        "moves": 0,
+        "hoster_id": 2,
+        "asn": 64501,
+        "notified_hoster_id": 1,
+        "next_check_at": iso(takedown + 7 * D),
+        "first_takedown_at": iso(takedown),
     }
 
 
@@ -76,7 +114,7 @@ def test_unchecked_report_gets_its_first_slot_or_the_latest_missed_one(db):
     refresh(db, [1], TK, SC, now=T0)
     assert row(db, 1)["state"] == "unchecked" and row(db, 1)["next_check_at"] == iso(T0 + H)
     refresh(db, [2], TK, SC, now=T0 + 10 * H)
-    assert row(db, 2)["next_check_at"] == iso(T0 + 8 * H)    # missed slots collapse
+    assert row(db, 2)["next_check_at"] == iso(T0 + 8 * H)  # missed slots collapse
 
 
 def test_online_report_keeps_its_schedule_and_notified_hoster(db):
@@ -90,13 +128,19 @@ def test_online_report_keeps_its_schedule_and_notified_hoster(db):
 
 def test_reappearance_and_done(db):
     add_report(db, 1)
-    add_checks(db, 1, (1, "online", 1, None), (2, "removed", 1, None),
-               (4, "dns_gone", None, None), (170, "online", 1, None))
+    add_checks(
+        db,
+        1,
+        (1, "online", 1, None),
+        (2, "removed", 1, None),
+        (4, "dns_gone", None, None),
+        (170, "online", 1, None),
+    )
     refresh(db, [1], TK, SC, now=T0 + 170 * H)
     r = row(db, 1)
     assert r["state"] == "online" and r["reappearances"] == 1 and r["takedown_at"] is None
     assert r["first_takedown_at"] == iso(T0 + 2 * H + timedelta(seconds=7))  # kept
-    assert r["next_check_at"] == iso(T0 + 8 * D)             # daily again
+    assert r["next_check_at"] == iso(T0 + 8 * D)  # daily again
     add_report(db, 2)
     # taken down at 2h; the after_takedown slots 7d, 30d, 90d all found it down: done
     done = [(h, "removed", None, None) for h in (2, 4)]
@@ -130,7 +174,7 @@ def test_batch_of_many_reports_in_two_selects_and_leaves_others_alone(db):
     assert len(selects) == 2
     states = dict(db.execute("SELECT state, count(*) FROM reports GROUP BY state").fetchall())
     assert states == {"down": n // 2, "online": n // 2, "unchecked": 1}
-    assert row(db, n + 1)["next_check_at"] == iso(T0 + H)   # not in the batch: untouched
+    assert row(db, n + 1)["next_check_at"] == iso(T0 + H)  # not in the batch: untouched
     assert row(db, 3)["takedown_at"] == iso(T0 + 2 * H + timedelta(seconds=7))
 
 
@@ -166,20 +210,35 @@ def test_an_order_deadline_brings_a_finished_report_back(db):
     refresh(db, [1], TK, done, now=T0 + 5 * H)
     assert row(db, 1)["state"] == "down" and row(db, 1)["next_check_at"] is None
     deadline = T0 + 10 * D
-    db["orders"].insert({"order_id": "O-1", "report_id": 1, "issued_at": iso(T0 + 9 * D),
-                         "deadline_at": iso(deadline), "imported_at": iso(T0 + 9 * D)})
+    db["orders"].insert(
+        {
+            "order_id": "O-1",
+            "report_id": 1,
+            "issued_at": iso(T0 + 9 * D),
+            "deadline_at": iso(deadline),
+            "imported_at": iso(T0 + 9 * D),
+        }
+    )
     refresh(db, [1], TK, done, now=T0 + 9 * D)
     assert row(db, 1)["next_check_at"] == iso(deadline)
     assert load(db, [1], TK)[1].extra[0] == deadline
+
     def check(slot: timedelta, late: timedelta = timedelta(0)) -> None:
-        db["checks"].insert({"report_id": 1, "due_at": iso(deadline + slot),
-                             "checked_at": iso(deadline + slot + late), "outcome": "removed",
-                             "reason": "r"})
+        db["checks"].insert(
+            {
+                "report_id": 1,
+                "due_at": iso(deadline + slot),
+                "checked_at": iso(deadline + slot + late),
+                "outcome": "removed",
+                "reason": "r",
+            }
+        )
+
     check(timedelta(0))
     refresh(db, [1], TK, done, now=deadline)
     assert row(db, 1)["next_check_at"] == iso(deadline + timedelta(minutes=1))
     check(timedelta(minutes=1))
-    refresh(db, [1], TK, done, now=deadline + 2 * H)      # late: +10 min and +1 h collapse
+    refresh(db, [1], TK, done, now=deadline + 2 * H)  # late: +10 min and +1 h collapse
     assert row(db, 1)["next_check_at"] == iso(deadline + H)
     check(H, late=H)
     refresh(db, [1], TK, done, now=deadline + 2 * H)

@@ -7,14 +7,19 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.classify import DOWN, Outcome
-from monitor.config import TakedownConfig
-from monitor.timeline import Observation, State, Timeline, build
+from monitor.core.classify import DOWN, Outcome
+from monitor.core.config import TakedownConfig
+from monitor.core.timeline import Observation, State, Timeline, build
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CFG = TakedownConfig()
-ON, RM, DNS, UN, BL = (Outcome.ONLINE, Outcome.REMOVED, Outcome.DNS_GONE, Outcome.UNREACHABLE,
-                       Outcome.BLOCKED)
+ON, RM, DNS, UN, BL = (
+    Outcome.ONLINE,
+    Outcome.REMOVED,
+    Outcome.DNS_GONE,
+    Outcome.UNREACHABLE,
+    Outcome.BLOCKED,
+)
 
 
 def h(hours: float) -> datetime:
@@ -35,6 +40,7 @@ def tl(*items, cfg: TakedownConfig = CFG) -> Timeline:
 
 
 # --- examples -------------------------------------------------------------------------------
+
 
 def test_no_checks_is_unchecked():
     t = build(T0, [], CFG)
@@ -127,16 +133,25 @@ def test_checks_before_the_notice_clamp_the_takedown():
 
 
 def test_moves_and_hosters():
-    t = tl((1, ON, 1), (2, ON, 2), (3, RM, None), (5, RM, 3), (200, ON, 2), (201, ON, 1),
-           (202, UN, None))
-    assert t.moves == 2                  # 1 -> 2, then 2 -> 1 (the removal at 3 is not online)
+    t = tl(
+        (1, ON, 1),
+        (2, ON, 2),
+        (3, RM, None),
+        (5, RM, 3),
+        (200, ON, 2),
+        (201, ON, 1),
+        (202, UN, None),
+    )
+    assert t.moves == 2  # 1 -> 2, then 2 -> 1 (the removal at 3 is not online)
     assert t.first_hoster_id == 1 and t.hoster_id == 1
     assert t.reappearances == 1
 
 
 def test_asn_is_the_latest_known():
-    o = [Observation(h(1), ON, "hash_match", 4, 64500),
-         Observation(h(2), UN, "timeout", None, None)]
+    o = [
+        Observation(h(1), ON, "hash_match", 4, 64500),
+        Observation(h(2), UN, "timeout", None, None),
+    ]
     t = build(T0, o, CFG)
     assert t.asn == 64500 and t.hoster_id == 4
 
@@ -154,8 +169,11 @@ OUTCOMES = st.sampled_from([ON, RM, DNS, UN, BL])
 def observations(outcomes=OUTCOMES, max_minutes=20 * 24 * 60):
     item = st.tuples(st.integers(-24 * 60, max_minutes), outcomes, st.sampled_from([None, 1, 2]))
     return st.lists(item, max_size=30).map(
-        lambda xs: [Observation(T0 + timedelta(minutes=m), o, str(o), hid)
-                    for m, o, hid in sorted(xs, key=lambda x: x[0])])
+        lambda xs: [
+            Observation(T0 + timedelta(minutes=m), o, str(o), hid)
+            for m, o, hid in sorted(xs, key=lambda x: x[0])
+        ]
+    )
 
 
 def prefixes(items):
@@ -208,7 +226,7 @@ def test_flapping_5xx_alone_never_confirms_before_unreachable_after(items):
     t = build(T0, items, CFG)
     if t.takedown_at is not None:
         last_on = max((i for i, o in enumerate(items) if o.outcome is ON), default=-1)
-        first_un = next(o.checked_at for o in items[last_on + 1:] if o.outcome is UN)
+        first_un = next(o.checked_at for o in items[last_on + 1 :] if o.outcome is UN)
         assert t.confirmed_at - first_un >= CFG.unreachable_after
     window = [o for o in items if o.checked_at < T0 + CFG.unreachable_after - timedelta(hours=1)]
     short = build(T0, [o for o in window if o.checked_at >= T0], CFG)
@@ -220,8 +238,7 @@ def test_flapping_5xx_alone_never_confirms_before_unreachable_after(items):
 def test_online_after_a_confirmed_takedown_is_a_reappearance(items, later_minutes):
     t = build(T0, items, CFG)
     last = items[-1].checked_at if items else T0
-    again = build(T0, [*items, Observation(last + timedelta(minutes=later_minutes), ON, "m")],
-                  CFG)
+    again = build(T0, [*items, Observation(last + timedelta(minutes=later_minutes), ON, "m")], CFG)
     assert again.state is State.ONLINE and again.takedown_at is None
     if t.state is State.DOWN:
         assert again.reappearances == t.reappearances + 1
@@ -235,7 +252,7 @@ def test_online_after_a_confirmed_takedown_is_a_reappearance(items, later_minute
 def test_enough_down_checks_always_confirm(items):
     t = build(T0, items, CFG)
     last_on = max((i for i, o in enumerate(items) if o.outcome is ON), default=-1)
-    downs = [o.checked_at for o in items[last_on + 1:] if o.outcome in DOWN]
+    downs = [o.checked_at for o in items[last_on + 1 :] if o.outcome in DOWN]
     if len(downs) >= CFG.confirm_checks and downs[-1] - downs[0] >= CFG.confirm_span:
         assert t.state is State.DOWN and t.takedown_at is not None
         assert t.takedown_at <= max(downs[0], T0)

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from lifelines import KaplanMeierFitter
 
-from monitor import clock, store
-from monitor.config import ScheduleConfig, TakedownConfig
-from monitor.summary import refresh
+from monitor import store
+from monitor.core import clock
+from monitor.core.config import ScheduleConfig, TakedownConfig
+from monitor.store.summary import refresh
 from reports import load, turnbull
 from reports.frame import Notices, intervals, outcomes
 from reports.model import NoticeRecord
@@ -73,11 +74,12 @@ def test_exact_and_censored_observations():
     assert fit is not None and fit.quantile(0.5) == pytest.approx(2.0)
     assert fit.quantile(0.75) == pytest.approx(3.0)
     # three of five last seen online at 10 h: the median is not reached
-    s = turnbull.summarise(np.array([0.0, 1, 10, 10, 10]),
-                           np.array([1.0, 2, np.inf, np.inf, np.inf]), (1, 2, 24))
+    s = turnbull.summarise(
+        np.array([0.0, 1, 10, 10, 10]), np.array([1.0, 2, np.inf, np.inf, np.inf]), (1, 2, 24)
+    )
     assert s.median is None
     assert s.removed_within[1] == pytest.approx(0.2) and s.removed_within[2] == 0.4
-    assert s.removed_within[24] is None      # beyond every observation, items still up
+    assert s.removed_within[24] is None  # beyond every observation, items still up
 
 
 def test_bootstrap_is_seeded_and_covers_the_median():
@@ -93,8 +95,15 @@ def test_bootstrap_is_seeded_and_covers_the_median():
 
 
 def _record(rid: int, **kw) -> NoticeRecord:
-    return NoticeRecord(report_id=rid, kind="report", hoster="A", asn=None, country=None,
-                        noticed_at=clock.iso(T0) or "", **kw)
+    return NoticeRecord(
+        report_id=rid,
+        kind="report",
+        hoster="A",
+        asn=None,
+        country=None,
+        noticed_at=clock.iso(T0) or "",
+        **kw,
+    )
 
 
 def at(hours: float) -> str:
@@ -103,21 +112,40 @@ def at(hours: float) -> str:
 
 def test_frame_intervals_for_each_kind_of_notice():
     records = [
-        _record(1, takedown_at=at(8), first_down_at=at(8), last_online_at=at(4),
-                last_checked_at=at(12), state="down"),                       # (4, 8]
-        _record(2, takedown_at=at(1), first_down_at=at(1), last_checked_at=at(2),
-                state="down"),                                               # (0, 1]: never online
+        _record(
+            1,
+            takedown_at=at(8),
+            first_down_at=at(8),
+            last_online_at=at(4),
+            last_checked_at=at(12),
+            state="down",
+        ),  # (4, 8]
+        _record(
+            2, takedown_at=at(1), first_down_at=at(1), last_checked_at=at(2), state="down"
+        ),  # (0, 1]: never online
         _record(3, last_online_at=at(30), last_checked_at=at(30), state="online"),  # (30, inf)
-        _record(4, first_down_at=at(36), last_online_at=at(24), last_checked_at=at(36),
-                state="unconfirmed"),                                        # (24, inf)
+        _record(
+            4,
+            first_down_at=at(36),
+            last_online_at=at(24),
+            last_checked_at=at(36),
+            state="unconfirmed",
+        ),  # (24, inf)
         # removed at 2 h, back online at 170 h: its last online (170 h) is after the takedown;
         # the interval starts at the last online check before it (from the checks: 1 h)
-        _record(5, takedown_at=at(2), first_down_at=None, last_online_at=at(170),
-                last_checked_at=at(170), state="online", reappearances=1),
+        _record(
+            5,
+            takedown_at=at(2),
+            first_down_at=None,
+            last_online_at=at(170),
+            last_checked_at=at(170),
+            state="online",
+            reappearances=1,
+        ),
     ]
     n = Notices.from_records(records)
-    before = n.last_online.copy()      # what reports.load reads: last_online_at, except ...
-    before[4] = (T0 + H).timestamp()   # ... for a reappeared notice, from its checks
+    before = n.last_online.copy()  # what reports.load reads: last_online_at, except ...
+    before[4] = (T0 + H).timestamp()  # ... for a reappeared notice, from its checks
     n = Notices(**{**n.__dict__, "online_before": before})
     cutoff = (T0 + 200 * H).timestamp()
     left, right = intervals(n, outcomes(n, cutoff), cutoff)
@@ -131,16 +159,32 @@ def test_frame_intervals_for_each_kind_of_notice():
 
 def test_load_reads_the_last_online_check_before_the_first_takedown(tmp_path):
     db = store.connect(tmp_path / "t.db")
-    db["reports"].insert({"id": 1, "url": "http://h.test/1.jpg", "url_key": "h.test/1.jpg",
-                          "reported_at": clock.iso(T0), "noticed_at": clock.iso(T0),
-                          "imported_at": clock.iso(T0)})
+    db["reports"].insert(
+        {
+            "id": 1,
+            "url": "http://h.test/1.jpg",
+            "url_key": "h.test/1.jpg",
+            "reported_at": clock.iso(T0),
+            "noticed_at": clock.iso(T0),
+            "imported_at": clock.iso(T0),
+        }
+    )
     checks = [(1, "online"), (2, "removed"), (4, "removed"), (170, "online")]
-    db["checks"].insert_all([{"report_id": 1, "due_at": clock.iso(T0 + h * H),
-                              "checked_at": clock.iso(T0 + h * H), "outcome": o,
-                              "reason": "r"} for h, o in checks])
+    db["checks"].insert_all(
+        [
+            {
+                "report_id": 1,
+                "due_at": clock.iso(T0 + h * H),
+                "checked_at": clock.iso(T0 + h * H),
+                "outcome": o,
+                "reason": "r",
+            }
+            for h, o in checks
+        ]
+    )
     refresh(db, [1], TakedownConfig(), ScheduleConfig(), now=T0 + 170 * H)
     n = load.notices(db)
     db.conn.close()
-    assert n.last_online[0] == (T0 + 170 * H).timestamp()       # the latest online check
+    assert n.last_online[0] == (T0 + 170 * H).timestamp()  # the latest online check
     assert n.online_before is not None
-    assert n.online_before[0] == (T0 + H).timestamp()           # the one before the takedown
+    assert n.online_before[0] == (T0 + H).timestamp()  # the one before the takedown

@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 
 from hashes.compute import compute
-from monitor import clock, store
-from monitor.watch_crawl import run_watch
-from monitor.watch_sources import add_source
+from monitor import store
+from monitor.core import clock
+from monitor.reuploads.watch_sources import add_source
+from monitor.runners.watch import run_watch
 from tests.crawl_helpers import at, crawl_config, load_world
 from tests.watch_helpers import copy_scenario, hash_list, reuploads, set_baseline
 
@@ -32,7 +33,8 @@ async def _copy_world(make_world, sim_dns, tmp_path, transforms, **kwargs):
 
 @pytest.mark.parametrize("transform", ["mirror", "resize", "reencode"])
 async def test_transformed_copy_on_another_hoster_is_found_and_attributed_to_it(
-        make_world, sim_dns, tmp_path, transform):
+    make_world, sim_dns, tmp_path, transform
+):
     world, config, db_file = await _copy_world(make_world, sim_dns, tmp_path, (transform,))
     originals = world.plan.reports()
     db = store.connect(db_file)
@@ -43,7 +45,7 @@ async def test_transformed_copy_on_another_hoster_is_found_and_attributed_to_it(
 
     summary = await run_watch(db_file, config)
 
-    assert summary.sources == 1 and summary.pages == 2   # the album and its "home" link
+    assert summary.sources == 1 and summary.pages == 2  # the album and its "home" link
     rows = reuploads(db_file)
     copies = {world.url(r): r for r in world.plan.reuploads()}
     assert {r["url"] for r in rows} == set(copies)
@@ -51,34 +53,39 @@ async def test_transformed_copy_on_another_hoster_is_found_and_attributed_to_it(
         copy = copies[row["url"]]
         assert row["of_report_id"] == ids[copy.of]
         assert row["of_known_hash_id"] is None
-        assert row["hoster"] == "Copy Host"          # who serves it, not the original hoster
+        assert row["hoster"] == "Copy Host"  # who serves it, not the original hoster
         assert row["asn"] == 64702
         assert row["page_url"] == world.gallery_urls("Copy Host")[0]
         assert row["tracked_report_id"] is not None
     db = store.connect(db_file)
-    alerts = db.execute("SELECT a.kind, h.name, a.subject FROM alerts a JOIN hosters h "
-                        "ON h.id = a.hoster_id").fetchall()
-    tracked = db.execute("SELECT count(*) FROM reports WHERE kind = 'reupload' "
-                         "AND next_check_at IS NOT NULL").fetchone()[0]
+    alerts = db.execute(
+        "SELECT a.kind, h.name, a.subject FROM alerts a JOIN hosters h ON h.id = a.hoster_id"
+    ).fetchall()
+    tracked = db.execute(
+        "SELECT count(*) FROM reports WHERE kind = 'reupload' AND next_check_at IS NOT NULL"
+    ).fetchone()[0]
     db.conn.close()
     assert alerts and {name for _, name, _ in alerts} == {"Copy Host"}
     assert tracked == len(rows)
-    for _, _, subject in alerts:           # the served copy's hashes, dHash included
+    for _, _, subject in alerts:  # the served copy's hashes, dHash included
         item = json.loads(subject)["item"]
         served = compute(world.body(copies[item["url"]]))
         assert item["hashes"]["dhash"] == served.dhash and item["hashes"]["pdq"] == served.pdq
 
 
 async def test_allowlisted_image_never_matches(make_world, sim_dns, tmp_path):
-    world, config, db_file = await _copy_world(make_world, sim_dns, tmp_path, ("mirror",),
-                                               items=2)
+    world, config, db_file = await _copy_world(make_world, sim_dns, tmp_path, ("mirror",), items=2)
     first, second = world.plan.reports()
     db = store.connect(db_file)
     set_baseline(db, world, first)
     set_baseline(db, world, second)
     benign = compute(world.body(first))
-    hash_list(db, "stock-images", [("pdq", benign.pdq, "stock photo"),
-                                   ("sha256", benign.sha256, "stock photo")], allowlist=True)
+    hash_list(
+        db,
+        "stock-images",
+        [("pdq", benign.pdq, "stock photo"), ("sha256", benign.sha256, "stock photo")],
+        allowlist=True,
+    )
     at(world, world.scenario.start + timedelta(days=3))
     add_source(db, world.gallery_urls("Copy Host")[0], config)
     db.conn.close()
@@ -87,18 +94,18 @@ async def test_allowlisted_image_never_matches(make_world, sim_dns, tmp_path):
 
     rows = reuploads(db_file)
     copy_of = {world.url(r): r.of for r in world.plan.reuploads()}
-    assert [copy_of[r["url"]] for r in rows] == [second.id]   # the benign copy: nothing
+    assert [copy_of[r["url"]] for r in rows] == [second.id]  # the benign copy: nothing
     db = store.connect(db_file)
     assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] >= 1
     subjects = [s for (s,) in db.execute("SELECT subject FROM alerts")]
     db.conn.close()
-    assert not any(world.url(r) in s for r in world.plan.reuploads() if r.of == first.id
-                   for s in subjects)
+    assert not any(
+        world.url(r) in s for r in world.plan.reuploads() if r.of == first.id for s in subjects
+    )
 
 
 async def test_hash_list_entry_match_records_the_entry(make_world, sim_dns, tmp_path):
-    world, config, db_file = await _copy_world(make_world, sim_dns, tmp_path, ("resize",),
-                                               items=1)
+    world, config, db_file = await _copy_world(make_world, sim_dns, tmp_path, ("resize",), items=1)
     (original,) = world.plan.reports()
     (copy,) = world.plan.reuploads()
     db = store.connect(db_file)
@@ -133,15 +140,14 @@ async def test_depth_and_max_pages_bound_the_scan(make_world, tmp_path):
         assert summary.pages == world.requests - before
         return world.requests - before
 
-    assert await scan(0, 200) == 1                # the source page only
-    assert await scan(1, 3) == 3                  # front + 2 of the 5 albums
-    assert await scan(1, 200) == 6                # front + 5 albums ("home" links back)
-    assert await scan(2, 200) == 6                # nothing new further down
+    assert await scan(0, 200) == 1  # the source page only
+    assert await scan(1, 3) == 3  # front + 2 of the 5 albums
+    assert await scan(1, 200) == 6  # front + 5 albums ("home" links back)
+    assert await scan(2, 200) == 6  # nothing new further down
 
 
 async def test_same_url_twice_is_one_row_with_last_seen_moved(make_world, sim_dns, tmp_path):
-    world, config, db_file = await _copy_world(make_world, sim_dns, tmp_path, ("mirror",),
-                                               items=1)
+    world, config, db_file = await _copy_world(make_world, sim_dns, tmp_path, ("mirror",), items=1)
     (original,) = world.plan.reports()
     db = store.connect(db_file)
     set_baseline(db, world, original)
@@ -187,8 +193,9 @@ async def test_sources_are_rescanned_only_when_due(make_world, tmp_path):
     assert again.sources == 1
 
     db = store.connect(db_file)
-    row = db.execute("SELECT last_scan_at, next_scan_at FROM watch_sources WHERE id = ?",
-                     [source["id"]]).fetchone()
+    row = db.execute(
+        "SELECT last_scan_at, next_scan_at FROM watch_sources WHERE id = ?", [source["id"]]
+    ).fetchone()
     db.conn.close()
     assert row == (clock.iso(t0 + timedelta(hours=24)), clock.iso(t0 + timedelta(hours=48)))
 
@@ -210,8 +217,9 @@ async def test_failures_are_counted_not_fatal(make_world, sim_dns, tmp_path):
     assert summary.sources == 3 and summary.images >= 1
     assert summary.errors.get("page/dns_nxdomain") == 1
     db = store.connect(db_file)
-    due = db.execute("SELECT count(*) FROM watch_sources WHERE next_scan_at <= ?",
-                     [clock.now_iso()]).fetchone()[0]
+    due = db.execute(
+        "SELECT count(*) FROM watch_sources WHERE next_scan_at <= ?", [clock.now_iso()]
+    ).fetchone()[0]
     stats = db.execute("SELECT stats FROM crawls WHERE kind = 'watch'").fetchone()[0]
     db.conn.close()
     assert due == 0

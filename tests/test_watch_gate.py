@@ -17,8 +17,8 @@ from aiohttp import web
 
 from hashes.synthetic import encode, image
 from monitor import store
-from monitor.watch_crawl import run_watch
-from monitor.watch_sources import add_source
+from monitor.reuploads.watch_sources import add_source
+from monitor.runners.watch import run_watch
 from spiders.page_gate import PageGate, by_slot, take_turns
 from tests.crawl_helpers import crawl_config
 
@@ -31,11 +31,11 @@ def test_room_is_bounded_per_slot_and_in_all():
     gate.opened("a")
     assert not gate.room("a") and gate.room("b")
     gate.opened("b")
-    assert not gate.room("b") and not gate.room("c")     # 3 open in all
+    assert not gate.room("b") and not gate.room("c")  # 3 open in all
     gate.closed("a")
     assert gate.room("a") and gate.room("c") and gate.most == 3
     with pytest.raises(ValueError):
-        gate.closed("c")                                  # nothing open there
+        gate.closed("c")  # nothing open there
 
 
 async def test_wait_returns_when_a_page_closes_and_false_on_timeout():
@@ -56,7 +56,7 @@ def test_take_turns_goes_round_the_slots_and_skips_full_ones():
     assert first == [("a", "a1"), ("b", "b1"), ("c", "c1")]
     for slot, _ in first:
         gate.opened(slot)
-    assert take_turns(queues, gate) == []                 # every slot is full
+    assert take_turns(queues, gate) == []  # every slot is full
     gate.closed("c")
     assert take_turns(queues, gate) == [("c", "c2")]
     gate.opened("c")
@@ -69,7 +69,7 @@ def test_take_turns_respects_the_total_and_rotates_the_slots():
     gate = PageGate(per_slot=5, total=2)
     queues = {"a": deque([1, 2]), "b": deque([3]), "c": deque([4])}
     assert take_turns(queues, gate) == [("a", 1), ("b", 3)]
-    assert list(queues) == ["c", "a"]                     # c did not get a turn: it goes first
+    assert list(queues) == ["c", "a"]  # c did not get a turn: it goes first
     gate.opened("a")
     assert take_turns(queues, gate) == [("c", 4)]
 
@@ -147,8 +147,11 @@ def _sources(db_file, config, urls, *, depth: int = 0, max_pages: int = 1):
 
 def _stats(db_file) -> dict:
     db = store.connect(db_file)
-    stats = json.loads(db.execute("SELECT stats FROM crawls WHERE kind = 'watch' "
-                                  "ORDER BY id DESC LIMIT 1").fetchone()[0])
+    stats = json.loads(
+        db.execute(
+            "SELECT stats FROM crawls WHERE kind = 'watch' ORDER BY id DESC LIMIT 1"
+        ).fetchone()[0]
+    )
     db.conn.close()
     return stats
 
@@ -159,12 +162,11 @@ async def test_pages_never_run_ahead_of_their_images(sites, tmp_path):
     db_file = tmp_path / "t.db"
     _sources(db_file, config, [f"{a}/p/{n}.html" for n in range(1, 7)])
 
-    summary = await run_watch(db_file, config, NTD_WATCH_PAGES_PER_SLOT=1,
-                              NTD_WATCH_OPEN_PAGES=1)
+    summary = await run_watch(db_file, config, NTD_WATCH_PAGES_PER_SLOT=1, NTD_WATCH_OPEN_PAGES=1)
 
     assert summary.sources == 6 and summary.images == 18
     paths = [path for _, path, _ in log]
-    for n in range(1, 6):   # page n+1 is requested only after all of page n's images
+    for n in range(1, 6):  # page n+1 is requested only after all of page n's images
         last_image = max(i for i, p in enumerate(paths) if p.startswith(f"/i/{n}-"))
         assert paths.index(f"/p/{n + 1}.html") > last_image, paths
     stats = _stats(db_file)
@@ -178,10 +180,9 @@ async def test_a_slow_hoster_does_not_hold_up_the_others(sites, tmp_path):
     db_file = tmp_path / "t.db"
     slow = [f"{a}/slow/{n}.html" for n in range(1, 5)]
     fast = [f"{b}/p/{n}.html" for n in range(1, 9)]
-    _sources(db_file, config, slow + fast)      # due in this order: the slow ones first
+    _sources(db_file, config, slow + fast)  # due in this order: the slow ones first
 
-    summary = await run_watch(db_file, config, NTD_WATCH_PAGES_PER_SLOT=1,
-                              NTD_WATCH_OPEN_PAGES=2)
+    summary = await run_watch(db_file, config, NTD_WATCH_PAGES_PER_SLOT=1, NTD_WATCH_OPEN_PAGES=2)
 
     assert summary.sources == 12 and summary.images == 36
     second_slow_page = next(t for host, path, t in log if path == "/slow/2.html")
@@ -199,37 +200,44 @@ async def test_pages_a_page_links_wait_for_room_too(sites, tmp_path):
     _sources(db_file, config, [f"{a}/front/6.html"], depth=1, max_pages=200)
     _sources(db_file, config, [f"{b}/p/{n}.html" for n in range(1, 5)])
 
-    summary = await run_watch(db_file, config, NTD_WATCH_PAGES_PER_SLOT=2,
-                              NTD_WATCH_OPEN_PAGES=3)
+    summary = await run_watch(db_file, config, NTD_WATCH_PAGES_PER_SLOT=2, NTD_WATCH_OPEN_PAGES=3)
 
     assert summary.sources == 5 and summary.images == 6 * 3 + 4 * 3
     stats = _stats(db_file)
-    assert stats["monitor/watch/gate/most_open"] == 3     # not the 6 albums at once
+    assert stats["monitor/watch/gate/most_open"] == 3  # not the 6 albums at once
     assert "monitor/watch/gate/timeouts" not in stats
     albums = [t for _, path, t in log if path.startswith("/slow/")]
     fast_pages = [t for host, path, t in log if host == "127.0.0.2" and path.startswith("/p/")]
     assert len(albums) == 6 and len(fast_pages) == 4
-    assert max(fast_pages) < max(albums), log   # the other hoster was not held up behind them
+    assert max(fast_pages) < max(albums), log  # the other hoster was not held up behind them
 
 
 async def test_every_way_a_page_ends_closes_it(sites, tmp_path):
     a, _, log = sites
-    with socket.socket() as s:          # a port nothing listens on: connection refused
+    with socket.socket() as s:  # a port nothing listens on: connection refused
         s.bind(("127.0.0.1", 0))
         refused = f"http://127.0.0.1:{s.getsockname()[1]}/p/1.html"
     config = crawl_config()
     db_file = tmp_path / "t.db"
-    _sources(db_file, config, [f"{a}/gone.html", refused, f"{a}/moved.html", f"{a}/img/5.png",
-                               f"{a}/p/1.html"])
+    _sources(
+        db_file,
+        config,
+        [f"{a}/gone.html", refused, f"{a}/moved.html", f"{a}/img/5.png", f"{a}/p/1.html"],
+    )
 
     # one page open at a time, and a page whose end went unnoticed would stall the next
     # source for the whole patience (counted), so a missed close fails this test
-    summary = await run_watch(db_file, config, NTD_WATCH_PAGES_PER_SLOT=1,
-                              NTD_WATCH_OPEN_PAGES=1, NTD_WATCH_GATE_PATIENCE=30,
-                              RETRY_ENABLED=False)
+    summary = await run_watch(
+        db_file,
+        config,
+        NTD_WATCH_PAGES_PER_SLOT=1,
+        NTD_WATCH_OPEN_PAGES=1,
+        NTD_WATCH_GATE_PATIENCE=30,
+        RETRY_ENABLED=False,
+    )
 
     assert summary.sources == 5
-    assert summary.images == 3 + 1 + 3        # moved -> /p/99, the image source, /p/1
+    assert summary.images == 3 + 1 + 3  # moved -> /p/99, the image source, /p/1
     stats = _stats(db_file)
     assert stats["monitor/watch/pages/status/404"] == 1
     assert stats["monitor/watch/error/page/refused"] == 1
@@ -251,13 +259,18 @@ async def test_a_page_that_never_ends_does_not_stall_the_scan(sites, tmp_path, m
 
     def miss_first(spider, request):
         if not missed:
-            missed.append(request.url)      # this page's end goes unnoticed
+            missed.append(request.url)  # this page's end goes unnoticed
             return
         done(spider, request)
 
     monkeypatch.setattr(watch.WatchSpider, "_page_done", miss_first)
-    summary = await run_watch(db_file, config, NTD_WATCH_PAGES_PER_SLOT=1,
-                              NTD_WATCH_OPEN_PAGES=1, NTD_WATCH_GATE_PATIENCE=0.5)
+    summary = await run_watch(
+        db_file,
+        config,
+        NTD_WATCH_PAGES_PER_SLOT=1,
+        NTD_WATCH_OPEN_PAGES=1,
+        NTD_WATCH_GATE_PATIENCE=0.5,
+    )
 
     assert summary.sources == 2 and summary.images == 6
     stats = _stats(db_file)
@@ -277,11 +290,18 @@ async def test_sigterm_stops_the_scan_cleanly(sites, tmp_path, after):
     loop = asyncio.get_running_loop()
     kill = loop.call_later(after, os.kill, os.getpid(), signal.SIGTERM)
     try:
-        summary = await asyncio.wait_for(run_watch(
-            db_file, config, handle_signals=True, NTD_WATCH_PAGES_PER_SLOT=1,
-            NTD_WATCH_OPEN_PAGES=1), 60)
+        summary = await asyncio.wait_for(
+            run_watch(
+                db_file,
+                config,
+                handle_signals=True,
+                NTD_WATCH_PAGES_PER_SLOT=1,
+                NTD_WATCH_OPEN_PAGES=1,
+            ),
+            60,
+        )
     finally:
-        kill.cancel()       # never a SIGTERM after run_watch has put the handlers back
+        kill.cancel()  # never a SIGTERM after run_watch has put the handlers back
 
     assert summary.interrupted and summary.sources < 20
     db = store.connect(db_file)

@@ -23,16 +23,17 @@ from PIL import Image
 
 from hashes import synthetic
 from hashes.compute import compute
-from monitor import clock, store
-from monitor.import_reports import import_reports
-from monitor.watch_crawl import run_watch
-from monitor.watch_sources import add_source
+from monitor import store
+from monitor.core import clock
+from monitor.intake.reports import import_reports
+from monitor.reuploads.watch_sources import add_source
+from monitor.runners.watch import run_watch
 from tests.crawl_helpers import crawl_config
 from tests.watch_helpers import reuploads
 
 DEADLINE_S = 3.0
-DOWNLOAD_TIMEOUT_S = 120.0     # before the page deadline: 20 images x 2 attempts x 120 s / 4
-STOP_AFTER_S = 40.0            # a scan still running then is stopped (and the test fails)
+DOWNLOAD_TIMEOUT_S = 120.0  # before the page deadline: 20 images x 2 attempts x 120 s / 4
+STOP_AFTER_S = 40.0  # a scan still running then is stopped (and the test fails)
 SLOW_IMAGES = 20
 
 
@@ -79,20 +80,26 @@ async def site():
 
     async def quick(request):
         n = int(request.match_info["n"])
-        return web.Response(body=synthetic.encode(synthetic.image(n + 60, (96, 96)), "PNG"),
-                            content_type="image/png")
+        return web.Response(
+            body=synthetic.encode(synthetic.image(n + 60, (96, 96)), "PNG"),
+            content_type="image/png",
+        )
 
     async def album(_request):
-        return web.Response(text='<html><body><img src="/i/as-html.png">'
-                                 '<img src="/i/as-404.jpg"><img src="/i/plain-404.jpg">'
-                                 '</body></html>', content_type="text/html")
+        return web.Response(
+            text='<html><body><img src="/i/as-html.png">'
+            '<img src="/i/as-404.jpg"><img src="/i/plain-404.jpg">'
+            "</body></html>",
+            content_type="text/html",
+        )
 
-    async def as_404(_request):          # the material, under a status that says "gone"
+    async def as_404(_request):  # the material, under a status that says "gone"
         return web.Response(body=reported(), status=404, content_type="text/html")
 
-    async def plain_404(_request):       # an ordinary not-found page: never hashed
-        return web.Response(text="<html><body>not found</body></html>", status=404,
-                            content_type="text/html")
+    async def plain_404(_request):  # an ordinary not-found page: never hashed
+        return web.Response(
+            text="<html><body>not found</body></html>", status=404, content_type="text/html"
+        )
 
     async def slow_image(request):
         return await drip(request, "image/jpeg")
@@ -119,6 +126,7 @@ async def site():
 
     async def stop(_app):
         stopping.set()
+
     app.on_shutdown.append(stop)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
@@ -130,8 +138,11 @@ async def site():
 
 def _stats(db_file) -> dict:
     db = store.connect(db_file)
-    stats = json.loads(db.execute("SELECT stats FROM crawls WHERE kind = 'watch' "
-                                  "ORDER BY id DESC LIMIT 1").fetchone()[0])
+    stats = json.loads(
+        db.execute(
+            "SELECT stats FROM crawls WHERE kind = 'watch' ORDER BY id DESC LIMIT 1"
+        ).fetchone()[0]
+    )
     db.conn.close()
     return stats
 
@@ -147,7 +158,8 @@ async def _scan(db_file, config, **settings):
 
 
 async def test_a_gallery_of_slow_images_ends_within_its_deadline_and_counts_what_it_saw(
-        site, tmp_path):
+    site, tmp_path
+):
     config = crawl_config(download_timeout=timedelta(seconds=DOWNLOAD_TIMEOUT_S))
     db_file = tmp_path / "t.db"
     db = store.connect(db_file)
@@ -159,19 +171,19 @@ async def test_a_gallery_of_slow_images_ends_within_its_deadline_and_counts_what
 
     # (before the page deadline the scan ran until stopped: 20 x 2 x 120 s / 4 at once)
     assert not summary.interrupted and summary.sources == 2
-    assert summary.images == 2                          # the quick ones: seen and matched
+    assert summary.images == 2  # the quick ones: seen and matched
     stats = _stats(db_file)
-    assert stats["monitor/reuploads/images"] == 2       # one SeenImages batch of the two
+    assert stats["monitor/reuploads/images"] == 2  # one SeenImages batch of the two
     assert stats["monitor/watch/images/queued"] == 2 + SLOW_IMAGES
     assert stats["monitor/watch/images/late"] == SLOW_IMAGES
     assert stats["monitor/watch/deadline/page_cut"] == 1
-    assert "monitor/watch/error/image/timeout" not in stats   # late, not failed
-    assert stats["monitor/watch/error/page/timeout"] == 1     # the dripping page, cut too
+    assert "monitor/watch/error/image/timeout" not in stats  # late, not failed
+    assert stats["monitor/watch/error/page/timeout"] == 1  # the dripping page, cut too
     assert "monitor/watch/gate/open_at_close" not in stats
     db = store.connect(db_file)
     due = db.execute("SELECT count(*) FROM watch_sources WHERE last_scan_at IS NULL").fetchone()
     db.conn.close()
-    assert due[0] == 0                                  # both scanned, rescheduled
+    assert due[0] == 0  # both scanned, rescheduled
 
 
 async def test_image_bytes_served_as_text_html_are_hashed_and_found(site, tmp_path):
@@ -182,20 +194,23 @@ async def test_image_bytes_served_as_text_html_are_hashed_and_found(site, tmp_pa
     (tmp_path / "reports.csv").write_text(
         "url,reference,reported_at,noticed_at,phash,pdq,sha256\n"
         f"http://origin.test/reported.jpg,R-1,2026-03-01T00:00:00Z,2026-03-01T00:00:00Z,"
-        f"{h.phash},{h.pdq},{h.sha256}\n")
+        f"{h.phash},{h.pdq},{h.sha256}\n"
+    )
     db = store.connect(db_file)
     assert import_reports(db, tmp_path / "reports.csv", config).bad == 0
-    add_source(db, f"{site}/as-html", config, depth=0)      # the source itself: an image
-    add_source(db, f"{site}/album.html", config, depth=0)   # a page whose image is one
+    add_source(db, f"{site}/as-html", config, depth=0)  # the source itself: an image
+    add_source(db, f"{site}/album.html", config, depth=0)  # a page whose image is one
     db.conn.close()
 
     summary = await _scan(db_file, config)
 
     assert not summary.interrupted and summary.images == 3
     found = {(r["url"], r["page_url"]) for r in reuploads(db_file)}
-    assert found == {(f"{site}/as-html", f"{site}/as-html"),
-                     (f"{site}/i/as-html.png", f"{site}/album.html"),
-                     (f"{site}/i/as-404.jpg", f"{site}/album.html")}   # a 404 hides nothing
+    assert found == {
+        (f"{site}/as-html", f"{site}/as-html"),
+        (f"{site}/i/as-html.png", f"{site}/album.html"),
+        (f"{site}/i/as-404.jpg", f"{site}/album.html"),
+    }  # a 404 hides nothing
     stats = _stats(db_file)
     assert "monitor/watch/images/not_image" not in stats
-    assert stats.get("monitor/watch/pages") == 1        # only the album was read as a page
+    assert stats.get("monitor/watch/pages") == 1  # only the album was read as a page

@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 from aiohttp import web
 
-from monitor import clock, store
-from monitor.watch_crawl import run_watch
-from monitor.watch_sources import add_source
+from monitor import store
+from monitor.core import clock
+from monitor.reuploads.watch_sources import add_source
+from monitor.runners.watch import run_watch
 from tests.crawl_helpers import at, crawl_config, load_world
 from tests.watch_helpers import copy_scenario, reuploads, set_baseline
 
@@ -32,8 +33,7 @@ async def page_server():
     async def start(images: dict[str, str], redirects: dict[str, str]) -> str:
         async def page(_request):
             tags = "".join(f'<img src="{u}">' for u in images.values())
-            return web.Response(text=f"<html><body>{tags}</body></html>",
-                                content_type="text/html")
+            return web.Response(text=f"<html><body>{tags}</body></html>", content_type="text/html")
 
         async def redirect(request):
             raise web.HTTPFound(redirects[request.match_info["name"]])
@@ -54,8 +54,9 @@ async def page_server():
 
 
 @pytest.mark.parametrize("match_process", [False, True], ids=["match-inline", "match-process"])
-async def test_page_images_each_fetched_counted_and_matched(make_world, sim_dns, tmp_path,
-                                                             page_server, match_process):
+async def test_page_images_each_fetched_counted_and_matched(
+    make_world, sim_dns, tmp_path, page_server, match_process
+):
     world = await make_world(copy_scenario(("mirror",), items=2))
     world.attach_dns(sim_dns)
     config = crawl_config(sim_dns, match_process=match_process)
@@ -64,13 +65,13 @@ async def test_page_images_each_fetched_counted_and_matched(make_world, sim_dns,
     for item in world.plan.reports():
         set_baseline(db, world, item)
     db.conn.close()
-    at(world, world.scenario.start + timedelta(days=3))     # the copies are online
+    at(world, world.scenario.start + timedelta(days=3))  # the copies are online
     one, two = (world.url(c) for c in world.plan.reuploads())
     images = {
-        "direct": one,                                              # a copy: found
-        "moved": "",                                                # a redirect to the other
-        "missing": world.base_url("Copy Host") + "/no-such-image.jpg",      # 404
-        "html": world.gallery_urls("Copy Host")[0],                 # not an image
+        "direct": one,  # a copy: found
+        "moved": "",  # a redirect to the other
+        "missing": world.base_url("Copy Host") + "/no-such-image.jpg",  # 404
+        "html": world.gallery_urls("Copy Host")[0],  # not an image
         "nxdomain": f"http://nowhere.ntd-sim.test:{world.port}/a.jpg",
     }
     base = await page_server(images, {"moved": two})
@@ -87,10 +88,10 @@ async def test_page_images_each_fetched_counted_and_matched(make_world, sim_dns,
     stats = json.loads(db.execute("SELECT stats FROM crawls WHERE kind = 'watch'").fetchone()[0])
     db.conn.close()
     assert stats["monitor/watch/images/queued"] == 5
-    assert stats["monitor/watch/images/status/200"] == 3     # the two copies and the album
+    assert stats["monitor/watch/images/status/200"] == 3  # the two copies and the album
     assert stats["monitor/watch/images/status/404"] == 1
     assert stats["monitor/watch/images/not_image"] == 1
-    assert stats["monitor/reuploads/images"] == 2            # one SeenImages batch of two
+    assert stats["monitor/reuploads/images"] == 2  # one SeenImages batch of two
     # matched where configured: the match process reports its index build and matching time
     assert ("monitor/reuploads/match_cpu_ms" in stats) is match_process
     assert stats["monitor/reuploads/index_entries"] > 0
@@ -98,4 +99,6 @@ async def test_page_images_each_fetched_counted_and_matched(make_world, sim_dns,
     # attributed to the hoster serving it
     rows = reuploads(db_file)
     assert {(r["url"], r["page_url"], r["hoster"]) for r in rows} == {
-        (one, f"{base}/page.html", "Copy Host"), (two, f"{base}/page.html", "Copy Host")}
+        (one, f"{base}/page.html", "Copy Host"),
+        (two, f"{base}/page.html", "Copy Host"),
+    }

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from monitor import clock, store
+from monitor import store
+from monitor.core import clock
 
 _DUE = """
 SELECT a.id, a.idempotency_key, a.hoster_id, a.channel, a.kind, a.subject, a.attempts,
@@ -21,18 +22,20 @@ WHERE a.state = 'pending' AND a.next_attempt_at <= ? ORDER BY a.id
 """
 
 
-def due(db: Database, now: datetime, limit: int | None, claim_until: datetime | None
-        ) -> list[dict[str, Any]]:
+def due(
+    db: Database, now: datetime, limit: int | None, claim_until: datetime | None
+) -> list[dict[str, Any]]:
     """The due pending alerts (claimed until `claim_until`; None: a dry run claims nothing).
     A row whose subject cannot be read has `broken` set (the sender fails it alone)."""
     with store.transaction(db):
-        cursor = db.conn.execute(_DUE + (f" LIMIT {int(limit)}" if limit else ""),
-                                 [clock.iso(now)])
+        cursor = db.conn.execute(_DUE + (f" LIMIT {int(limit)}" if limit else ""), [clock.iso(now)])
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
         if claim_until is not None and rows:
-            db.conn.executemany("UPDATE alerts SET next_attempt_at = ? WHERE id = ?",
-                                [(clock.iso(claim_until), r["id"]) for r in rows])
+            db.conn.executemany(
+                "UPDATE alerts SET next_attempt_at = ? WHERE id = ?",
+                [(clock.iso(claim_until), r["id"]) for r in rows],
+            )
     for row in rows:
         try:
             row["item"] = json.loads(row["subject"])["item"]

@@ -30,32 +30,34 @@ from typing import Any
 import aiohttp
 from sqlite_utils import Database
 
-from monitor import clock, store
+from monitor import store
 from monitor.alerts import claim, guard, mail, webhook
 from monitor.alerts.claim import due as _due
 from monitor.alerts.policy import Attempt, DeliveryPolicy, Verdict
-from monitor.config import Config
+from monitor.core import clock
+from monitor.core.config import Config
 
 
 @dataclass(frozen=True)
 class Rendered:
     """One message as it would go out (dry run)."""
+
     channel: str
     hoster: str
     to: str
     alert_ids: tuple[int, ...]
     subject: str
-    body: str                     # webhook JSON body, or the e-mail as text (with attachments)
+    body: str  # webhook JSON body, or the e-mail as text (with attachments)
 
 
 @dataclass(frozen=True)
 class DeliveryStats:
-    sent: int = 0                 # alerts delivered
-    failed: int = 0               # alerts given up on in this call
-    retrying: int = 0             # alerts left pending with a later retry time
-    deferred: int = 0             # e-mail alerts held back by batch window or rate limit
-    attempts: int = 0             # POSTs and SMTP sessions tried
-    messages: int = 0             # webhook POSTs and e-mails delivered
+    sent: int = 0  # alerts delivered
+    failed: int = 0  # alerts given up on in this call
+    retrying: int = 0  # alerts left pending with a later retry time
+    deferred: int = 0  # e-mail alerts held back by batch window or rate limit
+    attempts: int = 0  # POSTs and SMTP sessions tried
+    messages: int = 0  # webhook POSTs and e-mails delivered
     dry_run: bool = False
     rendered: tuple[Rendered, ...] = ()
 
@@ -72,15 +74,27 @@ def allow_networks(config: Config) -> tuple[str, ...]:
 
 
 class _Sender:
-    def __init__(self, db: Database, config: Config, policy: DeliveryPolicy, dry_run: bool,
-                 at: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        config: Config,
+        policy: DeliveryPolicy,
+        dry_run: bool,
+        at: Callable[[], datetime],
+    ) -> None:
         self.db, self.config, self.policy, self.dry_run, self.at = db, config, policy, dry_run, at
         self.tally = _Tally()
         self.rng = random.Random()
         self.allow = allow_networks(config)
 
-    def _commit(self, ids: list[int], attempts: list[int], outcome: Attempt, final: bool,
-                retry_at: datetime | None) -> int:
+    def _commit(
+        self,
+        ids: list[int],
+        attempts: list[int],
+        outcome: Attempt,
+        final: bool,
+        retry_at: datetime | None,
+    ) -> int:
         """Write one attempt's outcome for the alerts it carried (its own transaction);
         how many pending alerts it changed."""
         stamp = clock.iso(self.at())
@@ -91,21 +105,24 @@ class _Sender:
                     cursor = self.db.conn.execute(
                         "UPDATE alerts SET state = 'sent', sent_at = ?, attempts = ?, "
                         "last_error = NULL WHERE id = ? AND state = 'pending'",
-                        [stamp, n, alert_id])
+                        [stamp, n, alert_id],
+                    )
                 elif final:
                     cursor = self.db.conn.execute(
                         "UPDATE alerts SET state = 'failed', attempts = ?, last_error = ? "
-                        "WHERE id = ? AND state = 'pending'", [n, outcome.error, alert_id])
+                        "WHERE id = ? AND state = 'pending'",
+                        [n, outcome.error, alert_id],
+                    )
                 else:
                     cursor = self.db.conn.execute(
                         "UPDATE alerts SET attempts = ?, last_error = ?, next_attempt_at = ? "
                         "WHERE id = ? AND state = 'pending'",
-                        [n, outcome.error, clock.iso(retry_at or self.at()), alert_id])
+                        [n, outcome.error, clock.iso(retry_at or self.at()), alert_id],
+                    )
                 changed += cursor.rowcount
         return changed
 
-    async def _attempts(self, rows: list[dict[str, Any]],
-                        once: Callable[[], Any]) -> None:
+    async def _attempts(self, rows: list[dict[str, Any]], once: Callable[[], Any]) -> None:
         """Try `once()` (an awaitable Attempt) with backoff until sent, failed or postponed."""
         ids = [r["id"] for r in rows]
         counts = [r["attempts"] for r in rows]
@@ -136,8 +153,12 @@ class _Sender:
         if self.dry_run:
             return
         self.tally.counts["failed"] += self._commit(
-            [r["id"] for r in rows], [r["attempts"] for r in rows],
-            Attempt(Verdict.FAIL, error), True, None)
+            [r["id"] for r in rows],
+            [r["attempts"] for r in rows],
+            Attempt(Verdict.FAIL, error),
+            True,
+            None,
+        )
 
     async def guarded(self, rows: list[dict[str, Any]], work: Awaitable[None]) -> None:
         """Run the delivery of `rows`; any exception fails those alerts alone (with the error
@@ -147,19 +168,34 @@ class _Sender:
         except Exception as exc:  # noqa: BLE001 - one bad alert must not stop delivery
             self._fail_now(rows, f"could not deliver: {claim.describe(exc)}")
 
-    async def webhook(self, session: aiohttp.ClientSession | None, row: dict[str, Any],
-                      gate: asyncio.Semaphore) -> None:
+    async def webhook(
+        self, session: aiohttp.ClientSession | None, row: dict[str, Any], gate: asyncio.Semaphore
+    ) -> None:
         await self.guarded([row], self._webhook(session, row, gate))
 
-    async def _webhook(self, session: aiohttp.ClientSession | None, row: dict[str, Any],
-                       gate: asyncio.Semaphore) -> None:
-        data = webhook.body(alert_id=row["id"], idempotency_key=row["idempotency_key"],
-                            kind=row["kind"], hoster=row["name"] or "",
-                            created_at=row["created_at"], item=row["item"],
-                            config=self.config.alerts)
+    async def _webhook(
+        self, session: aiohttp.ClientSession | None, row: dict[str, Any], gate: asyncio.Semaphore
+    ) -> None:
+        data = webhook.body(
+            alert_id=row["id"],
+            idempotency_key=row["idempotency_key"],
+            kind=row["kind"],
+            hoster=row["name"] or "",
+            created_at=row["created_at"],
+            item=row["item"],
+            config=self.config.alerts,
+        )
         if self.dry_run:
-            self.tally.rendered.append(Rendered("webhook", row["name"] or "", row["webhook_url"]
-                                                or "", (row["id"],), row["kind"], data.decode()))
+            self.tally.rendered.append(
+                Rendered(
+                    "webhook",
+                    row["name"] or "",
+                    row["webhook_url"] or "",
+                    (row["id"],),
+                    row["kind"],
+                    data.decode(),
+                )
+            )
             return
         if not row["webhook_url"]:
             return self._fail_now([row], f"hoster {row['name']} has no webhook_url any more")
@@ -171,25 +207,37 @@ class _Sender:
             live = webhook.secrets(row["webhook_secret_env"], row["name"])
             webhook.headers(data, scheme, live, 0, row["idempotency_key"], "")
         except webhook.SecretMissing as exc:
-            return self._fail_now([row], f"{exc} (hoster {row['name']}, "
-                                         f"env {row['webhook_secret_env']})")
+            return self._fail_now(
+                [row], f"{exc} (hoster {row['name']}, env {row['webhook_secret_env']})"
+            )
 
         async def once() -> Attempt:
-            stamp = int(time.time())    # freshness for the receiver's clock: never simulated
-            head = webhook.headers(data, scheme, live, stamp, row["idempotency_key"],
-                                   self.config.crawl.user_agent)
+            stamp = int(time.time())  # freshness for the receiver's clock: never simulated
+            head = webhook.headers(
+                data, scheme, live, stamp, row["idempotency_key"], self.config.crawl.user_agent
+            )
             async with gate:
-                return await webhook.post(session, row["webhook_url"], data, head,  # type: ignore
-                                          self.policy.timeout)
+                return await webhook.post(
+                    session,  # type: ignore[arg-type]  # never None when a webhook is sent
+                    row["webhook_url"],
+                    data,
+                    head,
+                    self.policy.timeout,
+                )
+
         await self._attempts([row], once)
 
     def _hold(self, hoster_id: int, now: datetime) -> datetime | None:
         """Until when e-mail to this hoster waits (batch window, hourly limit), or None."""
         alerts = self.config.alerts
-        times = [clock.parse(r[0]) for r in self.db.conn.execute(
-            "SELECT DISTINCT sent_at FROM alerts WHERE hoster_id = ? AND channel = 'email' "
-            "AND state = 'sent' AND sent_at > ? ORDER BY sent_at DESC",
-            [hoster_id, clock.iso(now - max(alerts.batch_window, timedelta(hours=1)))])]
+        times = [
+            clock.parse(r[0])
+            for r in self.db.conn.execute(
+                "SELECT DISTINCT sent_at FROM alerts WHERE hoster_id = ? AND channel = 'email' "
+                "AND state = 'sent' AND sent_at > ? ORDER BY sent_at DESC",
+                [hoster_id, clock.iso(now - max(alerts.batch_window, timedelta(hours=1)))],
+            )
+        ]
         holds = []
         if times and times[0] + alerts.batch_window > now:
             holds.append(times[0] + alerts.batch_window)
@@ -201,13 +249,18 @@ class _Sender:
     async def email(self, hoster_id: int, rows: list[dict[str, Any]]) -> None:
         await self.guarded(rows, self._email(hoster_id, rows))
 
-    def _render(self, hoster: dict[str, Any], rows: list[dict[str, Any]], now: datetime
-                ) -> tuple[EmailMessage, list[dict[str, Any]]]:
+    def _render(
+        self, hoster: dict[str, Any], rows: list[dict[str, Any]], now: datetime
+    ) -> tuple[EmailMessage, list[dict[str, Any]]]:
         """The message for `rows`; an alert that cannot be rendered fails alone and the
         others go out (raises only when none can be rendered)."""
+
         def entries(part: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return [{"id": r["id"], "idempotency_key": r["idempotency_key"], "item": r["item"]}
-                    for r in part]
+            return [
+                {"id": r["id"], "idempotency_key": r["idempotency_key"], "item": r["item"]}
+                for r in part
+            ]
+
         try:
             return mail.render(hoster, entries(rows), self.config.alerts, now), rows
         except Exception:  # noqa: BLE001 - find the alert that breaks the batch
@@ -227,8 +280,11 @@ class _Sender:
 
     async def _email(self, hoster_id: int, rows: list[dict[str, Any]]) -> None:
         first = rows[0]
-        hoster = {"name": first["name"], "abuse_email": first["abuse_email"],
-                  "country": first["country"]}
+        hoster = {
+            "name": first["name"],
+            "abuse_email": first["abuse_email"],
+            "country": first["country"],
+        }
         now = self.at()
         hold = self._hold(hoster_id, now)
         if hold is not None:
@@ -237,26 +293,40 @@ class _Sender:
                 with store.transaction(self.db):
                     self.db.conn.executemany(
                         "UPDATE alerts SET next_attempt_at = ? WHERE id = ?",
-                        [(clock.iso(hold), r["id"]) for r in rows])
+                        [(clock.iso(hold), r["id"]) for r in rows],
+                    )
             return
         if not first["abuse_email"]:
             return self._fail_now(rows, f"no abuse contact for hoster {first['name']}")
         msg, rows = self._render(hoster, rows, now)
         if self.dry_run:
-            self.tally.rendered.append(Rendered(
-                "email", first["name"], first["abuse_email"], tuple(r["id"] for r in rows),
-                str(msg["Subject"]), mail.readable(msg)))
+            self.tally.rendered.append(
+                Rendered(
+                    "email",
+                    first["name"],
+                    first["abuse_email"],
+                    tuple(r["id"] for r in rows),
+                    str(msg["Subject"]),
+                    mail.readable(msg),
+                )
+            )
             return
 
         async def once() -> Attempt:
-            return await asyncio.to_thread(mail.send, msg, self.config.alerts,
-                                           self.policy.timeout)
+            return await asyncio.to_thread(mail.send, msg, self.config.alerts, self.policy.timeout)
+
         await self._attempts(rows, once)
 
 
-async def send_pending(db: Database, config: Config, *, dry_run: bool = False,
-                       now: datetime | None = None, policy: DeliveryPolicy | None = None,
-                       limit: int | None = None) -> DeliveryStats:
+async def send_pending(
+    db: Database,
+    config: Config,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    policy: DeliveryPolicy | None = None,
+    limit: int | None = None,
+) -> DeliveryStats:
     """Deliver every due pending alert; `now` pins the time used for due dates and stamps."""
     policy = policy or DeliveryPolicy()
     start = now or clock.now()
@@ -285,9 +355,16 @@ async def send_pending(db: Database, config: Config, *, dry_run: bool = False,
     for hoster_id, group in mails.items():
         await sender.email(hoster_id, group)
     c = sender.tally.counts
-    return DeliveryStats(sent=c["sent"], failed=c["failed"], retrying=c["retrying"],
-                         deferred=c["deferred"], attempts=c["attempts"], messages=c["messages"],
-                         dry_run=dry_run, rendered=tuple(sender.tally.rendered))
+    return DeliveryStats(
+        sent=c["sent"],
+        failed=c["failed"],
+        retrying=c["retrying"],
+        deferred=c["deferred"],
+        attempts=c["attempts"],
+        messages=c["messages"],
+        dry_run=dry_run,
+        rendered=tuple(sender.tally.rendered),
+    )
 
 
 def send_pending_sync(db: Database, config: Config, **kwargs: Any) -> DeliveryStats:

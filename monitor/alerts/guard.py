@@ -1,6 +1,6 @@
 """Where a webhook may go: only to public addresses (or the configured allow list).
 
-The crawler's SSRF rule (`monitor.netguard.refusal`) applied to webhook delivery. A hoster's
+The crawler's SSRF rule (`monitor.core.netguard.refusal`) applied to webhook delivery. A hoster's
 `webhook_url` is data from a CSV, so `http://169.254.169.254/...` or an internal name must not
 be POSTed to. The check sits inside the connection: `GuardedResolver` wraps aiohttp's default
 resolver and drops every refused address from the answer, so the address connected to is an
@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from monitor.netguard import NetworkRefused, check_url_host, refusal
+from monitor.core.netguard import NetworkRefused, check_url_host, refusal
 
 
 class WebhookRefused(NetworkRefused):
@@ -36,13 +36,13 @@ def literal_refusal(url: str, allow: tuple[str, ...]) -> str | None:
 class GuardedResolver(AbstractResolver):
     """aiohttp's default resolver, with every refused address removed from its answers."""
 
-    def __init__(self, allow: tuple[str, ...] = (), inner: AbstractResolver | None = None
-                 ) -> None:
+    def __init__(self, allow: tuple[str, ...] = (), inner: AbstractResolver | None = None) -> None:
         self.allow = tuple(allow)
         self.inner = inner or aiohttp.DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         answers = await self.inner.resolve(host, port, family)
         kept, refused = [], []
         for answer in answers:
@@ -52,8 +52,10 @@ class GuardedResolver(AbstractResolver):
             else:
                 refused.append(f"{answer['host']} ({reason})")
         if not kept:
-            raise WebhookRefused(f"webhook host {host} refused: it resolves only to "
-                                 f"non-public addresses: {', '.join(refused) or 'none'}")
+            raise WebhookRefused(
+                f"webhook host {host} refused: it resolves only to "
+                f"non-public addresses: {', '.join(refused) or 'none'}"
+            )
         return kept
 
     async def close(self) -> None:

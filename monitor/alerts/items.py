@@ -15,12 +15,14 @@ from datetime import timedelta
 from typing import Any
 
 from hashes.formats import normalize
-from monitor.config import AlertsConfig
+from monitor.core.config import AlertsConfig
 
 SCHEMA = "ntd-monitor/alert-v1"
 MIN_DEDUPE_WINDOW = timedelta(hours=24)
-ASK = ("Please remove the material at each URL and prevent its re-upload (block the hash "
-       "values given). Reply to {reply} quoting the case reference when done.")
+ASK = (
+    "Please remove the material at each URL and prevent its re-upload (block the hash "
+    "values given). Reply to {reply} quoting the case reference when done."
+)
 
 
 def dedupe_window(config: AlertsConfig) -> timedelta:
@@ -52,11 +54,24 @@ def dedupe_ref(kind: str, url_key: str, episode: str = "") -> str:
     return hashlib.sha256("\x1f".join((kind, url_key, episode)).encode()).hexdigest()
 
 
-def item(*, kind: str, url: str, page_url: str | None, first_seen_at: str, last_seen_at: str,
-         ip: str | None, asn: int | None, hoster: str | None, reference: str | None,
-         original_reference: str | None, match: dict[str, Any] | None,
-         hashes: dict[str, str], edge: str | None = None, route: str | None = None,
-         origin_hoster: str | None = None) -> dict[str, Any]:
+def item(
+    *,
+    kind: str,
+    url: str,
+    page_url: str | None,
+    first_seen_at: str,
+    last_seen_at: str,
+    ip: str | None,
+    asn: int | None,
+    hoster: str | None,
+    reference: str | None,
+    original_reference: str | None,
+    match: dict[str, Any] | None,
+    hashes: dict[str, str],
+    edge: str | None = None,
+    route: str | None = None,
+    origin_hoster: str | None = None,
+) -> dict[str, Any]:
     """The item object of the alert JSON schema (docs/alerts.md). A URL served through a CDN
     edge also carries `edge` (the CDN), `route` ("cdn": this alert goes to the CDN, asked to
     forward it; "origin": to the origin hoster behind it) and `origin_hoster` (name or null)."""

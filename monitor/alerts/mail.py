@@ -25,11 +25,11 @@ from email.utils import format_datetime
 from typing import Any
 
 from hashes.formats import ALGORITHMS
-from monitor import clock
 from monitor.alerts import xarf
 from monitor.alerts.cdn_route import CDN
 from monitor.alerts.policy import Attempt, Verdict, smtp_verdict
-from monitor.config import AlertsConfig
+from monitor.core import clock
+from monitor.core.config import AlertsConfig
 
 
 class CredentialsMissing(RuntimeError):
@@ -37,8 +37,10 @@ class CredentialsMissing(RuntimeError):
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
-                     r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_DOMAIN = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
+    r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+)
 
 
 def one_line(value: Any) -> str:
@@ -66,8 +68,10 @@ def _origin(item: dict[str, Any]) -> str:
         return f"online again after removal (case {one_line(item.get('reference'))})"
     of = (item.get("match") or {}).get("of") or {}
     if of.get("type") == "hash_list":
-        return (f"known material, hash list {one_line(of.get('list'))} entry "
-                f"{one_line(of.get('label') or '-')}")
+        return (
+            f"known material, hash list {one_line(of.get('list'))} entry "
+            f"{one_line(of.get('label') or '-')}"
+        )
     return f"material reported under case {one_line(item.get('original_reference'))}"
 
 
@@ -80,8 +84,10 @@ def _detection(item: dict[str, Any]) -> str:
     if algo is None:
         return f"hash match ({one_line(algorithm)})"
     if algo.perceptual:
-        return (f"perceptual hash match ({algorithm}, Hamming distance {match.get('distance')} "
-                f"of {algo.bits} bits)")
+        return (
+            f"perceptual hash match ({algorithm}, Hamming distance {match.get('distance')} "
+            f"of {algo.bits} bits)"
+        )
     return f"exact hash match ({algorithm})"
 
 
@@ -101,8 +107,10 @@ def _paragraph(n: int, item: dict[str, Any]) -> str:
         lines.append(f"   Found on page:   {one_line(item['page_url'])}")
     if item.get("edge"):
         origin = one_line(item.get("origin_hoster") or "unknown to us")
-        lines.append(f"   Served through:  CDN / reverse proxy {one_line(item['edge'])} "
-                     f"(origin hoster: {origin})")
+        lines.append(
+            f"   Served through:  CDN / reverse proxy {one_line(item['edge'])} "
+            f"(origin hoster: {origin})"
+        )
     lines.append(f"   Detection:       {one_line(_detection(item))}")
     for i, (algorithm, value) in enumerate(sorted(hashes.items())):
         label = "Hash values:" if i == 0 else ""
@@ -162,32 +170,44 @@ ntd-monitor for {org} ({config.from_address})
 """
 
 
-def render(hoster: dict[str, Any], entries: list[dict[str, Any]], config: AlertsConfig,
-           now: datetime) -> EmailMessage:
+def render(
+    hoster: dict[str, Any], entries: list[dict[str, Any]], config: AlertsConfig, now: datetime
+) -> EmailMessage:
     """`entries`: dicts with `id`, `idempotency_key`, `item` (one per alert, in order)."""
-    refs = [one_line(e["item"]["reference"])[:80] for e in entries
-            if e["item"].get("reference")]
+    refs = [one_line(e["item"]["reference"])[:80] for e in entries if e["item"].get("reference")]
     msg = EmailMessage()
     msg["From"] = config.from_address
     msg["To"] = hoster["abuse_email"]
     msg["Reply-To"] = config.from_address
     cdn = to_cdn(entries)
-    where = (f"via {one_line(cdn)}: please forward to the origin hoster" if cdn
-             else f"on {one_line(hoster['name'])}")
-    msg["Subject"] = (f"CSAM notice: {len(entries)} URL(s) {where}"
-                      + (f" [{refs[0]}{' +' + str(len(refs) - 1) if len(refs) > 1 else ''}]"
-                         if refs else ""))
+    where = (
+        f"via {one_line(cdn)}: please forward to the origin hoster"
+        if cdn
+        else f"on {one_line(hoster['name'])}"
+    )
+    msg["Subject"] = f"CSAM notice: {len(entries)} URL(s) {where}" + (
+        f" [{refs[0]}{' +' + str(len(refs) - 1) if len(refs) > 1 else ''}]" if refs else ""
+    )
     msg["Date"] = format_datetime(clock.to_utc(now))
     msg["Message-ID"] = message_id([e["idempotency_key"] for e in entries], config)
     msg["X-NTD-Alert-Ids"] = ",".join(str(e["id"]) for e in entries)
     body = text(hoster["name"], entries, config)
     msg.set_content(body, cte=_cte(body))
     for n, e in enumerate(entries, 1):
-        report = xarf.build(e["item"], idempotency_key=e["idempotency_key"], config=config,
-                            country=hoster.get("country"))
+        report = xarf.build(
+            e["item"],
+            idempotency_key=e["idempotency_key"],
+            config=config,
+            country=hoster.get("country"),
+        )
         data = json.dumps(report, indent=2, sort_keys=True, ensure_ascii=True)
-        msg.add_attachment(data.encode(), maintype="application", subtype="json",
-                           filename=f"xarf-{n}.json", cte=_cte(data))
+        msg.add_attachment(
+            data.encode(),
+            maintype="application",
+            subtype="json",
+            filename=f"xarf-{n}.json",
+            cte=_cte(data),
+        )
     return msg
 
 
@@ -199,13 +219,19 @@ def _cte(data: str) -> str:
 
 def readable(msg: EmailMessage) -> str:
     """The message as a person reads it: headers, text, then each attachment decoded."""
-    head = "\n".join(f"{k}: {v}" for k, v in msg.items()
-                     if k in ("From", "To", "Subject", "Date", "X-NTD-Alert-Ids"))
+    head = "\n".join(
+        f"{k}: {v}"
+        for k, v in msg.items()
+        if k in ("From", "To", "Subject", "Date", "X-NTD-Alert-Ids")
+    )
     parts = [head, "", msg.get_body(("plain",)).get_content().rstrip()]  # type: ignore[union-attr]
     for part in msg.iter_attachments():
         raw = part.get_payload(decode=True)
-        parts += ["", f"--- attachment {part.get_filename()} ({part.get_content_type()})",
-                  raw.decode("ascii", "replace") if isinstance(raw, bytes) else ""]
+        parts += [
+            "",
+            f"--- attachment {part.get_filename()} ({part.get_content_type()})",
+            raw.decode("ascii", "replace") if isinstance(raw, bytes) else "",
+        ]
     return "\n".join(parts)
 
 
@@ -217,6 +243,7 @@ def credentials(config: AlertsConfig) -> tuple[str | None, str | None]:
         if value is None:
             raise CredentialsMissing(f"SMTP credential env var {name} is not set")
         return value
+
     return read(config.smtp_user_env), read(config.smtp_password_env)
 
 

@@ -22,22 +22,24 @@ class Verdict(Enum):
 class Attempt:
     verdict: Verdict
     error: str | None = None
-    retry_after: float | None = None     # seconds the receiver asked us to wait (429)
+    retry_after: float | None = None  # seconds the receiver asked us to wait (429)
 
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
     """Knobs of delivery (defaults for production; tests shrink the times)."""
-    timeout: float = 10.0         # seconds for one webhook POST or one SMTP session
-    backoff_base: float = 2.0     # first retry after about this many seconds, then doubling
-    backoff_max: float = 3600.0
-    jitter: float = 0.5           # each wait is scaled by a random factor in [1-j, 1+j]
-    inline_max: float = 10.0      # waits up to this long happen inside the same send call
-    lease: float = 300.0          # claimed alerts stay invisible to other senders this long
-    concurrency: int = 8          # webhook POSTs in flight
 
-    def delay(self, attempts: int, retry_after: float | None = None,
-              rng: random.Random | None = None) -> float:
+    timeout: float = 10.0  # seconds for one webhook POST or one SMTP session
+    backoff_base: float = 2.0  # first retry after about this many seconds, then doubling
+    backoff_max: float = 3600.0
+    jitter: float = 0.5  # each wait is scaled by a random factor in [1-j, 1+j]
+    inline_max: float = 10.0  # waits up to this long happen inside the same send call
+    lease: float = 300.0  # claimed alerts stay invisible to other senders this long
+    concurrency: int = 8  # webhook POSTs in flight
+
+    def delay(
+        self, attempts: int, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float:
         """Seconds to wait after the `attempts`-th failed attempt."""
         base = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
         factor = 1 + (rng or random).uniform(-self.jitter, self.jitter)
@@ -47,8 +49,7 @@ class DeliveryPolicy:
         return wait
 
 
-def http_verdict(status: int, reason: str | None = None,
-                 retry_after: str | None = None) -> Attempt:
+def http_verdict(status: int, reason: str | None = None, retry_after: str | None = None) -> Attempt:
     if 200 <= status < 300:
         return Attempt(Verdict.SENT)
     error = f"HTTP {status}" + (f" {reason}" if reason else "")

@@ -9,8 +9,18 @@ from sqlite_utils import Database
 
 from monitor.alerts.deliver import DeliveryStats
 
-COLUMNS = ("id", "kind", "hoster", "channel", "state", "attempts", "last_error", "created_at",
-           "sent_at", "urls")
+COLUMNS = (
+    "id",
+    "kind",
+    "hoster",
+    "channel",
+    "state",
+    "attempts",
+    "last_error",
+    "created_at",
+    "sent_at",
+    "urls",
+)
 
 
 def alert_rows(db: Database) -> list[dict[str, Any]]:
@@ -18,20 +28,42 @@ def alert_rows(db: Database) -> list[dict[str, Any]]:
     rows = db.conn.execute(
         "SELECT a.id, a.kind, h.name, a.channel, a.state, a.attempts, a.last_error, "
         "a.created_at, a.sent_at, a.subject, a.next_attempt_at FROM alerts a "
-        "LEFT JOIN hosters h ON h.id = a.hoster_id ORDER BY a.id DESC").fetchall()
+        "LEFT JOIN hosters h ON h.id = a.hoster_id ORDER BY a.id DESC"
+    ).fetchall()
     out = []
-    for (alert_id, kind, hoster, channel, state, attempts, error, created, sent, subject,
-         next_at) in rows:
+    for (
+        alert_id,
+        kind,
+        hoster,
+        channel,
+        state,
+        attempts,
+        error,
+        created,
+        sent,
+        subject,
+        next_at,
+    ) in rows:
         try:
             item = json.loads(subject).get("item") or {}
         except (ValueError, TypeError, AttributeError):
-            item = {}               # an unreadable row (old database): listed, failed by send
+            item = {}  # an unreadable row (old database): listed, failed by send
         item = item if isinstance(item, dict) else {}
-        out.append({"id": alert_id, "kind": kind, "hoster": hoster, "channel": channel,
-                    "state": state, "attempts": attempts, "last_error": error,
-                    "created_at": created, "sent_at": sent,
-                    "urls": [item["url"]] if item.get("url") else [],
-                    "next_attempt_at": next_at if state == "pending" else None})
+        out.append(
+            {
+                "id": alert_id,
+                "kind": kind,
+                "hoster": hoster,
+                "channel": channel,
+                "state": state,
+                "attempts": attempts,
+                "last_error": error,
+                "created_at": created,
+                "sent_at": sent,
+                "urls": [item["url"]] if item.get("url") else [],
+                "next_attempt_at": next_at if state == "pending" else None,
+            }
+        )
     return out
 
 
@@ -46,15 +78,22 @@ def send_summary(stats: DeliveryStats) -> str:
     if stats.dry_run:
         for r in stats.rendered:
             ids = ",".join(str(i) for i in r.alert_ids)
-            lines += [f"--- {r.channel} to {r.hoster} <{r.to}> (alerts {ids}): {r.subject}",
-                      r.body.rstrip(), ""]
-        lines.append(f"dry run: {len(stats.rendered)} message(s) rendered, nothing sent, "
-                     f"{stats.deferred} alert(s) held by batch window or rate limit")
+            lines += [
+                f"--- {r.channel} to {r.hoster} <{r.to}> (alerts {ids}): {r.subject}",
+                r.body.rstrip(),
+                "",
+            ]
+        lines.append(
+            f"dry run: {len(stats.rendered)} message(s) rendered, nothing sent, "
+            f"{stats.deferred} alert(s) held by batch window or rate limit"
+        )
         return "\n".join(lines)
-    lines.append(f"alerts sent: {stats.sent} in {stats.messages} message(s); "
-                 f"failed: {stats.failed}; retry later: {stats.retrying}; "
-                 f"held by batch window or rate limit: {stats.deferred}; "
-                 f"attempts: {stats.attempts}")
+    lines.append(
+        f"alerts sent: {stats.sent} in {stats.messages} message(s); "
+        f"failed: {stats.failed}; retry later: {stats.retrying}; "
+        f"held by batch window or rate limit: {stats.deferred}; "
+        f"attempts: {stats.attempts}"
+    )
     if stats.failed:
         lines.append("see `ntd-monitor alerts list` for the errors")
     return "\n".join(lines)

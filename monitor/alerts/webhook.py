@@ -32,7 +32,7 @@ import aiohttp
 from monitor.alerts import items
 from monitor.alerts.guard import WebhookRefused
 from monitor.alerts.policy import Attempt, Verdict, http_verdict
-from monitor.config import AlertsConfig
+from monitor.core.config import AlertsConfig
 
 SCHEMES = ("standard", "x-signature")
 PREFIX = "whsec_"
@@ -65,19 +65,29 @@ def secret(env_name: str | None, hoster: str) -> str:
 
 def standard_key(value: str) -> bytes:
     """The HMAC key of a Standard Webhooks secret (`whsec_<base64>`; the prefix is optional)."""
-    text = value[len(PREFIX):] if value.startswith(PREFIX) else value
+    text = value[len(PREFIX) :] if value.startswith(PREFIX) else value
     try:
         key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
         key = b""
     if not key:
-        raise SecretMissing("webhook secret is not a Standard Webhooks secret (whsec_<base64>); "
-                            "make one with `ntd-monitor hosters secret NAME`")
+        raise SecretMissing(
+            "webhook secret is not a Standard Webhooks secret (whsec_<base64>); "
+            "make one with `ntd-monitor hosters secret NAME`"
+        )
     return key
 
 
-def body(*, alert_id: int, idempotency_key: str, kind: str, hoster: str, created_at: str,
-         item: dict[str, Any], config: AlertsConfig) -> bytes:
+def body(
+    *,
+    alert_id: int,
+    idempotency_key: str,
+    kind: str,
+    hoster: str,
+    created_at: str,
+    item: dict[str, Any],
+    config: AlertsConfig,
+) -> bytes:
     payload = {
         "schema": items.SCHEMA,
         "alert_id": alert_id,
@@ -89,8 +99,7 @@ def body(*, alert_id: int, idempotency_key: str, kind: str, hoster: str, created
         "ask": items.ask(config),
         "items": [item],
     }
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def sign(secret_value: str, timestamp: int, data: bytes) -> str:
@@ -102,15 +111,26 @@ def sign(secret_value: str, timestamp: int, data: bytes) -> str:
 def sign_standard(keys: tuple[bytes, ...], msg_id: str, timestamp: int, data: bytes) -> str:
     """The Standard Webhooks `webhook-signature` value: one `v1,<base64>` per key."""
     message = f"{msg_id}.{timestamp}.".encode() + data
-    return " ".join("v1," + base64.b64encode(hmac.new(key, message, hashlib.sha256).digest())
-                    .decode() for key in keys)
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
+        for key in keys
+    )
 
 
-def headers(data: bytes, scheme: str, live: tuple[str, ...], timestamp: int,
-            idempotency_key: str, user_agent: str) -> dict[str, str]:
+def headers(
+    data: bytes,
+    scheme: str,
+    live: tuple[str, ...],
+    timestamp: int,
+    idempotency_key: str,
+    user_agent: str,
+) -> dict[str, str]:
     """The request headers of one POST under the hoster's scheme (raises SecretMissing)."""
-    head = {"Content-Type": "application/json", "User-Agent": user_agent,
-            "Idempotency-Key": idempotency_key}
+    head = {
+        "Content-Type": "application/json",
+        "User-Agent": user_agent,
+        "Idempotency-Key": idempotency_key,
+    }
     if scheme == "x-signature":
         head["X-Timestamp"] = str(timestamp)
         head["X-Signature"] = sign(live[0], timestamp, data)
@@ -124,12 +144,18 @@ def headers(data: bytes, scheme: str, live: tuple[str, ...], timestamp: int,
     return head
 
 
-async def post(session: aiohttp.ClientSession, url: str, data: bytes, head: dict[str, str],
-               timeout: float) -> Attempt:
+async def post(
+    session: aiohttp.ClientSession, url: str, data: bytes, head: dict[str, str], timeout: float
+) -> Attempt:
     """One POST; its verdict (never raises for network trouble or a refused address)."""
     try:
-        async with session.post(url, data=data, headers=head, allow_redirects=False,
-                                timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+        async with session.post(
+            url,
+            data=data,
+            headers=head,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as resp:
             return http_verdict(resp.status, resp.reason, resp.headers.get("Retry-After"))
     except WebhookRefused as exc:
         return Attempt(Verdict.FAIL, str(exc))

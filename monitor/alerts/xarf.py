@@ -27,23 +27,36 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from hashes.formats import ALGORITHMS
-from monitor import clock
-from monitor.config import AlertsConfig
+from monitor.core import clock
+from monitor.core.config import AlertsConfig
 
 VERSION = "4.2.0"
-CLASSIFICATION = "baseline"        # confirmed by a hotline analyst; legal sub-category unknown
-REQUIRED = ("xarf_version", "report_id", "timestamp", "reporter", "sender", "source_identifier",
-            "category", "type", "url", "classification", "detection_method")
+CLASSIFICATION = "baseline"  # confirmed by a hotline analyst; legal sub-category unknown
+REQUIRED = (
+    "xarf_version",
+    "report_id",
+    "timestamp",
+    "reporter",
+    "sender",
+    "source_identifier",
+    "category",
+    "type",
+    "url",
+    "classification",
+    "detection_method",
+)
 NOT_SENT = {
     "evidence": "XARF evidence items carry the material itself (base64 payloads): we never "
-                "send or keep content; hash values identify it",
+    "send or keep content; hash values identify it",
     "ncmec_report_id": "we are not NCMEC and have no CyberTipline report id to give",
     "target_brand": "an impersonated brand does not apply to CSAM",
 }
 _TAG_BAD = re.compile(r"[^a-z0-9_+-]+")
-_DOMAIN = re.compile(r"^([a-z0-9]+(-[a-z0-9]+)*\.)+[a-z]{2,}$")       # the schema's pattern
-_HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
-                       r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_DOMAIN = re.compile(r"^([a-z0-9]+(-[a-z0-9]+)*\.)+[a-z]{2,}$")  # the schema's pattern
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
+    r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+)
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 _HEX = {"md5": 32, "sha1": 40, "sha256": 64}
 _PORTS = {"http": 80, "https": 443}
@@ -60,8 +73,10 @@ def contact(config: AlertsConfig) -> dict[str, str]:
     ValueError when `alerts.from_address` is not an address the schema accepts."""
     domain = contact_domain(config)
     if not (_EMAIL.fullmatch(config.from_address) and _HOSTNAME.fullmatch(domain)):
-        raise ValueError("alerts.from_address is not a plain e-mail address "
-                         f"({_text(config.from_address)[:100]!r})")
+        raise ValueError(
+            "alerts.from_address is not a plain e-mail address "
+            f"({_text(config.from_address)[:100]!r})"
+        )
     return {"org": domain[:200], "contact": config.from_address, "domain": domain}
 
 
@@ -114,8 +129,10 @@ def uri(url: str) -> str:
         port = None
     if port is not None:
         netloc += f":{port}"
-    def enc(text: str) -> str:      # keep valid %XX escapes, encode everything else
+
+    def enc(text: str) -> str:  # keep valid %XX escapes, encode everything else
         return quote(_LONE_PERCENT.sub("%25", text), safe="/:@!$&'()*+,;=-._~%?")
+
     out = f"{parts.scheme or 'http'}://{netloc}{enc(parts.path)}"
     if parts.query:
         out += "?" + enc(parts.query)
@@ -186,27 +203,42 @@ def _via_cdn(item: dict[str, Any]) -> str:
         return ""
     origin = _text(item.get("origin_hoster") or "")
     if item.get("route") == "cdn":
-        known = (f" ({origin}, also notified directly)" if origin
-                 else " (unknown to us; please tell us who it is)")
-        return (f" The URL is served through the CDN/reverse proxy {edge}, not by the hoster "
-                f"of the material: please forward this report to the origin hoster{known}.")
-    return (f" The URL is served through the CDN/reverse proxy {edge}; your network is the "
-            f"origin behind it ({edge} was notified too).")
+        known = (
+            f" ({origin}, also notified directly)"
+            if origin
+            else " (unknown to us; please tell us who it is)"
+        )
+        return (
+            f" The URL is served through the CDN/reverse proxy {edge}, not by the hoster "
+            f"of the material: please forward this report to the origin hoster{known}."
+        )
+    return (
+        f" The URL is served through the CDN/reverse proxy {edge}; your network is the "
+        f"origin behind it ({edge} was notified too)."
+    )
 
 
-def build(item: dict[str, Any], *, idempotency_key: str, config: AlertsConfig,
-          country: str | None = None) -> dict[str, Any]:
+def build(
+    item: dict[str, Any], *, idempotency_key: str, config: AlertsConfig, country: str | None = None
+) -> dict[str, Any]:
     """The XARF v4 content/csam report of one alert item (valid under the schemas)."""
     url = uri(str(item["url"]))
     host = (urlsplit(url).hostname or "").lower()
     match = item.get("match") or {}
     algorithm = str(match.get("algorithm") or "").lower()
     perceptual = bool(algorithm in ALGORITHMS and ALGORITHMS[algorithm].perceptual)
-    how = (f"perceptual hash match ({algorithm}, Hamming distance {match.get('distance')})"
-           if perceptual else f"exact hash match ({algorithm})" if algorithm
-           else "hash match against the reported material")
-    what = ("found again at the reported URL after its removal"
-            if item.get("kind") == "reappearance" else "re-uploaded at a new URL")
+    how = (
+        f"perceptual hash match ({algorithm}, Hamming distance {match.get('distance')})"
+        if perceptual
+        else f"exact hash match ({algorithm})"
+        if algorithm
+        else "hash match against the reported material"
+    )
+    what = (
+        "found again at the reported URL after its removal"
+        if item.get("kind") == "reappearance"
+        else "re-uploaded at a new URL"
+    )
     first_seen = _stamp(item["first_seen_at"])
     report: dict[str, Any] = {
         "xarf_version": VERSION,
@@ -227,9 +259,11 @@ def build(item: dict[str, Any], *, idempotency_key: str, config: AlertsConfig,
         "evidence_source": "crawler",
         "verified_at": _stamp(item.get("last_seen_at") or first_seen),
         "verification_method": "automated_crawler",
-        "description": _text(f"Child sexual abuse material {what}, case "
-                             f"{item.get('reference')}, detected by {how}. Please remove it "
-                             f"and prevent its re-upload.{_via_cdn(item)}")[:1000],
+        "description": _text(
+            f"Child sexual abuse material {what}, case "
+            f"{item.get('reference')}, detected by {how}. Please remove it "
+            f"and prevent its re-upload.{_via_cdn(item)}"
+        )[:1000],
     }
     name = domain(url)
     if name:
@@ -245,11 +279,13 @@ def build(item: dict[str, Any], *, idempotency_key: str, config: AlertsConfig,
         report["hosting_provider"] = provider
     if country and re.fullmatch(r"[A-Za-z]{2}", country):
         report["country_code"] = country.upper()
-    tags = [tag("detection", "perceptual-hash" if perceptual else "hash"),
-            tag("algorithm", algorithm) if algorithm else None,
-            tag("alert", str(item.get("kind") or "reupload")),
-            tag("case", str(item["reference"])) if item.get("reference") else None,
-            tag("cdn", str(item["edge"])) if item.get("edge") else None]
+    tags = [
+        tag("detection", "perceptual-hash" if perceptual else "hash"),
+        tag("algorithm", algorithm) if algorithm else None,
+        tag("alert", str(item.get("kind") or "reupload")),
+        tag("case", str(item["reference"])) if item.get("reference") else None,
+        tag("cdn", str(item["edge"])) if item.get("edge") else None,
+    ]
     report["tags"] = [t for t in tags if t]
     return report
 
@@ -258,6 +294,7 @@ def missing(report: dict[str, Any]) -> list[str]:
     """Required fields absent or empty (empty list: complete)."""
     out = [name for name in REQUIRED if report.get(name) in (None, "", {})]
     for who in ("reporter", "sender"):
-        out += [f"{who}.{k}" for k in ("org", "contact", "domain")
-                if not (report.get(who) or {}).get(k)]
+        out += [
+            f"{who}.{k}" for k in ("org", "contact", "domain") if not (report.get(who) or {}).get(k)
+        ]
     return out

@@ -22,10 +22,10 @@ _REQUIRED = re.compile(r"'([^']+)' is a required property")
 
 @dataclass(frozen=True)
 class XarfCheck:
-    valid: bool | None                   # schema-valid for jsonschema and the xarf package
+    valid: bool | None  # schema-valid for jsonschema and the xarf package
     errors: tuple[str, ...] = ()
     strict_missing: tuple[str, ...] = ()  # recommended fields strict mode found missing
-    strict_other: tuple[str, ...] = ()    # any other strict-mode error
+    strict_other: tuple[str, ...] = ()  # any other strict-mode error
 
 
 @cache
@@ -50,13 +50,16 @@ def _schema_validator() -> Any:
 
 def schema_errors(report: dict[str, Any]) -> list[str]:
     """What the official schemas (jsonschema, with format checks) reject in `report`."""
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(report)'}: {e.message}"
-            for e in _schema_validator().iter_errors(report)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '(report)'}: {e.message}"
+        for e in _schema_validator().iter_errors(report)
+    ]
 
 
 def check(report: dict[str, Any]) -> XarfCheck:
     try:
         import xarf
+
         errors = schema_errors(report)
     except ImportError:
         return XarfCheck(None)
@@ -67,8 +70,7 @@ def check(report: dict[str, Any]) -> XarfCheck:
     other: list[str] = []
     for e in strict.errors:
         found = _REQUIRED.fullmatch(e.message)
-        (missing if found else other).append(found.group(1) if found else
-                                             f"{e.field}: {e.message}")
+        (missing if found else other).append(found.group(1) if found else f"{e.field}: {e.message}")
     return XarfCheck(not errors, tuple(errors), tuple(sorted(set(missing))), tuple(other))
 
 

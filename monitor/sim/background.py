@@ -20,8 +20,9 @@ class SimThread:
     def __init__(self, world: World, receiver: WebhookReceiver | None = None) -> None:
         self.world, self.receiver = world, receiver
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="sim-world",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="sim-world", daemon=True
+        )
 
     def call(self, coro: Any, timeout: float = 30.0) -> Any:
         """Run a coroutine on the world's loop and wait for its result."""

@@ -72,9 +72,15 @@ def _server_class(base: type, family: int, threading_: bool) -> type:
 class CymruDNS:
     """A dnslib server answering Cymru-style TXT records (plus A/AAAA) on a free loopback port."""
 
-    def __init__(self, *, origin_zone: str = "origin.asn.cymru.com",
-                 origin6_zone: str = "origin6.asn.cymru.com", asname_zone: str = "asn.cymru.com",
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        origin_zone: str = "origin.asn.cymru.com",
+        origin6_zone: str = "origin6.asn.cymru.com",
+        asname_zone: str = "asn.cymru.com",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.origin_zone = origin_zone.strip(".").lower()
         self.origin6_zone = origin6_zone.strip(".").lower()
         self.asname_zone = asname_zone.strip(".").lower()
@@ -95,8 +101,14 @@ class CymruDNS:
         self._threads: list[threading.Thread] = []
 
     # -- the world's data ---------------------------------------------------------------------
-    def announce(self, prefix: str, asns: list[int], cc: str = "NL", registry: str = "ripencc",
-                 allocated: str = "2010-01-01") -> None:
+    def announce(
+        self,
+        prefix: str,
+        asns: list[int],
+        cc: str = "NL",
+        registry: str = "ripencc",
+        allocated: str = "2010-01-01",
+    ) -> None:
         """Announce `prefix` with origin ASNs `asns` (first is primary)."""
         net = ipaddress.ip_network(prefix, strict=False)
         text = f"{' '.join(str(a) for a in asns)} | {net} | {cc} | {registry} | {allocated}"
@@ -163,8 +175,12 @@ class CymruDNS:
             server.resolver = _Resolver(self)
             server.logger = _QuietLogger()
             server.cymru = self
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                      name=f"cymru-dns-{port}", daemon=True)
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"cymru-dns-{port}",
+                daemon=True,
+            )
             thread.start()
             self._servers.append(server)
             self._threads.append(thread)

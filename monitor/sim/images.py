@@ -20,8 +20,7 @@ from PIL import Image, ImageDraw, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
 FORMATS = ("jpeg", "png", "webp", "gif")
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp",
-                 "gif": "image/gif"}
+CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif"}
 TRANSFORMS = ("reencode", "resize", "crop", "border", "mirror")
 _SIZES = ((320, 240), (400, 300), (256, 256), (360, 270), (300, 400), (480, 320))
@@ -53,7 +52,7 @@ def _gradient(rnd: random.Random, w: int, h: int) -> np.ndarray:
     t = xs[None, :] + ys[:, None]
     t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
     out = np.empty((h, w, 3), dtype=np.uint8)
-    for c in range(3):            # per channel: broadcasting over a last axis of 3 is slow
+    for c in range(3):  # per channel: broadcasting over a last axis of 3 is slow
         out[..., c] = a[c] + (b[c] - a[c]) * t
     return out
 
@@ -69,8 +68,10 @@ def _shape(pen: ImageDraw.ImageDraw, rnd: random.Random, w: int, h: int) -> None
     elif kind == "ellipse":
         pen.ellipse((x0, y0, x1, y1), fill=colour)
     elif kind == "polygon":
-        pts = [(rnd.randrange(-w // 4, w + w // 4), rnd.randrange(-h // 4, h + h // 4))
-               for _ in range(rnd.randint(3, 6))]
+        pts = [
+            (rnd.randrange(-w // 4, w + w // 4), rnd.randrange(-h // 4, h + h // 4))
+            for _ in range(rnd.randint(3, 6))
+        ]
         pen.polygon(pts, fill=colour)
     else:
         pen.line((x0, y0, x1, y1), fill=colour, width=rnd.randint(8, 30))
@@ -93,8 +94,9 @@ def encode(img: Image.Image, fmt: str, *, quality: int = 88, canary: bytes | Non
         img.convert("RGB").save(out, "WEBP", quality=quality, method=0, **extra)
     elif fmt == "gif":
         extra = {"comment": canary} if canary else {}
-        small = img.convert("RGB").quantize(64, method=Image.Quantize.FASTOCTREE,
-                                            dither=Image.Dither.NONE)
+        small = img.convert("RGB").quantize(
+            64, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+        )
         small.save(out, "GIF", **extra)
     else:
         raise ValueError(f"unknown image format {fmt!r} (known: {', '.join(FORMATS)})")
@@ -152,8 +154,9 @@ def bomb(width: int = 60000, height: int = 60000) -> bytes:
     """A tiny PNG whose header declares `width` x `height` grey pixels (a decompression bomb)."""
     rows = zlib.compress(b"\x00" * ((width + 1) * 16), 9)
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", rows)
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", rows) + _chunk(b"IEND", b"")
+    )
 
 
 def corrupt(seed: int) -> bytes:

@@ -11,14 +11,17 @@ from html import escape
 
 def _doc(title: str, body: str, og_image: str | None = None) -> bytes:
     og = f'<meta property="og:image" content="{escape(og_image)}">' if og_image else ""
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            f"{og}</head><body>{body}</body></html>").encode()
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"{og}</head><body>{body}</body></html>"
+    ).encode()
 
 
 def front(hoster: str, galleries: int, og_image: str | None) -> bytes:
     links = "".join(f'<li><a href="/g/{k}.html">Album {k}</a></li>' for k in range(galleries))
-    return _doc(hoster, f"<h1>{escape(hoster)}</h1><p>Free image hosting.</p><ul>{links}</ul>",
-                og_image)
+    return _doc(
+        hoster, f"<h1>{escape(hoster)}</h1><p>Free image hosting.</p><ul>{links}</ul>", og_image
+    )
 
 
 def gallery(hoster: str, k: int, paths: list[str]) -> bytes:
@@ -29,8 +32,9 @@ def gallery(hoster: str, k: int, paths: list[str]) -> bytes:
         if n % 3 == 0:
             parts.append(f'<figure><img src="{p}" alt="image {n}"></figure>')
         elif n % 3 == 1:
-            parts.append(f'<figure><img src="/static/thumb.png" srcset="{p} 2x" '
-                         f'alt="image {n}"></figure>')
+            parts.append(
+                f'<figure><img src="/static/thumb.png" srcset="{p} 2x" alt="image {n}"></figure>'
+            )
         else:
             parts.append(f'<p><a href="{p}">download image {n}</a></p>')
     body = f'<h1>Album {k}</h1>{"".join(parts)}<p><a href="/">home</a></p>'
@@ -38,8 +42,11 @@ def gallery(hoster: str, k: int, paths: list[str]) -> bytes:
 
 
 def removed(hoster: str) -> bytes:
-    return _doc("File removed", f"<h1>This file has been removed</h1><p>{escape(hoster)} "
-                "removed this file after a report.</p>")
+    return _doc(
+        "File removed",
+        f"<h1>This file has been removed</h1><p>{escape(hoster)} "
+        "removed this file after a report.</p>",
+    )
 
 
 def not_found(hoster: str) -> bytes:
@@ -47,8 +54,11 @@ def not_found(hoster: str) -> bytes:
 
 
 def html_instead(hoster: str) -> bytes:
-    return _doc("Image unavailable", f"<h1>Image unavailable</h1><p>{escape(hoster)}: this "
-                "image is no longer available.</p><p><a href=\"/\">home</a></p>")
+    return _doc(
+        "Image unavailable",
+        f"<h1>Image unavailable</h1><p>{escape(hoster)}: this "
+        'image is no longer available.</p><p><a href="/">home</a></p>',
+    )
 
 
 ROBOTS = b"User-agent: *\nAllow: /\n"

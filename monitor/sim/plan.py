@@ -38,14 +38,14 @@ class Item:
     reference: str | None = None
     reappear_at: datetime | None = None
     reappear_until: datetime | None = None
-    hostname: str | None = None        # dns_gone items live on their own hostname
-    v6: bool = False                   # URL on [::1] (hoster with ipv6)
-    with_baseline: bool = False        # the reports CSV carries its hashes
+    hostname: str | None = None  # dns_gone items live on their own hostname
+    v6: bool = False  # URL on [::1] (hoster with ipv6)
+    with_baseline: bool = False  # the reports CSV carries its hashes
     in_hash_list: bool = False
-    of: str | None = None              # re-upload: the original item's id
+    of: str | None = None  # re-upload: the original item's id
     transform: str | None = None
     appear_at: datetime | None = None
-    cdn: str | None = None             # reached only through this CDN's edge (scenario.cdn)
+    cdn: str | None = None  # reached only through this CDN's edge (scenario.cdn)
 
     @property
     def is_reupload(self) -> bool:
@@ -76,8 +76,11 @@ def phase_at(item: Item, t: datetime) -> str:
         return ABSENT
     if item.removal_at is None or t < item.removal_at:
         return ONLINE
-    if item.reappear_at is not None and item.reappear_at <= t and (
-            item.reappear_until is None or t < item.reappear_until):
+    if (
+        item.reappear_at is not None
+        and item.reappear_at <= t
+        and (item.reappear_until is None or t < item.reappear_until)
+    ):
         return ONLINE
     return item.after
 
@@ -116,8 +119,9 @@ def allocate(shares: dict[str, float], n: int, rnd: random.Random) -> list[str |
     total = max(sum(shares.values()), 1.0)
     want = {k: n * v / total for k, v in shares.items()}
     counts = {k: int(v) for k, v in want.items()}
-    for k in sorted(want, key=lambda k: (counts[k] - want[k], k))[: round(sum(want.values()))
-                                                                   - sum(counts.values())]:
+    for k in sorted(want, key=lambda k: (counts[k] - want[k], k))[
+        : round(sum(want.values())) - sum(counts.values())
+    ]:
         counts[k] += 1
     labels: list[str | None] = [k for k in sorted(counts) for _ in range(counts[k])]
     labels += [None] * (n - len(labels))
@@ -144,7 +148,8 @@ def _item(scn: Scenario, hoster: Hoster, index: int, after: str, noise: str | No
     reported = scn.start + timedelta(hours=rnd.uniform(0, scn.report_window_days * 24))
     reported = reported.replace(microsecond=0)
     noticed = (reported + timedelta(hours=rnd.uniform(*scn.notice_delay_hours))).replace(
-        microsecond=0)
+        microsecond=0
+    )
     hours = _delay_hours(rnd, hoster)
     removal = None if hours is None else (noticed + timedelta(hours=hours)).replace(microsecond=0)
     reappear_at = reappear_until = None
@@ -152,17 +157,30 @@ def _item(scn: Scenario, hoster: Hoster, index: int, after: str, noise: str | No
         reappear_at = _within(rnd, removal, scn.reappear_after_days).replace(microsecond=0)
         if scn.reappear_stay_days is not None:
             reappear_until = _within(rnd, reappear_at, scn.reappear_stay_days).replace(
-                microsecond=0)
+                microsecond=0
+            )
     item_id = f"{hoster.slug}-{index:04d}"
     hostname = f"{item_id}.{hoster.slug}.{scn.test_domain}" if after == "dns_gone" else None
     return Item(
-        id=item_id, hoster=hoster.name, path=_path(rnd, hoster, index, EXTENSIONS[fmt], reported),
-        fmt=fmt, seed=zlib.crc32(f"{scn.seed}:{item_id}".encode()), gallery=index % max(
-            1, hoster.galleries), removal_at=removal, after=after, noise=noise,
-        reported_at=reported, noticed_at=noticed, reference=f"CASE-{scn.seed}-{item_id}",
-        reappear_at=reappear_at, reappear_until=reappear_until, hostname=hostname,
-        v6=hoster.ipv6 and index % 2 == 1, with_baseline=rnd.random() < scn.baseline_share,
-        in_hash_list=rnd.random() < scn.hash_list_share)
+        id=item_id,
+        hoster=hoster.name,
+        path=_path(rnd, hoster, index, EXTENSIONS[fmt], reported),
+        fmt=fmt,
+        seed=zlib.crc32(f"{scn.seed}:{item_id}".encode()),
+        gallery=index % max(1, hoster.galleries),
+        removal_at=removal,
+        after=after,
+        noise=noise,
+        reported_at=reported,
+        noticed_at=noticed,
+        reference=f"CASE-{scn.seed}-{item_id}",
+        reappear_at=reappear_at,
+        reappear_until=reappear_until,
+        hostname=hostname,
+        v6=hoster.ipv6 and index % 2 == 1,
+        with_baseline=rnd.random() < scn.baseline_share,
+        in_hash_list=rnd.random() < scn.hash_list_share,
+    )
 
 
 def _reupload(scn: Scenario, original: Item, hosters: tuple[Hoster, ...], n: int) -> Item:
@@ -178,10 +196,17 @@ def _reupload(scn: Scenario, original: Item, hosters: tuple[Hoster, ...], n: int
     appear = _within(rnd, base, scn.reupload_after_days).replace(microsecond=0)
     token = f"{rnd.getrandbits(40):010x}"
     return Item(
-        id=f"{original.id}-r{n}", hoster=target.name,
-        path=f"/re/{token}/copy.{EXTENSIONS[fmt]}", fmt=fmt, seed=original.seed,
-        gallery=rnd.randrange(max(1, target.galleries)), of=original.id, transform=kind,
-        appear_at=appear, v6=False)
+        id=f"{original.id}-r{n}",
+        hoster=target.name,
+        path=f"/re/{token}/copy.{EXTENSIONS[fmt]}",
+        fmt=fmt,
+        seed=original.seed,
+        gallery=rnd.randrange(max(1, target.galleries)),
+        of=original.id,
+        transform=kind,
+        appear_at=appear,
+        v6=False,
+    )
 
 
 def generate(scn: Scenario) -> Plan:
@@ -202,8 +227,7 @@ def _fronted(scn: Scenario, item: Item) -> Item:
     """`item` behind the scenario's CDN when it is one of the CDN's share of a fronted hoster's
     reported items (by a hash of its id: the rest of the plan does not move)."""
     cdn = scn.cdn
-    if (cdn is None or item.is_reupload or item.hostname or item.v6
-            or not cdn.fronting(item.hoster)):
+    if cdn is None or item.is_reupload or item.hostname or item.v6 or not cdn.fronting(item.hoster):
         return item
     if zlib.crc32(f"{scn.seed}:cdn:{item.id}".encode()) / 2**32 >= cdn.share:
         return item

@@ -38,11 +38,11 @@ class Delivery:
     path: str
     headers: dict[str, str]
     body: bytes
-    json: Any                     # parsed body, or None when it is not JSON
-    verified: bool                # signature valid for the path's secret
-    status: int                   # what the receiver answered
-    scheme: str = "x-signature"   # "standard" (webhook-signature) or "x-signature"
-    by_library: bool = False      # verified by the standardwebhooks library itself
+    json: Any  # parsed body, or None when it is not JSON
+    verified: bool  # signature valid for the path's secret
+    status: int  # what the receiver answered
+    scheme: str = "x-signature"  # "standard" (webhook-signature) or "x-signature"
+    by_library: bool = False  # verified by the standardwebhooks library itself
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -78,7 +78,7 @@ def verify_standard(secret: str, headers: Any, body: bytes, tolerance: float = 3
 
 def verify_with_library(secret: str, headers: Any, body: bytes) -> bool | None:
     """Verification by the `standardwebhooks` library (None: the library is not installed)."""
-    try:
+    try:  # a test extra: the receivers' view, optional for the demo
         from standardwebhooks.webhooks import Webhook, WebhookVerificationError
     except ImportError:
         return None
@@ -94,9 +94,16 @@ def verify_with_library(secret: str, headers: Any, body: bytes) -> bool | None:
 class WebhookReceiver:
     """An aiohttp server on loopback recording signed webhook deliveries."""
 
-    def __init__(self, secrets: dict[str, str] | None = None, *, default_secret: str | None = None,
-                 host: str = "127.0.0.1", port: int = 0, slow_seconds: float = 30.0) -> None:
-        self.secrets = dict(secrets or {})      # path -> secret
+    def __init__(
+        self,
+        secrets: dict[str, str] | None = None,
+        *,
+        default_secret: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        slow_seconds: float = 30.0,
+    ) -> None:
+        self.secrets = dict(secrets or {})  # path -> secret
         self.default_secret = default_secret
         self.host, self.port = host, port
         self.slow_seconds = slow_seconds
@@ -136,8 +143,7 @@ class WebhookReceiver:
             return False, "x-signature", False
         if given.startswith("sha256="):
             given = given[7:]
-        return (hmac.compare_digest(sign(secret, stamp, body), given.lower()), "x-signature",
-                False)
+        return (hmac.compare_digest(sign(secret, stamp, body), given.lower()), "x-signature", False)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -155,8 +161,11 @@ class WebhookReceiver:
         ok, scheme, by_library = self._verify(request, body)
         if status == 200 and not ok:
             status = 401
-        self.deliveries.append(Delivery(request.path, dict(request.headers), body, parsed, ok,
-                                        status, scheme, by_library))
+        self.deliveries.append(
+            Delivery(
+                request.path, dict(request.headers), body, parsed, ok, status, scheme, by_library
+            )
+        )
         headers = {"Retry-After": "1"} if status == 429 else None
         return web.json_response({"ok": status == 200}, status=status, headers=headers)
 
@@ -164,13 +173,14 @@ class WebhookReceiver:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._stopping = asyncio.Event()
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
-                                     shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = site._server
-        sockets = getattr(server, "sockets", None)   # asyncio.Server (AbstractServer lacks it)
+        sockets = getattr(server, "sockets", None)  # asyncio.Server (AbstractServer lacks it)
         if sockets:
             self.port = sockets[0].getsockname()[1]
         return self
@@ -193,9 +203,11 @@ class Mail:
     def xarf(self) -> tuple[XarfCheck, ...]:
         """Each JSON attachment, validated as XARF (on first use: never inside the SMTP
         session, where a slow first schema load would time the sender out)."""
-        return tuple(check_xarf(_payload(part))
-                     for part in self.message.iter_attachments()
-                     if part.get_content_type() == "application/json")
+        return tuple(
+            check_xarf(_payload(part))
+            for part in self.message.iter_attachments()
+            if part.get_content_type() == "application/json"
+        )
 
 
 class _Recorder:
@@ -203,11 +215,13 @@ class _Recorder:
         self.sink = sink
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        data = envelope.content if isinstance(envelope.content, bytes) else \
-            str(envelope.content).encode()
+        data = (
+            envelope.content
+            if isinstance(envelope.content, bytes)
+            else str(envelope.content).encode()
+        )
         msg = email.message_from_bytes(data, policy=email.policy.default)
-        self.sink.messages.append(Mail(envelope.mail_from, tuple(envelope.rcpt_tos), data,
-                                       msg))  # type: ignore[arg-type]
+        self.sink.messages.append(Mail(envelope.mail_from, tuple(envelope.rcpt_tos), data, msg))  # type: ignore[arg-type]
         return "250 OK"
 
 

@@ -26,8 +26,13 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: str | Path | None = None, port: int | None = None, *,
-                 fsync: str = "everysec") -> None:
+    def __init__(
+        self,
+        directory: str | Path | None = None,
+        port: int | None = None,
+        *,
+        fsync: str = "everysec",
+    ) -> None:
         self.fsync = fsync
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="ntd-redis-")
         self.dir = Path(directory or self._tmp.name)  # type: ignore[union-attr]
@@ -41,10 +46,26 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.dir), "--save", "", "--appendonly", "yes",
-             "--appendfsync", self.fsync, "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                self.fsync,
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

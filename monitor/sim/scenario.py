@@ -23,6 +23,7 @@ plan (which items exist and what happens to each, see plan.py) is derived from i
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import tomllib
@@ -32,10 +33,24 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from monitor import clock
+from monitor.core import clock
 
-AFTER = ("404", "410", "451", "placeholder", "redirect_front", "redirect_removed",
-         "different_image", "html", "reset", "slow", "oversize", "bomb", "corrupt", "dns_gone")
+AFTER = (
+    "404",
+    "410",
+    "451",
+    "placeholder",
+    "redirect_front",
+    "redirect_removed",
+    "different_image",
+    "html",
+    "reset",
+    "slow",
+    "oversize",
+    "bomb",
+    "corrupt",
+    "dns_gone",
+)
 NOISE = ("5xx", "blocked")
 UNKNOWN = ("404", "placeholder", "soft404")
 DISTS = ("lognormal", "fixed", "uniform")
@@ -48,6 +63,7 @@ class ScenarioError(ValueError):
 @dataclass(frozen=True)
 class Delay:
     """Hours from notice to removal: lognormal(median, sigma), fixed(median) or uniform(lo, hi)."""
+
     dist: str = "lognormal"
     median_hours: float = 24.0
     sigma: float = 1.0
@@ -63,19 +79,19 @@ class Hoster:
     ip: str
     as_name: str = ""
     country: str = "NL"
-    prefix: str | None = None          # set for a reseller on another network's ASN
-    ipv6: bool = False                 # also served on [::1] (one hoster at most)
+    prefix: str | None = None  # set for a reseller on another network's ASN
+    ipv6: bool = False  # also served on [::1] (one hoster at most)
     abuse_email: str = ""
     webhook: bool = False
     items: int = 10
     galleries: int = 2
     unknown: str = "404"
-    path_style: str = "files"          # files | dated | flat
+    path_style: str = "files"  # files | dated | flat
     formats: dict[str, float] = field(default_factory=lambda: {"jpeg": 1.0})
     delay: Delay = Delay()
     after: dict[str, float] = field(default_factory=lambda: {"404": 1.0})
     noise: dict[str, float] = field(default_factory=dict)
-    noise_rate: float = 0.3            # share of simulated hours a noisy item misbehaves
+    noise_rate: float = 0.3  # share of simulated hours a noisy item misbehaves
 
     @property
     def slug(self) -> str:
@@ -87,6 +103,7 @@ class Cdn:
     """A CDN / reverse proxy in front of some hosters: its own loopback address and prefix,
     ASN and AS name; `share` of the reported items of each hoster in `fronts` (all hosters when
     empty) are reached only through its edge, which forwards to the hoster (monitor.sim.world)."""
+
     name: str
     asn: int
     ip: str = "127.0.2.1"
@@ -112,15 +129,15 @@ class Scenario:
     notice_delay_hours: tuple[float, float] = (0.0, 2.0)
     reappear_share: float = 0.0
     reappear_after_days: tuple[float, float] = (2.0, 14.0)
-    reappear_stay_days: tuple[float, float] | None = None   # None: stays once back
+    reappear_stay_days: tuple[float, float] | None = None  # None: stays once back
     reupload_share: float = 0.0
     reupload_other_hoster_share: float = 0.5
     reupload_after_days: tuple[float, float] = (0.5, 20.0)
     transforms: tuple[str, ...] = ("reencode", "resize", "crop", "border", "mirror")
-    baseline_share: float = 0.5        # reports that carry reference hashes in the CSV
-    hash_list_share: float = 0.2       # items whose hashes go into the hash list CSV
+    baseline_share: float = 0.5  # reports that carry reference hashes in the CSV
+    hash_list_share: float = 0.2  # items whose hashes go into the hash list CSV
     test_domain: str = "ntd-sim.test"
-    cdn: Cdn | None = None             # [cdn]: a CDN in front of some hosters' items
+    cdn: Cdn | None = None  # [cdn]: a CDN in front of some hosters' items
 
 
 def load(source: str | Path) -> Scenario:
@@ -176,15 +193,18 @@ def _hoster(raw: dict[str, Any], index: int) -> Hoster:
     args.setdefault("abuse_email", f"abuse@{domain}.example")
     if not str(args["ip"]).startswith("127."):
         raise ScenarioError(f"hoster {raw['name']!r}: ip must be a loopback address 127.x")
-    return Hoster(**args, delay=delay, unknown=unknown,
-                  after=_shares(raw.get("after", {"404": 1}), AFTER, "after"),
-                  noise=_shares(raw.get("noise", {}), NOISE, "noise"),
-                  formats=_shares(raw.get("formats", {"jpeg": 1}),
-                                  ("jpeg", "png", "webp", "gif"), "formats"))
+    return Hoster(
+        **args,
+        delay=delay,
+        unknown=unknown,
+        after=_shares(raw.get("after", {"404": 1}), AFTER, "after"),
+        noise=_shares(raw.get("noise", {}), NOISE, "noise"),
+        formats=_shares(raw.get("formats", {"jpeg": 1}), ("jpeg", "png", "webp", "gif"), "formats"),
+    )
 
 
 def _cdn(raw: dict[str, Any], hosters: tuple[Hoster, ...]) -> Cdn:
-    import ipaddress
+
     extra = set(raw) - set(Cdn.__dataclass_fields__)
     if extra:
         raise ScenarioError(f"cdn: unknown keys {sorted(extra)}")
@@ -202,8 +222,9 @@ def _cdn(raw: dict[str, Any], hosters: tuple[Hoster, ...]) -> Cdn:
         inside = ipaddress.ip_address(cdn.ip) in ipaddress.ip_network(cdn.prefix)
     except ValueError as exc:
         raise ScenarioError(f"cdn: {exc}") from None
-    if not inside or any(ipaddress.ip_address(h.ip) in ipaddress.ip_network(cdn.prefix)
-                         for h in hosters):
+    if not inside or any(
+        ipaddress.ip_address(h.ip) in ipaddress.ip_network(cdn.prefix) for h in hosters
+    ):
         raise ScenarioError("cdn: prefix must hold its ip and no hoster's")
     if not 0.0 <= cdn.share <= 1.0:
         raise ScenarioError("cdn: share must be within [0, 1]")
@@ -221,8 +242,12 @@ def from_dict(data: dict[str, Any]) -> Scenario:
         raise ScenarioError("hoster ips must differ")
     if sum(h.ipv6 for h in hosters) > 1:
         raise ScenarioError("at most one hoster can be on [::1]")
-    for key in ("notice_delay_hours", "reappear_after_days", "reupload_after_days",
-                "reappear_stay_days"):
+    for key in (
+        "notice_delay_hours",
+        "reappear_after_days",
+        "reupload_after_days",
+        "reappear_stay_days",
+    ):
         if data.get(key) is not None:
             data[key] = _pair(data[key], key)
     if data.get("cdn") is not None:
@@ -237,5 +262,10 @@ def from_dict(data: dict[str, Any]) -> Scenario:
         start = clock.parse(str(data.pop("start", "2026-01-05T00:00:00Z")))
     except clock.TimeFormatError as exc:
         raise ScenarioError(f"start: {exc}") from None
-    return Scenario(name=str(data.pop("name", "scenario")), seed=int(data.pop("seed", 1)),
-                    start=start, hosters=hosters, **data)
+    return Scenario(
+        name=str(data.pop("name", "scenario")),
+        seed=int(data.pop("seed", 1)),
+        start=start,
+        hosters=hosters,
+        **data,
+    )

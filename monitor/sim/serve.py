@@ -17,15 +17,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from monitor import clock
+from monitor.core import clock
 from monitor.sim import truth
+from monitor.sim.dns import CymruDNS
 from monitor.sim.receivers import SmtpSink, WebhookReceiver
 from monitor.sim.world import World
 
 
-def serve(scenario_path: str | Path, *, start: datetime | str | None = None,
-          truth_out: str | Path | None = None, port: int = 0,
-          out: Callable[[str], Any] = print) -> None:
+def serve(
+    scenario_path: str | Path,
+    *,
+    start: datetime | str | None = None,
+    truth_out: str | Path | None = None,
+    port: int = 0,
+    out: Callable[[str], Any] = print,
+) -> None:
     """Serve `scenario_path` (a file or a shipped name) until SIGINT/SIGTERM.
 
     `start` sets the world clock (default: the scenario's start); `truth_out` is a directory
@@ -34,14 +40,24 @@ def serve(scenario_path: str | Path, *, start: datetime | str | None = None,
     asyncio.run(_serve(scenario_path, start=start, truth_out=truth_out, port=port, out=out))
 
 
-async def _serve(scenario_path: str | Path, *, start: datetime | str | None,
-                 truth_out: str | Path | None, port: int, out: Callable[[str], Any]) -> None:
-    from monitor.sim.dns import CymruDNS
+async def _serve(
+    scenario_path: str | Path,
+    *,
+    start: datetime | str | None,
+    truth_out: str | Path | None,
+    port: int,
+    out: Callable[[str], Any],
+) -> None:
 
     world = World(scenario_path, now=start, port=port)
     secrets = truth.webhook_secrets(world.scenario)
-    receiver = WebhookReceiver({truth.webhook_path(h): secrets[truth.secret_env(h)]
-                                for h in world.scenario.hosters if h.webhook})
+    receiver = WebhookReceiver(
+        {
+            truth.webhook_path(h): secrets[truth.secret_env(h)]
+            for h in world.scenario.hosters
+            if h.webhook
+        }
+    )
     dns = CymruDNS()
     smtp = SmtpSink()
     stop = asyncio.Event()
@@ -54,8 +70,9 @@ async def _serve(scenario_path: str | Path, *, start: datetime | str | None,
         world.attach_dns(dns)
         await receiver.start()
         smtp.start()
-        files: dict[str, Path] = ({} if truth_out is None
-                 else truth.write(world, truth_out, webhook_base=receiver.url))
+        files: dict[str, Path] = (
+            {} if truth_out is None else truth.write(world, truth_out, webhook_base=receiver.url)
+        )
         for line in describe(world, dns, receiver, smtp, cdns_file=files.get("cdns")):
             out(line)
         if files:
@@ -73,21 +90,36 @@ async def _serve(scenario_path: str | Path, *, start: datetime | str | None,
         await world.stop()
 
 
-def describe(world: World, dns: Any, receiver: WebhookReceiver, smtp: SmtpSink,
-             cdns_file: str | Path | None = None) -> list[str]:
+def describe(
+    world: World,
+    dns: Any,
+    receiver: WebhookReceiver,
+    smtp: SmtpSink,
+    cdns_file: str | Path | None = None,
+) -> list[str]:
     """Human-readable addresses of a running simulation, and a config snippet for it."""
-    lines = [f"world: scenario {world.scenario.name!r}, clock {clock.iso(world.now)}",
-             f"  admin: {world.admin_url}/__admin/clock (POST {{\"now\": ISO}}), "
-             f"{world.admin_url}/__admin/truth"]
+    lines = [
+        f"world: scenario {world.scenario.name!r}, clock {clock.iso(world.now)}",
+        f'  admin: {world.admin_url}/__admin/clock (POST {{"now": ISO}}), '
+        f"{world.admin_url}/__admin/truth",
+    ]
     for h in world.scenario.hosters:
         v6 = f" and http://[::1]:{world.port}/" if h.ipv6 and world.ipv6 else ""
         lines.append(f"  {h.name} (AS{h.asn}): {world.front_url(h.name)}{v6}")
     lines += describe_cdn(world, cdns_file)
-    lines += [f"dns: {dns.address}", f"webhooks: {receiver.url}/hooks/<hoster>",
-              f"smtp: {smtp.host}:{smtp.port}", "config:",
-              "  [crawl]", f"  allow_networks = [{', '.join(map(quoted, served_networks(world)))}]",
-              "  [asn]", f'  nameservers = ["{dns.address}"]',
-              "  [alerts]", f'  smtp_host = "{smtp.host}"', f"  smtp_port = {smtp.port}"]
+    lines += [
+        f"dns: {dns.address}",
+        f"webhooks: {receiver.url}/hooks/<hoster>",
+        f"smtp: {smtp.host}:{smtp.port}",
+        "config:",
+        "  [crawl]",
+        f"  allow_networks = [{', '.join(map(quoted, served_networks(world)))}]",
+        "  [asn]",
+        f'  nameservers = ["{dns.address}"]',
+        "  [alerts]",
+        f'  smtp_host = "{smtp.host}"',
+        f"  smtp_port = {smtp.port}",
+    ]
     return lines
 
 
@@ -97,12 +129,17 @@ def describe_cdn(world: World, cdns_file: str | Path | None) -> list[str]:
     if cdn is None:
         return []
     fronts = ", ".join(cdn.fronts) if cdn.fronts else "all hosters"
-    load = (f"ntd-monitor cdn import {cdns_file}" if cdns_file is not None
-            else "ntd-monitor cdn import DIR/cdns.csv (written by sim serve --truth DIR)")
-    return [f"cdn: {cdn.name} (AS{cdn.asn} {cdn.as_name}, {cdn.country}): edge "
-            f"http://{cdn.ip}:{world.port}/ in {cdn.prefix}, abuse {cdn.abuse_email or '-'}",
-            f"  fronts {cdn.share:.0%} of the reported items of: {fronts}",
-            f"  registry: {load}"]
+    load = (
+        f"ntd-monitor cdn import {cdns_file}"
+        if cdns_file is not None
+        else "ntd-monitor cdn import DIR/cdns.csv (written by sim serve --truth DIR)"
+    )
+    return [
+        f"cdn: {cdn.name} (AS{cdn.asn} {cdn.as_name}, {cdn.country}): edge "
+        f"http://{cdn.ip}:{world.port}/ in {cdn.prefix}, abuse {cdn.abuse_email or '-'}",
+        f"  fronts {cdn.share:.0%} of the reported items of: {fronts}",
+        f"  registry: {load}",
+    ]
 
 
 def served_networks(world: World) -> list[str]:

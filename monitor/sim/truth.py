@@ -16,17 +16,32 @@ import io
 import json
 import statistics
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import imagehash
 from PIL import Image
 
-from monitor import clock
+from monitor.core import clock
 from monitor.sim.plan import Item, Plan
 from monitor.sim.scenario import Hoster, Scenario
 
-if TYPE_CHECKING:
-    from monitor.sim.world import World
+
+class World(Protocol):
+    """What the truth reads of a simulated world (monitor.sim.world.World), named here so that
+    the world can serve its truth without an import cycle."""
+
+    plan: Plan
+    scenario: Scenario
+    port: int
+    ipv6: bool
+
+    def url(self, item: Item | str) -> str: ...
+
+    def front_url(self, hoster: str) -> str: ...
+
+    def gallery_urls(self, hoster: str) -> list[str]: ...
+
+    def body(self, item: Item, variant: str = "image") -> bytes: ...
 
 
 def removal_hours(item: Item) -> float | None:
@@ -44,9 +59,10 @@ def hoster_stats(plan: Plan, hoster: Hoster) -> dict[str, Any]:
     median = statistics.median(keyed) if keyed else None
     n = len(mine)
     return {
-        "items": n, "removed": len(finite), "never_removed": n - len(finite),
-        "median_hours": round(median, 3) if median is not None and median != float("inf")
-        else None,
+        "items": n,
+        "removed": len(finite),
+        "never_removed": n - len(finite),
+        "median_hours": round(median, 3) if median is not None and median != float("inf") else None,
         "within_12h": round(sum(h <= 12 for h in finite) / n, 4) if n else None,
         "within_24h": round(sum(h <= 24 for h in finite) / n, 4) if n else None,
         "reappearances": sum(i.reappear_at is not None for i in mine),
@@ -64,37 +80,77 @@ def build(world: World) -> dict[str, Any]:
         reuploads.setdefault(r.of or "", []).append(r)
 
     def reupload_row(r: Item) -> dict[str, Any]:
-        return {"id": r.id, "of": r.of, "of_url": world.url(ids[r.of or ""]), "url": world.url(r),
-                "hoster": r.hoster, "asn": hosters[r.hoster].asn, "appear_at": clock.iso(
-                    r.appear_at), "transform": r.transform, "format": r.fmt}
+        return {
+            "id": r.id,
+            "of": r.of,
+            "of_url": world.url(ids[r.of or ""]),
+            "url": world.url(r),
+            "hoster": r.hoster,
+            "asn": hosters[r.hoster].asn,
+            "appear_at": clock.iso(r.appear_at),
+            "transform": r.transform,
+            "format": r.fmt,
+        }
 
     items = []
     for i in plan.reports():
-        items.append({
-            "id": i.id, "url": world.url(i), "hoster": i.hoster, "asn": hosters[i.hoster].asn,
-            "ip": "::1" if i.v6 and world.ipv6 else hosters[i.hoster].ip,
-            "hostname": i.hostname, "reference": i.reference, "format": i.fmt,
-            "reported_at": clock.iso(i.reported_at), "noticed_at": clock.iso(i.noticed_at),
-            "removed_at": clock.iso(i.removal_at), "removal_hours": removal_hours(i),
-            "behaviour": i.after if i.removal_at else "never_removed", "after": i.after,
-            "noise": i.noise, "reappeared_at": clock.iso(i.reappear_at),
-            "reappeared_until": clock.iso(i.reappear_until),
-            "reuploads": [reupload_row(r) for r in reuploads.get(i.id, [])],
-            "cdn": i.cdn,                   # reached only through this CDN's edge
-        })
+        items.append(
+            {
+                "id": i.id,
+                "url": world.url(i),
+                "hoster": i.hoster,
+                "asn": hosters[i.hoster].asn,
+                "ip": "::1" if i.v6 and world.ipv6 else hosters[i.hoster].ip,
+                "hostname": i.hostname,
+                "reference": i.reference,
+                "format": i.fmt,
+                "reported_at": clock.iso(i.reported_at),
+                "noticed_at": clock.iso(i.noticed_at),
+                "removed_at": clock.iso(i.removal_at),
+                "removal_hours": removal_hours(i),
+                "behaviour": i.after if i.removal_at else "never_removed",
+                "after": i.after,
+                "noise": i.noise,
+                "reappeared_at": clock.iso(i.reappear_at),
+                "reappeared_until": clock.iso(i.reappear_until),
+                "reuploads": [reupload_row(r) for r in reuploads.get(i.id, [])],
+                "cdn": i.cdn,  # reached only through this CDN's edge
+            }
+        )
     return {
-        "scenario": scn.name, "seed": scn.seed, "start": clock.iso(scn.start),
-        "end": clock.iso(scn.start + clock.duration(f"{scn.days}d")), "port": world.port,
-        "items": items, "reuploads": [reupload_row(r) for r in plan.reuploads()],
-        "hosters": [{"name": h.name, "asn": h.asn, "as_name": h.as_name, "ip": h.ip,
-                     "ipv6": "::1" if h.ipv6 and world.ipv6 else None, "prefix": h.prefix,
-                     "country": h.country, "front_url": world.front_url(h.name),
-                     "gallery_urls": world.gallery_urls(h.name), **hoster_stats(plan, h)}
-                    for h in scn.hosters],
-        "cdn": None if scn.cdn is None else {
-            "name": scn.cdn.name, "asn": scn.cdn.asn, "as_name": scn.cdn.as_name,
-            "ip": scn.cdn.ip, "prefix": scn.cdn.prefix, "abuse_email": scn.cdn.abuse_email,
-            "fronted_items": sum(1 for i in plan.reports() if i.cdn)},
+        "scenario": scn.name,
+        "seed": scn.seed,
+        "start": clock.iso(scn.start),
+        "end": clock.iso(scn.start + clock.duration(f"{scn.days}d")),
+        "port": world.port,
+        "items": items,
+        "reuploads": [reupload_row(r) for r in plan.reuploads()],
+        "hosters": [
+            {
+                "name": h.name,
+                "asn": h.asn,
+                "as_name": h.as_name,
+                "ip": h.ip,
+                "ipv6": "::1" if h.ipv6 and world.ipv6 else None,
+                "prefix": h.prefix,
+                "country": h.country,
+                "front_url": world.front_url(h.name),
+                "gallery_urls": world.gallery_urls(h.name),
+                **hoster_stats(plan, h),
+            }
+            for h in scn.hosters
+        ],
+        "cdn": None
+        if scn.cdn is None
+        else {
+            "name": scn.cdn.name,
+            "asn": scn.cdn.asn,
+            "as_name": scn.cdn.as_name,
+            "ip": scn.cdn.ip,
+            "prefix": scn.cdn.prefix,
+            "abuse_email": scn.cdn.abuse_email,
+            "fronted_items": sum(1 for i in plan.reports() if i.cdn),
+        },
     }
 
 
@@ -104,9 +160,13 @@ def secret_env(hoster: Hoster) -> str:
 
 def webhook_secrets(scn: Scenario) -> dict[str, str]:
     """Environment variable name -> secret, for hosters with a webhook (deterministic)."""
-    return {secret_env(h): hmac.new(str(scn.seed).encode(), h.name.encode(),
-                                    hashlib.sha256).hexdigest()[:32]
-            for h in scn.hosters if h.webhook}
+    return {
+        secret_env(h): hmac.new(
+            str(scn.seed).encode(), h.name.encode(), hashlib.sha256
+        ).hexdigest()[:32]
+        for h in scn.hosters
+        if h.webhook
+    }
 
 
 def webhook_path(hoster: Hoster) -> str:
@@ -117,6 +177,7 @@ def image_hashes(data: bytes) -> dict[str, str]:
     """phash, pdq and sha256 of served bytes, computed as the crawler does (hashes.compute);
     imagehash's phash and no pdq where hashes.compute gives none (too small an image)."""
     from hashes.compute import compute  # only the truth writer needs it (heavy imports)
+
     got = compute(data)
     if got.ok and got.phash and got.pdq:
         return {"phash": got.phash, "pdq": got.pdq, "sha256": got.sha256}
@@ -132,23 +193,42 @@ def _csv(rows: list[list[Any]]) -> str:
 
 
 def reports_csv(world: World) -> str:
-    rows: list[list[Any]] = [["url", "reference", "reported_at", "noticed_at", "phash", "pdq",
-                              "sha256"]]
+    rows: list[list[Any]] = [
+        ["url", "reference", "reported_at", "noticed_at", "phash", "pdq", "sha256"]
+    ]
     for i in world.plan.reports():
         h = image_hashes(world.body(i)) if i.with_baseline else {}
-        rows.append([world.url(i), i.reference, clock.iso(i.reported_at),
-                     clock.iso(i.noticed_at), h.get("phash", ""), h.get("pdq", ""),
-                     h.get("sha256", "")])
+        rows.append(
+            [
+                world.url(i),
+                i.reference,
+                clock.iso(i.reported_at),
+                clock.iso(i.noticed_at),
+                h.get("phash", ""),
+                h.get("pdq", ""),
+                h.get("sha256", ""),
+            ]
+        )
     return _csv(rows)
 
 
 def hosters_csv(scn: Scenario, webhook_base: str | None = None) -> str:
-    rows: list[list[Any]] = [["name", "asn", "prefix", "country", "abuse_email", "webhook_url",
-                              "webhook_secret_env"]]
+    rows: list[list[Any]] = [
+        ["name", "asn", "prefix", "country", "abuse_email", "webhook_url", "webhook_secret_env"]
+    ]
     for h in scn.hosters:
         hook = f"{webhook_base.rstrip('/')}{webhook_path(h)}" if h.webhook and webhook_base else ""
-        rows.append([h.name, h.asn, h.prefix or "", h.country, h.abuse_email, hook,
-                     secret_env(h) if hook else ""])
+        rows.append(
+            [
+                h.name,
+                h.asn,
+                h.prefix or "",
+                h.country,
+                h.abuse_email,
+                hook,
+                secret_env(h) if hook else "",
+            ]
+        )
     return _csv(rows)
 
 
@@ -169,14 +249,19 @@ def hashes_csv(world: World) -> str:
     return _csv(rows)
 
 
-def write(world: World, directory: str | Path, *, webhook_base: str | None = None
-          ) -> dict[str, Path]:
+def write(
+    world: World, directory: str | Path, *, webhook_base: str | None = None
+) -> dict[str, Path]:
     """truth.json, reports.csv, hosters.csv, hashes.csv (and cdns.csv when the scenario has
     a CDN) in `directory` (created)."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"truth": out / "truth.json", "reports": out / "reports.csv",
-             "hosters": out / "hosters.csv", "hashes": out / "hashes.csv"}
+    files = {
+        "truth": out / "truth.json",
+        "reports": out / "reports.csv",
+        "hosters": out / "hosters.csv",
+        "hashes": out / "hashes.csv",
+    }
     files["truth"].write_text(json.dumps(build(world), indent=2) + "\n", encoding="utf-8")
     files["reports"].write_text(reports_csv(world), encoding="utf-8")
     files["hosters"].write_text(hosters_csv(world.scenario, webhook_base), encoding="utf-8")

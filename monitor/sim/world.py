@@ -26,8 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor import clock
-from monitor.sim import images, pages
+from monitor.core import clock
+from monitor.sim import images, pages, truth
 from monitor.sim.plan import ABSENT, ONLINE, Item, Plan, generate, noise_hit, phase_at
 from monitor.sim.scenario import Hoster, Scenario, load
 
@@ -37,6 +37,7 @@ _HTML = "text/html"
 @dataclass(frozen=True)
 class Site:
     """One hoster as served: its routes (path -> item) and gallery members."""
+
     hoster: Hoster
     routes: dict[str, Item]
     galleries: dict[int, tuple[Item, ...]]
@@ -45,12 +46,21 @@ class Site:
 class World:
     """Every hoster of a scenario, served on loopback, following a simulated clock."""
 
-    def __init__(self, scenario: Scenario | str | Path, *, now: datetime | str | None = None,
-                 port: int = 0, ipv6: bool = True, admin_host: str = "127.0.0.1",
-                 slow_seconds: float = 60.0, oversize_bytes: int = 64 * 2**20,
-                 canary: bytes | None = None, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        scenario: Scenario | str | Path,
+        *,
+        now: datetime | str | None = None,
+        port: int = 0,
+        ipv6: bool = True,
+        admin_host: str = "127.0.0.1",
+        slow_seconds: float = 60.0,
+        oversize_bytes: int = 64 * 2**20,
+        canary: bytes | None = None,
+        latency: float = 0.0,
+    ) -> None:
         self.scenario = scenario if isinstance(scenario, Scenario) else load(scenario)
-        self.latency = float(latency)            # seconds added to every hoster response
+        self.latency = float(latency)  # seconds added to every hoster response
         self.plan: Plan = generate(self.scenario)
         self._items = self.plan.by_id()
         self._now = self.scenario.start if now is None else _when(now)
@@ -61,13 +71,15 @@ class World:
         self.canary = canary
         self.requests = 0
         self._want_v6 = ipv6 and any(h.ipv6 for h in self.scenario.hosters)
-        self.ipv6 = False                        # True once [::1] is bound
+        self.ipv6 = False  # True once [::1] is bound
         self.sites: dict[str, Site] = {h.name: _site(h, self.plan) for h in self.scenario.hosters}
         self._by_ip: dict[str, Site] = {s.hoster.ip: s for s in self.sites.values()}
         self.cdn = self.scenario.cdn
         self._edge_sites: dict[str, Site] = {
             edge_host(self.scenario, it.hoster): self.sites[it.hoster]
-            for it in self.plan.items if it.cdn}
+            for it in self.plan.items
+            if it.cdn
+        }
         self._cache: dict[tuple[Any, ...], bytes] = {}
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
@@ -142,7 +154,7 @@ class World:
         if self.cdn is not None:
             dns.announce(self.cdn.prefix, [self.cdn.asn], cc=self.cdn.country)
             dns.name_asn(self.cdn.asn, self.cdn.as_name, cc=self.cdn.country)
-            for name in self._edge_sites:      # the fronted sites' names point at the edge
+            for name in self._edge_sites:  # the fronted sites' names point at the edge
                 dns.add_host(name, [self.cdn.ip])
         self._dns = dns
         self._sync_dns()
@@ -168,8 +180,9 @@ class World:
             elif variant == "corrupt":
                 data = images.corrupt(item.seed)
             elif item.transform:
-                data = images.render_transformed(item.seed, item.transform, item.fmt,
-                                                 canary=self.canary)
+                data = images.render_transformed(
+                    item.seed, item.transform, item.fmt, canary=self.canary
+                )
             else:
                 data = images.render(item.seed, item.fmt, canary=self.canary)
             self._cache[key] = data
@@ -191,12 +204,16 @@ class World:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._stopping = asyncio.Event()
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
-                                     shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         edges = [self.cdn.ip] if self.cdn is not None else []
-        socks, self.ipv6 = _bind_all([self.admin_host] + [h.ip for h in self.scenario.hosters]
-                                     + edges, self.port, self._want_v6)
+        socks, self.ipv6 = _bind_all(
+            [self.admin_host] + [h.ip for h in self.scenario.hosters] + edges,
+            self.port,
+            self._want_v6,
+        )
         self.port = socks[0].getsockname()[1]
         for sock in socks:
             await web.SockSite(self._runner, sock).start()
@@ -235,26 +252,32 @@ class World:
         origin hoster, as a reverse proxy forwards its customer's site (unknown paths get the
         origin's answer for them), and adds its own headers; any other name gets its 404."""
         assert self.cdn is not None
-        head = {"cf-ray": f"{zlib.crc32(request.path.encode()) ^ self.requests:016x}-SIM",
-                "x-cdn": self.cdn.name, "via": f"1.1 {self.cdn.as_name.lower()}"}
+        head = {
+            "cf-ray": f"{zlib.crc32(request.path.encode()) ^ self.requests:016x}-SIM",
+            "x-cdn": self.cdn.name,
+            "via": f"1.1 {self.cdn.as_name.lower()}",
+        }
         site = self._edge_sites.get((request.host or "").rsplit(":", 1)[0].lower())
         if site is None:
-            return web.Response(status=404, body=pages.not_found(self.cdn.name),
-                                content_type=_HTML, headers=head)
+            return web.Response(
+                status=404, body=pages.not_found(self.cdn.name), content_type=_HTML, headers=head
+            )
         if self.latency:
             await asyncio.sleep(self.latency)
         item = site.routes.get(request.path)
         try:
-            response = (self._page(site, request.path) if item is None
-                        else await self._serve(request, site, item))
-        except web.HTTPException as exc:       # the origin's redirects pass the edge too
+            response = (
+                self._page(site, request.path)
+                if item is None
+                else await self._serve(request, site, item)
+            )
+        except web.HTTPException as exc:  # the origin's redirects pass the edge too
             exc.headers.update(head)
             raise
         response.headers.update(head)
         return response
 
-    async def _serve(self, request: web.Request, site: Site, item: Item
-                     ) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, site: Site, item: Item) -> web.StreamResponse:
         phase = phase_at(item, self._now)
         if phase == ABSENT:
             return self._unknown(site)
@@ -262,16 +285,21 @@ class World:
             status = noise_hit(item, self._now, site.hoster.noise_rate)
             if status is not None:
                 headers = {"Retry-After": "3600"} if status == 429 else None
-                return web.Response(status=status, body=pages.not_found(site.hoster.name),
-                                    content_type=_HTML, headers=headers)
+                return web.Response(
+                    status=status,
+                    body=pages.not_found(site.hoster.name),
+                    content_type=_HTML,
+                    headers=headers,
+                )
             return web.Response(body=self.body(item), content_type=images.CONTENT_TYPES[item.fmt])
         return await self._after(request, site, item, phase)
 
     def _v6_site(self) -> Site | None:
         return next((s for s in self.sites.values() if s.hoster.ipv6), None)
 
-    async def _after(self, request: web.Request, site: Site, item: Item,
-                     phase: str) -> web.StreamResponse:
+    async def _after(
+        self, request: web.Request, site: Site, item: Item, phase: str
+    ) -> web.StreamResponse:
         name = site.hoster.name
         if phase in ("404", "410", "451", "dns_gone"):
             status = 404 if phase == "dns_gone" else int(phase)
@@ -283,8 +311,9 @@ class World:
         if phase == "redirect_removed":
             raise web.HTTPFound("/removed.html")
         if phase == "different_image":
-            return web.Response(body=self.body(item, "different"),
-                                content_type=images.CONTENT_TYPES[item.fmt])
+            return web.Response(
+                body=self.body(item, "different"), content_type=images.CONTENT_TYPES[item.fmt]
+            )
         if phase == "html":
             return web.Response(body=pages.html_instead(name), content_type=_HTML)
         if phase == "bomb":
@@ -332,8 +361,9 @@ class World:
         if path == "/":
             online = [it for it in site.routes.values() if phase_at(it, self._now) == ONLINE]
             og = online[0].path if online else None
-            return web.Response(body=pages.front(name, site.hoster.galleries, og),
-                                content_type=_HTML)
+            return web.Response(
+                body=pages.front(name, site.hoster.galleries, og), content_type=_HTML
+            )
         if path.startswith("/g/") and path.endswith(".html"):
             try:
                 k = int(path[3:-5])
@@ -360,7 +390,6 @@ class World:
         return web.Response(status=404, body=pages.not_found(name), content_type=_HTML)
 
     async def _admin(self, request: web.Request) -> web.StreamResponse:
-        from monitor.sim import truth  # truth imports World's public API only
 
         if request.path == "/__admin/clock":
             if request.method == "POST":
@@ -398,10 +427,13 @@ def _site(hoster: Hoster, plan: Plan) -> Site:
     mine = [it for it in plan.items if it.hoster == hoster.name]
     galleries: dict[int, list[Item]] = {k: [] for k in range(max(1, hoster.galleries))}
     for it in mine:
-        if not it.cdn:          # a fronted item is linked through the CDN only
+        if not it.cdn:  # a fronted item is linked through the CDN only
             galleries.setdefault(it.gallery, []).append(it)
-    return Site(hoster=hoster, routes={it.path: it for it in mine},
-                galleries={k: tuple(v) for k, v in galleries.items()})
+    return Site(
+        hoster=hoster,
+        routes={it.path: it for it in mine},
+        galleries={k: tuple(v) for k, v in galleries.items()},
+    )
 
 
 def _reset(request: web.Request) -> web.StreamResponse:

@@ -1,5 +1,5 @@
 """The network guard: no request leaves for an address that is not globally reachable
-(monitor.netguard: the IANA special-purpose registries, embedded IPv4 forms included) unless
+(monitor.core.netguard: the IANA special-purpose registries, embedded IPv4 forms included) unless
 `[crawl].allow_networks` names its network (tests, the demo and benchmarks name their loopback
 addresses; link-local never).
 

@@ -1,43 +1,40 @@
-"""Item pipeline: hands each observation to the single writer (monitor.writer.CheckWriter).
+"""Item pipeline: hands each observation to the writer the runner gave the spider.
 
-The writer batches rows into transactions; closing the spider flushes the last batch.
+The runner passes a `spiders.items.Writer` to the spider explicitly (`writer=`): in process the
+SQLite writer (monitor.runners.writer.CheckWriter), in distributed workers the Redis stream
+(spiders.pipelines.stream.StreamWriter). A spider given no writer (the in-process watch spider,
+whose images go to the re-upload pipeline) passes its items on untouched. Closing the spider
+flushes the writer and copies its counts into the crawl's stats; the runner closes it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from monitor import store
-from monitor.writer import CheckWriter
-from spiders.items import CheckItem, PlaceholderItem
+from spiders.items import CheckItem
 
 
-class CheckStorePipeline:
+class WriterPipeline:
     def __init__(self, crawler) -> None:
         self.crawler = crawler
-        self.writer: CheckWriter | None = None
-        crawler._ntd_pipeline = self
 
     @classmethod
     def from_crawler(cls, crawler):
         return cls(crawler)
 
-    def open_spider(self) -> None:
-        spider = self.crawler.spider
-        self.writer = CheckWriter(store.connect(spider.db_path), spider.config,
-                                  crawl_id=spider.crawl_id)
+    @property
+    def writer(self) -> Any:
+        return getattr(self.crawler.spider, "writer", None)
 
     def process_item(self, item: Any) -> Any:
-        assert self.writer is not None
-        if isinstance(item, CheckItem):
-            self.writer.add_check(item)
-            self.crawler.stats.inc_value("monitor/checks")
-        elif isinstance(item, PlaceholderItem):
-            self.writer.add_placeholder(item)
+        if self.writer is not None:
+            self.writer.add(item)
+            if isinstance(item, CheckItem):
+                self.crawler.stats.inc_value("monitor/checks")
         return item
 
     def close_spider(self) -> None:
         if self.writer is not None:
             self.writer.flush()
-            self.crawler.stats.set_value("monitor/written", self.writer.written)
-            self.writer.db.conn.close()
+            for key, value in self.writer.counts().items():
+                self.crawler.stats.set_value(key, value)

@@ -1,4 +1,4 @@
-"""Item pipeline of distributed workers: every observation goes to the Redis stream that the
+"""The writer of distributed workers: every observation goes to the Redis stream that the
 single writer (`ntd-monitor ingest`) stores into SQLite.
 
 Items are frozen records of hashes and HTTP facts only (never content), added one XADD each
@@ -11,40 +11,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.dist.conn import connect
-from monitor.dist.keys import Keys, encode_item
-from spiders.items import CheckItem, PlaceholderItem, SeenImages
+from monitor.distributed.conn import connect
+from monitor.distributed.keys import Keys, encode_item
+from spiders.items import PlaceholderItem, SeenImages
 
 
-class StreamPipeline:
-    def __init__(self, crawler) -> None:
-        self.crawler = crawler
-        self.writer = None            # (the in-process store pipeline's attribute; none here)
-        settings = crawler.settings
-        self.client = connect(settings.get("REDIS_URL"))
-        self.keys = Keys(settings.get("NTD_KEY_PREFIX", "ntd"))
-        crawler._ntd_pipeline = self
+class StreamWriter:
+    """The writer of a distributed worker's spiders (a spiders.items.Writer): one XADD per
+    observation (a page's seen images as one XADD per image, sent together)."""
+
+    def __init__(self, client: Any, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+        self.added = 0
 
     @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler)
+    def connect(cls, redis_url: str, key_prefix: str) -> StreamWriter:
+        return cls(connect(redis_url), Keys(key_prefix))
 
-    def process_item(self, item: Any) -> Any:
+    def add(self, item: Any) -> None:
         if isinstance(item, PlaceholderItem):
             self.client.hset(self.keys.placeholders, item.host, item.hash)
-        stats = self.crawler.stats
-        if isinstance(item, SeenImages):      # one entry per image: the wire format stays
+        if isinstance(item, SeenImages):  # one entry per image: the wire format stays
             with self.client.pipeline(transaction=False) as pipe:
                 for image in item.images:
                     pipe.xadd(self.keys.items, encode_item(image))
                 pipe.execute()
-            stats.inc_value("monitor/stream/added", len(item.images))
-            return item
-        self.client.xadd(self.keys.items, encode_item(item))
-        stats.inc_value("monitor/stream/added")
-        if isinstance(item, CheckItem):
-            stats.inc_value("monitor/checks")
-        return item
+            self.added += len(item.images)
+        else:
+            self.client.xadd(self.keys.items, encode_item(item))
+            self.added += 1
 
-    def close_spider(self) -> None:
+    def flush(self) -> None:
+        """Nothing is held back: every add() was sent."""
+
+    def counts(self) -> dict[str, int]:
+        return {"monitor/stream/added": self.added}
+
+    def close(self) -> None:
         self.client.close()

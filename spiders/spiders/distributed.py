@@ -1,6 +1,7 @@
 """The spiders of a distributed worker: the recheck and watch spiders fed from Redis.
 
-Each takes work only from the hoster queues it holds a lease on (monitor.dist.leases), keeps a
+Each takes work only from the hoster queues it holds a lease on (monitor.distributed.leases), keeps
+a
 bounded window in flight (scrapy-redis's scheduler holds that window in Redis), and sends every
 observation to the Redis stream (spiders.pipelines.stream) for the single writer. Fetching,
 hashing and classifying are exactly the in-process spiders' (these are subclasses), so a
@@ -15,6 +16,7 @@ queues under leases, which RedisSpider cannot do.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -23,16 +25,16 @@ from urllib.parse import urlsplit
 
 from scrapy import Request
 
-from monitor import clock
-from monitor.dist.conn import connect
-from monitor.dist.keys import Keys, parse_check
-from monitor.dist.leases import PartitionLeases
+from monitor.core import clock
+from monitor.distributed.conn import connect
+from monitor.distributed.keys import Keys, parse_check
+from monitor.distributed.leases import PartitionLeases
 from spiders.spiders.recheck import RecheckSpider
 from spiders.spiders.watch import Source, WatchSpider
 
 POLL = 0.05
-REFRESH = 0.25      # seconds between lease renewals: a joining worker gets its share fast
-LOST_AFTER = 2.0    # seconds Scrapy holds none of the requests counted in flight: they are lost
+REFRESH = 0.25  # seconds between lease renewals: a joining worker gets its share fast
+LOST_AFTER = 2.0  # seconds Scrapy holds none of the requests counted in flight: they are lost
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class _RedisFed:
                     else:
                         lost_since = None
                 elif room > 0:
-                    next_refresh = 0.0          # nothing held has work: look for other queues
+                    next_refresh = 0.0  # nothing held has work: look for other queues
                     if self.idle_exit and now - quiet_since >= self.idle_exit:
                         return
                 await asyncio.sleep(POLL)
@@ -121,7 +123,9 @@ class _RedisFed:
         self.crawler.stats.inc_value("monitor/redis/lost_requests", lost)  # type: ignore[attr-defined]
         self.logger.warning(  # type: ignore[attr-defined]
             "%d request(s) of this worker's window lost in transit (a Redis reply lost in a "
-            "reconnect); their work is not acknowledged and will be sent again", lost)
+            "reconnect); their work is not acknowledged and will be sent again",
+            lost,
+        )
 
     def _settle(self, partition: str | None) -> None:
         if partition is not None and self.inflight[partition] > 0:
@@ -132,8 +136,14 @@ class RedisRecheckSpider(_RedisFed, RecheckSpider):
     name = "recheck_redis"
     kind = "recheck"
 
-    def __init__(self, config: Any = None, worker: str = "worker", idle_exit: float = 0,
-                 window: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        config: Any = None,
+        worker: str = "worker",
+        idle_exit: float = 0,
+        window: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(db_path=None, config=config, **kwargs)
         self.worker = worker
         self.idle_exit = float(idle_exit)
@@ -143,8 +153,9 @@ class RedisRecheckSpider(_RedisFed, RecheckSpider):
     async def start(self):
         self._setup_redis()
         await self.hasher.start()
-        self.placeholders = {k.decode(): v.decode()
-                             for k, v in self.redis.hgetall(self.keys.placeholders).items()}
+        self.placeholders = {
+            k.decode(): v.decode() for k, v in self.redis.hgetall(self.keys.placeholders).items()
+        }
         async for request in self._feed(self._request):
             yield request
 
@@ -179,14 +190,20 @@ class RedisWatchSpider(_RedisFed, WatchSpider):
     kind = "watch"
     custom_settings = {"DEPTH_LIMIT": 0}
 
-    def __init__(self, config: Any = None, worker: str = "worker", idle_exit: float = 0,
-                 window: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        config: Any = None,
+        worker: str = "worker",
+        idle_exit: float = 0,
+        window: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(db_path=None, config=config, **kwargs)
         self.worker = worker
         self.idle_exit = float(idle_exit)
-        self.window = int(window) or 4             # sources scanned at once
+        self.window = int(window) or 4  # sources scanned at once
         self.lease_s = self.config.distributed.lease.total_seconds()
-        self.pending: Counter[int] = Counter()     # requests in flight per source
+        self.pending: Counter[int] = Counter()  # requests in flight per source
         self.partition_of: dict[int, str] = {}
 
     async def start(self):
@@ -196,16 +213,21 @@ class RedisWatchSpider(_RedisFed, WatchSpider):
             yield request
 
     def _scan(self, partition: str, message: bytes) -> Request | None:
-        import json
+
         data = json.loads(message)
         sid = int(data["source_id"])
         if sid in self.sources:
-            return None                            # already scanning it here
+            return None  # already scanning it here
         if not self.sources:
-            self.images.clear()                    # once per scan, not once per worker life
+            self.images.clear()  # once per scan, not once per worker life
         url = data["url"]
-        source = Source(sid, url, (urlsplit(url).netloc or "").lower(),
-                        max(0, int(data["depth"])), max(1, int(data["max_pages"])))
+        source = Source(
+            sid,
+            url,
+            (urlsplit(url).netloc or "").lower(),
+            max(0, int(data["depth"])),
+            max(1, int(data["max_pages"])),
+        )
         self.sources[sid] = source
         self.partition_of[sid] = partition
         self._inc("sources")

@@ -1,8 +1,9 @@
 """RecheckSpider: re-check every due reported URL and say honestly whether it is still served.
 
-`start()` pages through due reports from the store (monitor.due: 500 at a time, never all at
+`start()` pages through due reports from the store (monitor.store.due: 500 at a time, never all at
 once; at most DUE_WINDOW unanswered). Each response is hashed in memory and compared with the
-report's baseline; `monitor.classify` decides the outcome; one `CheckItem` per check goes to the
+report's baseline; `monitor.core.classify` decides the outcome; one `CheckItem` per check goes to
+the
 store pipeline, after a `SeenImage` (re-upload matching) per image of a reported HTML page
 (spiders.page_check). The body is dropped as soon as it is hashed: nothing fetched is stored,
 logged or cached.
@@ -11,7 +12,7 @@ Headers and statuses are not trusted: every complete body is first tested agains
 baseline's exact digest (the reported bytes need no decoding, whatever their Content-Type or
 status); a body whose bytes are an image is hashed as one even when served as text/html
 (spiders.observe.looks_html) or with 404, 410, 451, 403 or 5xx (Scrapy's HTTPERROR_ALLOW_ALL
-hands every status to parse()); a match is `online` whatever the status (monitor.classify
+hands every status to parse()); a match is `online` whatever the status (monitor.core.classify
 rule 0). Only a 2xx HTML page that was not a redirect away is read for its images: a 404 page's
 images are never fetched. Each check has one overall deadline (the setting
 NTD_CHECK_DEADLINE, default 60 s; spiders.deadline) over its retries, redirects, placeholder
@@ -33,15 +34,16 @@ from scrapy.http import Response
 
 from hashes.compute import MediaHashes, hamming
 from hashes.match import Comparison, compare_to_baseline
-from monitor import clock, store
-from monitor.classify import Fetch, Outcome, classify
-from monitor.config import Config, load
-from monitor.due import iter_due
-from monitor.edge import edge_from_headers
+from monitor import store
+from monitor.attribution.edge import edge_from_headers
+from monitor.core import clock
+from monitor.core.classify import Fetch, Outcome, classify
+from monitor.core.config import Config, load
+from monitor.store.due import iter_due
 from spiders import deadline
 from spiders.base import HashingSpider, slot_for
 from spiders.hashing import Hasher, baseline_of, exact_match_async
-from spiders.items import CheckItem, PlaceholderItem, SeenImage, SeenImages
+from spiders.items import CheckItem, PlaceholderItem, SeenImage, SeenImages, Writer
 from spiders.observe import error_kind, is_away, looks_html, looks_image, redirect_chain
 from spiders.page_check import PageCheck
 
@@ -54,11 +56,18 @@ _slot_of = functools.lru_cache(maxsize=1 << 16)(slot_for)  # see _slot
 class RecheckSpider(PageCheck, HashingSpider):
     name = "recheck"
 
-    def __init__(self, db_path: str | None = None, config: Config | None = None,
-                 crawl_id: int | None = None, limit: int | None = None,
-                 hoster: str | None = None, report_ids: tuple[int, ...] = (),
-                 hash_workers: int = 0, steps: Any = None,
-                 on_step: Any = None, after_step: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        db_path: str | None = None,
+        config: Config | None = None,
+        crawl_id: int | None = None,
+        limit: int | None = None,
+        hoster: str | None = None,
+        report_ids: tuple[int, ...] = (),
+        hash_workers: int = 0,
+        writer: Writer | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.db_path = db_path
         self.config = config or load()
@@ -73,11 +82,7 @@ class RecheckSpider(PageCheck, HashingSpider):
         self.planned = 0
         self.answered = 0
         self.finished = 0
-        # Stepped mode (demo, accuracy tests): crawl what is due at each of these times in turn,
-        # calling `on_step(when)` before and `after_step(when)` once a step's checks are stored.
-        self.steps = steps if steps is not None else ()  # may be a lazy iterator
-        self.on_step = on_step
-        self.after_step = after_step
+        self.writer = writer  # where observations go (spiders.pipelines.store)
         self.check_seconds = deadline.DEFAULT_SECONDS  # NTD_CHECK_DEADLINE (from_crawler)
 
     @classmethod
@@ -92,49 +97,53 @@ class RecheckSpider(PageCheck, HashingSpider):
         self.hasher.start_soon()  # while the first due checks are read and fetched
         db = store.connect(self.db_path)
         try:
-            self.placeholders = {h: v for h, v in db.execute(
-                "SELECT host, hash FROM placeholders WHERE algorithm = 'phash'")}
-            if not self.steps:
-                async for request in self._due(db):
-                    yield request
-                return
-            for when in self.steps:
-                if self.on_step:
-                    await self.on_step(when)
-                async for request in self._due(db):
-                    yield request
-                while self.finished < self.planned:
-                    await asyncio.sleep(0.005)
-                pipeline = getattr(self.crawler, "_ntd_pipeline", None)
-                if pipeline is not None and pipeline.writer is not None:
-                    pipeline.writer.flush()
-                if self.after_step:
-                    await self.after_step(when)
-                if self.limit and self.planned >= self.limit:
-                    return
+            self.placeholders = {
+                h: v
+                for h, v in db.execute(
+                    "SELECT host, hash FROM placeholders WHERE algorithm = 'phash'"
+                )
+            }
+            async for request in self._requests(db):
+                yield request
         finally:
             db.conn.close()
 
+    async def _requests(self, db):
+        """What this crawl fetches: the checks due at the clock's now (a subclass may walk the
+        clock, as the simulation's stepped spider does)."""
+        async for request in self._due(db):
+            yield request
+
     async def _due(self, db):
-        """Requests for every report due at the clock's now (monitor.due pages the store)."""
+        """Requests for every report due at the clock's now (monitor.store.due pages the store)."""
         remaining = self.limit - self.planned if self.limit else None
-        for check in iter_due(db, self.config, hoster=self.hoster, report_ids=self.report_ids,
-                              limit=remaining):
+        for check in iter_due(
+            db, self.config, hoster=self.hoster, report_ids=self.report_ids, limit=remaining
+        ):
             while self.planned - self.answered >= DUE_WINDOW:
                 self._room.clear()
                 await self._room.wait()
             yield self.request_for(check)
 
     def request_for(self, check, **meta: Any) -> Request:
-        """The request of one due check (monitor.due.DueCheck), counted as planned."""
+        """The request of one due check (monitor.store.due.DueCheck), counted as planned."""
         self.planned += 1
         self.crawler.stats.inc_value("monitor/planned")
-        return Request(check.url, callback=self.parse, errback=self.failed, dont_filter=True,
-                       meta={"report_id": check.report_id, "due_at": check.due_at,
-                             "baseline": list(check.baseline),
-                             "download_slot": _slot(check.url, check.asn),
-                             "started": time.monotonic(),
-                             deadline.SECONDS: self.check_seconds, **meta})
+        return Request(
+            check.url,
+            callback=self.parse,
+            errback=self.failed,
+            dont_filter=True,
+            meta={
+                "report_id": check.report_id,
+                "due_at": check.due_at,
+                "baseline": list(check.baseline),
+                "download_slot": _slot(check.url, check.asn),
+                "started": time.monotonic(),
+                deadline.SECONDS: self.check_seconds,
+                **meta,
+            },
+        )
 
     def _answered(self) -> None:
         """A due check's request was answered (a response or a failure): room in the window."""
@@ -149,14 +158,20 @@ class RecheckSpider(PageCheck, HashingSpider):
         body = response.body
         content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1") or None
         html = looks_html(content_type, body)  # never for a body whose bytes are an image
-        requested = (meta["redirect_urls"][0] if meta.get("redirect_urls") else response.url)
+        requested = meta["redirect_urls"][0] if meta.get("redirect_urls") else response.url
         redirects = redirect_chain(response)
         away = bool(redirects) and is_away(requested, response.url, body, html)
         baseline = meta["baseline"]
-        fetch = Fetch(url=requested, final_url=response.url, http_status=response.status,
-                      redirects=redirects, content_type=content_type, final_is_front_page=away)
+        fetch = Fetch(
+            url=requested,
+            final_url=response.url,
+            http_status=response.status,
+            redirects=redirects,
+            content_type=content_type,
+            final_is_front_page=away,
+        )
         new_baseline: tuple = ()
-        seen: list[SeenImage] = []          # images of a reported page, yielded first
+        seen: list[SeenImage] = []  # images of a reported page, yielded first
         if not 200 <= response.status < 300 or away:
             # No status or redirect outweighs the material being served (classify rule 0).
             fetch = await self._served(fetch, body, baseline)
@@ -177,12 +192,18 @@ class RecheckSpider(PageCheck, HashingSpider):
         self.crawler.stats.inc_value(f"monitor/outcome/{outcome}")
         self.finished += 1
         assert response.request is not None  # a callback's response always has its request
-        yield self._item(response.request, outcome, reason, fetch, size=size,
-                         ip=str(response.ip_address) if response.ip_address else None,
-                         new_baseline=new_baseline, edge=edge_from_headers(response.headers))
+        yield self._item(
+            response.request,
+            outcome,
+            reason,
+            fetch,
+            size=size,
+            ip=str(response.ip_address) if response.ip_address else None,
+            new_baseline=new_baseline,
+            edge=edge_from_headers(response.headers),
+        )
 
-    async def _served(self, fetch: Fetch, body: bytes, baseline: list[tuple[str, str]]
-                      ) -> Fetch:
+    async def _served(self, fetch: Fetch, body: bytes, baseline: list[tuple[str, str]]) -> Fetch:
         """A body that came with a non-2xx status, or after a redirect away: is it the reported
         material anyway? Its exact digest, then its perceptual hashes when its bytes are an
         image (spiders.observe.looks_image). Nothing more: no page's images (an ordinary 404
@@ -200,8 +221,9 @@ class RecheckSpider(PageCheck, HashingSpider):
             return replace(fetch, is_image=h.ok, image_error=h.error)
         return self._matched(replace(fetch, is_image=True), cmp)
 
-    async def _image(self, response: Response, fetch: Fetch, body: bytes,
-                     baseline: list[tuple[str, str]]) -> tuple[Fetch, tuple]:
+    async def _image(
+        self, response: Response, fetch: Fetch, body: bytes, baseline: list[tuple[str, str]]
+    ) -> tuple[Fetch, tuple]:
         """A body that is not an HTML page (an image, whatever its header): hash and compare."""
         h = await self.hasher.compute(body)
         if not h.ok:
@@ -223,13 +245,15 @@ class RecheckSpider(PageCheck, HashingSpider):
 
     @staticmethod
     def _matched(fetch: Fetch, cmp: Comparison) -> Fetch:
-        return replace(fetch, matched=cmp.matched, distance=cmp.distance,
-                       algorithm=cmp.algorithm)
+        return replace(fetch, matched=cmp.matched, distance=cmp.distance, algorithm=cmp.algorithm)
 
     def _compare(self, baseline, h: MediaHashes) -> Comparison | None:
-        return compare_to_baseline(baseline, h,
-                                   phash_threshold=self.config.hashes.phash_threshold,
-                                   pdq_threshold=self.config.hashes.pdq_threshold)
+        return compare_to_baseline(
+            baseline,
+            h,
+            phash_threshold=self.config.hashes.phash_threshold,
+            pdq_threshold=self.config.hashes.pdq_threshold,
+        )
 
     async def _is_placeholder(self, response: Response, h: MediaHashes) -> bool:
         host = urlsplit(response.url).netloc.lower()
@@ -238,8 +262,9 @@ class RecheckSpider(PageCheck, HashingSpider):
             if host not in self.placeholders:
                 await self._probe(host, response)
         known = self.placeholders.get(host)
-        return bool(known and h.phash and
-                    hamming(known, h.phash) <= self.config.hashes.phash_threshold)
+        return bool(
+            known and h.phash and hamming(known, h.phash) <= self.config.hashes.phash_threshold
+        )
 
     async def _probe(self, host: str, response: Response) -> None:
         """Learn what `host` serves for a path that never existed (its placeholder)."""
@@ -247,22 +272,30 @@ class RecheckSpider(PageCheck, HashingSpider):
         parts = urlsplit(response.url)
         probe = f"{parts.scheme}://{parts.netloc}/ntd-probe-{secrets.token_hex(8)}.jpg"
         try:
-            answer = await self.crawler.engine.download_async(Request(
-                probe, dont_filter=True, meta={"download_slot": slot_for(probe, None),
-                                               deadline.AT: response.meta.get(deadline.AT)}))
+            answer = await self.crawler.engine.download_async(
+                Request(
+                    probe,
+                    dont_filter=True,
+                    meta={
+                        "download_slot": slot_for(probe, None),
+                        deadline.AT: response.meta.get(deadline.AT),
+                    },
+                )
+            )
             ph = await self.hasher.compute(answer.body)
             if ph.ok and ph.phash:
                 self.placeholders[host] = ph.phash
                 self.crawler.stats.inc_value("monitor/placeholders_learned")
-                await self._emit(PlaceholderItem(host, "phash", ph.phash, answer.status,
-                                                 clock.now_iso()))
+                await self._emit(
+                    PlaceholderItem(host, "phash", ph.phash, answer.status, clock.now_iso())
+                )
         except Exception:  # noqa: BLE001 - no placeholder learnt for this host
             pass
 
     async def _emit(self, item: Any) -> None:
-        pipeline = getattr(self.crawler, "_ntd_pipeline", None)
-        if pipeline is not None:
-            pipeline.process_item(item)
+        """An item found outside a callback (a placeholder learnt by a probe): to the writer."""
+        if self.writer is not None:
+            self.writer.add(item)
 
     # -- a failure -------------------------------------------------------------------------------
 
@@ -277,24 +310,41 @@ class RecheckSpider(PageCheck, HashingSpider):
         self.finished += 1
         yield self._item(request, outcome, reason, fetch)
 
-    def _item(self, request: Request, outcome: Outcome, reason: str, fetch: Fetch, *,
-              size: int | None = None, ip: str | None = None,
-              new_baseline: tuple = (), edge: str | None = None) -> CheckItem:
+    def _item(
+        self,
+        request: Request,
+        outcome: Outcome,
+        reason: str,
+        fetch: Fetch,
+        *,
+        size: int | None = None,
+        ip: str | None = None,
+        new_baseline: tuple = (),
+        edge: str | None = None,
+    ) -> CheckItem:
         meta = request.meta
         return CheckItem(
-            report_id=meta["report_id"], url=fetch.url or request.url, due_at=meta["due_at"],
-            checked_at=clock.now_iso(), outcome=str(outcome), reason=reason,
-            http_status=fetch.http_status, redirects=fetch.redirects,
-            final_url=fetch.final_url or None, ip=ip, content_type=fetch.content_type,
-            size=size, elapsed_ms=int((time.monotonic() - meta.get("started", time.monotonic()))
-                                      * 1000),
-            algorithm=fetch.algorithm, distance=fetch.distance, edge=edge,
-            new_baseline=new_baseline if outcome == Outcome.ONLINE else ())
+            report_id=meta["report_id"],
+            url=fetch.url or request.url,
+            due_at=meta["due_at"],
+            checked_at=clock.now_iso(),
+            outcome=str(outcome),
+            reason=reason,
+            http_status=fetch.http_status,
+            redirects=fetch.redirects,
+            final_url=fetch.final_url or None,
+            ip=ip,
+            content_type=fetch.content_type,
+            size=size,
+            elapsed_ms=int((time.monotonic() - meta.get("started", time.monotonic())) * 1000),
+            algorithm=fetch.algorithm,
+            distance=fetch.distance,
+            edge=edge,
+            new_baseline=new_baseline if outcome == Outcome.ONLINE else (),
+        )
 
 
 def _slot(url: str, asn: int | None) -> str:
     """slot_for, remembered per (scheme://host:port, ASN): its public-suffix lookup is costly."""
     end = url.find("/", 8)  # the first "/" after "http://h" or "https://"
     return _slot_of(url if end < 0 else url[:end], asn)
-
-

@@ -38,12 +38,13 @@ from urllib.parse import urldefrag, urlsplit
 from scrapy import Request, signals
 from scrapy.http import Response
 
-from monitor import clock, store
-from monitor.config import Config, load
+from monitor import store
+from monitor.core import clock
+from monitor.core.config import Config, load
 from spiders import deadline
 from spiders.base import HashingSpider, slot_for
 from spiders.hashing import Hasher
-from spiders.items import SeenImages
+from spiders.items import SeenImages, Writer
 from spiders.observe import IMAGE_EXTENSIONS, error_kind, image_links, looks_html
 from spiders.page_gate import PageGate, by_slot, take, take_turns
 from spiders.pipelines.reuploads import seen_image
@@ -61,6 +62,7 @@ LINKS_PER_PAGE = 500
 @dataclass
 class Source:
     """One watch source being scanned: its bounds and what this scan has queued."""
+
     id: int
     url: str
     netloc: str
@@ -71,18 +73,27 @@ class Source:
 
 class WatchSpider(PageImages, HashingSpider):
     name = "watch"
-    warm_index = True   # every image is matched: the re-upload index is built from the start
+    warm_index = True  # every image is matched: the re-upload index is built from the start
     custom_settings = {
         "ITEM_PIPELINES": {"spiders.pipelines.reuploads.ReuploadPipeline": 400},
-        "DEPTH_LIMIT": 0,           # our own bound per source (Scrapy's counts redirects too)
+        "DEPTH_LIMIT": 0,  # our own bound per source (Scrapy's counts redirects too)
     }
 
-    def __init__(self, db_path: str | None = None, config: Config | None = None,
-                 crawl_id: int | None = None, limit: int | None = None,
-                 source_ids: tuple[int, ...] = (), hash_workers: int = 0,
-                 images_per_page: int = IMAGES_PER_PAGE, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        db_path: str | None = None,
+        config: Config | None = None,
+        crawl_id: int | None = None,
+        limit: int | None = None,
+        source_ids: tuple[int, ...] = (),
+        hash_workers: int = 0,
+        images_per_page: int = IMAGES_PER_PAGE,
+        writer: Writer | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self.db_path = db_path
+        self.writer = writer  # distributed workers: the stream; in process none (see
+        self.db_path = db_path  # spiders.pipelines.store: images go to the re-upload pipeline)
         self.config = config or load()
         self.crawl_id = crawl_id
         self.limit = int(limit) if limit else None
@@ -90,11 +101,11 @@ class WatchSpider(PageImages, HashingSpider):
         self.images_per_page = int(images_per_page)
         self.hasher = Hasher(int(hash_workers))
         self.sources: dict[int, Source] = {}
-        self.images: set[str] = set()   # image URLs fetched in this crawl (once each)
+        self.images: set[str] = set()  # image URLs fetched in this crawl (once each)
         self._room: asyncio.Semaphore | None = None
-        self.gate = PageGate(8, 128)    # sized from the crawl's settings (from_crawler)
+        self.gate = PageGate(8, 128)  # sized from the crawl's settings (from_crawler)
         self.patience = GATE_PATIENCE
-        self.page_seconds = deadline.DEFAULT_SECONDS    # NTD_CHECK_DEADLINE (from_crawler)
+        self.page_seconds = deadline.DEFAULT_SECONDS  # NTD_CHECK_DEADLINE (from_crawler)
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -103,7 +114,8 @@ class WatchSpider(PageImages, HashingSpider):
         spider.gate = PageGate(
             settings.getint("NTD_WATCH_PAGES_PER_SLOT")
             or 2 * settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"),
-            settings.getint("NTD_WATCH_OPEN_PAGES") or 2 * settings.getint("CONCURRENT_REQUESTS"))
+            settings.getint("NTD_WATCH_OPEN_PAGES") or 2 * settings.getint("CONCURRENT_REQUESTS"),
+        )
         spider.patience = settings.getfloat("NTD_WATCH_GATE_PATIENCE", GATE_PATIENCE)
         spider.page_seconds = deadline.budget(settings)
         crawler.signals.connect(spider._dropped, signal=signals.request_dropped)
@@ -112,9 +124,8 @@ class WatchSpider(PageImages, HashingSpider):
 
     def _gate_stats(self) -> None:
         self.crawler.stats.set_value("monitor/watch/gate/most_open", self.gate.most)
-        if self.gate.open_total:    # pages whose end went unnoticed (a test asserts none)
-            self.crawler.stats.set_value("monitor/watch/gate/open_at_close",
-                                         self.gate.open_total)
+        if self.gate.open_total:  # pages whose end went unnoticed (a test asserts none)
+            self.crawler.stats.set_value("monitor/watch/gate/open_at_close", self.gate.open_total)
 
     def _inc(self, key: str, count: int = 1) -> None:
         self.crawler.stats.inc_value(f"monitor/watch/{key}", count)
@@ -124,7 +135,7 @@ class WatchSpider(PageImages, HashingSpider):
     def due_sources(self) -> list[Source]:
         db = store.connect(self.db_path)
         try:
-            sql = ("SELECT id, url, depth, max_pages FROM watch_sources WHERE next_scan_at <= ?")
+            sql = "SELECT id, url, depth, max_pages FROM watch_sources WHERE next_scan_at <= ?"
             params: list[Any] = [clock.now_iso()]
             if self.source_ids:
                 sql += f" AND id IN ({','.join('?' * len(self.source_ids))})"
@@ -135,8 +146,12 @@ class WatchSpider(PageImages, HashingSpider):
             rows = db.execute(sql, params).fetchall()
         finally:
             db.conn.close()
-        return [Source(sid, url, urlsplit(url).netloc.lower(), max(0, int(depth)),
-                       max(1, int(max_pages))) for sid, url, depth, max_pages in rows]
+        return [
+            Source(
+                sid, url, urlsplit(url).netloc.lower(), max(0, int(depth)), max(1, int(max_pages))
+            )
+            for sid, url, depth, max_pages in rows
+        ]
 
     async def start(self):
         await self.hasher.start()
@@ -144,7 +159,7 @@ class WatchSpider(PageImages, HashingSpider):
         while waiting:
             turn = take_turns(waiting, self.gate)
             if not turn and not await self.gate.wait(self.patience):
-                self._gate_timeout()    # open one more page rather than ever stall
+                self._gate_timeout()  # open one more page rather than ever stall
                 slot = next(iter(waiting))
                 turn = [(slot, take(waiting, slot))]
             for _, source in turn:
@@ -173,11 +188,21 @@ class WatchSpider(PageImages, HashingSpider):
 
     def _open(self, source: Source, url: str, depth: int) -> Request:
         slot = slot_for(url, None)
-        self.gate.opened(slot)      # closed when the page and its images are done, or it failed
-        return Request(url, callback=self.parse_page, errback=self.failed, dont_filter=True,
-                       meta={"source_id": source.id, "watch_depth": depth, "kind": "page",
-                             "download_slot": slot, "watch_slot": slot,
-                             deadline.SECONDS: self.page_seconds})
+        self.gate.opened(slot)  # closed when the page and its images are done, or it failed
+        return Request(
+            url,
+            callback=self.parse_page,
+            errback=self.failed,
+            dont_filter=True,
+            meta={
+                "source_id": source.id,
+                "watch_depth": depth,
+                "kind": "page",
+                "download_slot": slot,
+                "watch_slot": slot,
+                deadline.SECONDS: self.page_seconds,
+            },
+        )
 
     def _page_done(self, request: Request) -> None:
         """Close the page on the gate (once: later calls for the same request do nothing)."""
@@ -194,8 +219,11 @@ class WatchSpider(PageImages, HashingSpider):
 
     def _gate_timeout(self) -> None:
         self._inc("gate/timeouts")
-        logger.warning("no watch page finished in %.0f s; opening the next page anyway "
-                       "(%d pages open)", self.patience, self.gate.open_total)
+        logger.warning(
+            "no watch page finished in %.0f s; opening the next page anyway (%d pages open)",
+            self.patience,
+            self.gate.open_total,
+        )
 
     # -- a page ----------------------------------------------------------------------------------
 
@@ -226,8 +254,11 @@ class WatchSpider(PageImages, HashingSpider):
             self._count(counts)
             return
         self._inc("pages")
-        links = [link for link in image_links(response, limit=self.images_per_page)
-                 if link not in self.images]
+        links = [
+            link
+            for link in image_links(response, limit=self.images_per_page)
+            if link not in self.images
+        ]
         self.images.update(links)
         if links:
             at = time.monotonic() + deadline.time_left(meta, self.page_seconds)
@@ -238,10 +269,10 @@ class WatchSpider(PageImages, HashingSpider):
         if depth >= source.depth:
             return
         if urlsplit(response.url).netloc.lower() != source.netloc:
-            return                          # redirected off the site: follow nothing from here
+            return  # redirected off the site: follow nothing from here
         links = self._links(response, source)
         if links and response.request is not None:
-            self._page_done(response.request)   # its images are done: its links wait for room
+            self._page_done(response.request)  # its images are done: its links wait for room
         for link in links:
             url = self._claim(source, link)
             if url is not None:
