@@ -32,7 +32,7 @@ import dns.resolver
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor import asn  # noqa: E402
+from monitor.attribution import asn  # noqa: E402
 from monitor.attribution.cdn import CdnRegistry  # noqa: E402
 from monitor.attribution.cdn_attribute import EdgeAttribution  # noqa: E402
 from monitor.attribution.hosters import Registry  # noqa: E402

@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor import clock  # noqa: E402
+from monitor.core import clock  # noqa: E402
 from monitor.core.pipes import process_cpu  # noqa: E402
 from monitor.sim.scenario import from_dict  # noqa: E402
 from monitor.sim.world import World  # noqa: E402

@@ -4,9 +4,8 @@ The demo's world (the shipped default scenario, scaled as `ntd-monitor demo` sca
 observed without any network: the world's plan is pure (monitor.sim.plan: each item's notice,
 removal, reappearance and noise), so every scheduled check's outcome is read off the plan at
 the check's time, the way the demo's crawl steps the clock to every due slot. Each notice's
-checks go through the real timeline (monitor.core.timeline), schedule (monitor.core.schedule) and
-report
-statistics (reports.stats), once per setup, on the same world:
+checks go through the real timeline (monitor.core.timeline), schedule (monitor.core.schedule)
+and report statistics (reports.stats), once per setup, on the same world:
 
 - baseline (today's figure): every notice checked at the same offsets (the grid), median of the
   first down observations (Kaplan-Meier; `median_hours_upper` in the report);
@@ -43,9 +42,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor import schedule  # noqa: E402
 from monitor.attribution.cdn import origin_unknown  # noqa: E402
-from monitor.core import clock
+from monitor.core import (
+    clock,
+    schedule,  # noqa: E402
+)
 from monitor.core.classify import Outcome  # noqa: E402
 from monitor.core.config import Config  # noqa: E402
 from monitor.core.schedule import next_check  # noqa: E402

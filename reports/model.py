@@ -28,7 +28,8 @@ ESTIMATOR_TEXT = (
     "Turnbull's non-parametric maximum-likelihood estimate for interval-censored "
     "times: each removal lies between the last online check before the takedown "
     "and the first down observation (mass spread evenly within each Turnbull "
-    "interval); items still online are right-censored"
+    "interval, a quantile placed at the middle of the share of the notice that reaches it); "
+    "items still online are right-censored"
 )
 UPPER_ESTIMATOR = "kaplan-meier-first-down"
 STATES = tuple(s.value for s in State)  # the report states: monitor.core.timeline.State

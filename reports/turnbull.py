@@ -50,6 +50,7 @@ class Fit:
     hi: np.ndarray
     p: np.ndarray
     last: float  # the latest finite endpoint observed (hours)
+    n: float = 0.0  # notices behind the masses (0: quantiles without the item correction)
 
     def cdf(self, t: np.ndarray | float) -> np.ndarray:
         """Share removed by `t` hours (mass spread evenly within each innermost interval)."""
@@ -58,7 +59,7 @@ class Fit:
 
     def quantile(self, q: float) -> float | None:
         """The earliest time by which a share `q` was removed; None when not reached."""
-        return _quantile(self.lo, self.hi, self.p[None, :], q)[0]
+        return _quantile(self.lo, self.hi, self.p[None, :], q, self.n)[0]
 
 
 def _cdf(lo: np.ndarray, hi: np.ndarray, p: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -79,9 +80,16 @@ def cdf_rows(fit: Fit, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
     return _cdf(fit.lo, fit.hi, rows, np.asarray(t, dtype=np.float64))
 
 
-def _quantile(lo: np.ndarray, hi: np.ndarray, p: np.ndarray, q: float) -> list[float | None]:
+def _quantile(
+    lo: np.ndarray, hi: np.ndarray, p: np.ndarray, q: float, n: float = 0.0
+) -> list[float | None]:
     """Per row of `p`: the earliest t with F(t) >= q, mass spread evenly within each innermost
-    interval (None: reached only in the censored tail, beyond every observation)."""
+    interval. With `n` (the notices behind the masses) the mass of an interval is read as
+    p * n notices evenly spaced in it, each at the middle of its share: the notice that reaches
+    q is placed half a share before the point where the interpolated F reaches q (without it,
+    the last notice of an interval would always sit at its end: an even split, half the notices
+    removed by one check, put the median on the check itself). None: reached only in the
+    censored tail, beyond every observation."""
     cum = np.cumsum(p, axis=1)
     j = np.minimum((cum < q - 1e-9).sum(axis=1), p.shape[1] - 1)
     rows = np.arange(p.shape[0])
@@ -93,7 +101,10 @@ def _quantile(lo: np.ndarray, hi: np.ndarray, p: np.ndarray, q: float) -> list[f
         elif hi[k] == lo[k] or p[r, k] <= 0:
             out.append(float(hi[k]))
         else:
-            share = min(max((q - before[r]) / p[r, k], 0.0), 1.0)
+            share = (q - before[r]) / p[r, k]
+            if n > 0:  # the notices in the interval as evenly spaced items: the one reaching
+                share -= 0.5 / (p[r, k] * n)  # q sits at the middle of its share, not its end
+            share = min(max(share, 0.0), 1.0)
             out.append(float(lo[k] + share * (hi[k] - lo[k])))
     return out
 
@@ -234,7 +245,7 @@ def fit(left: np.ndarray, right: np.ndarray) -> Fit | None:
         return None
     prob = _problem(left, right)
     p = _em(prob, prob.w[None, :], _start(prob))
-    return Fit(lo=prob.lo, hi=prob.hi, p=p[0], last=prob.last)
+    return Fit(lo=prob.lo, hi=prob.hi, p=p[0], last=prob.last, n=float(prob.w.sum()))
 
 
 @dataclass(frozen=True)
@@ -271,7 +282,7 @@ def summarise(
         return Summary(None, None, None, dict(none), dict(none))
     prob = _problem(left, right)
     p_hat = _em(prob, prob.w[None, :], _start(prob))
-    est = Fit(lo=prob.lo, hi=prob.hi, p=p_hat[0], last=prob.last)
+    est = Fit(lo=prob.lo, hi=prob.hi, p=p_hat[0], last=prob.last, n=float(prob.w.sum()))
     boot = None
     if resamples > 0:
         rng = np.random.default_rng(seed)
@@ -281,7 +292,9 @@ def summarise(
             prob, counts, np.repeat(p_hat, resamples, axis=0), tol=BOOT_TOL, max_iter=BOOT_MAX_ITER
         )
     median = est.quantile(0.5)
-    median_ci = _percentiles(_quantile(prob.lo, prob.hi, boot, 0.5)) if boot is not None else None
+    median_ci = (
+        _percentiles(_quantile(prob.lo, prob.hi, boot, 0.5, est.n)) if boot is not None else None
+    )
     within: dict[float, float | None] = {}
     within_ci: dict[float, tuple[float | None, float | None] | None] = {}
     times = np.array([float(d) for d in deadlines], dtype=np.float64)

@@ -166,11 +166,16 @@ async def stop_crawler(crawler) -> None:
         await asyncio.sleep(0.05)
     stopping = asyncio.ensure_future(crawler.stop_async())
     await asyncio.sleep(0)  # the engine is marked stopping: it takes no new request
-    try:
-        await cancel_downloads(crawler)
-    except (AttributeError, TypeError) as exc:  # Scrapy's or aiohttp's insides changed: the
-        # stop still happens, only slower (each download in flight runs to its timeout)
-        logging.getLogger(__name__).warning("could not cut the downloads in flight: %s", exc)
+    # cut again until the crawl has closed: a download whose connection opened just after a cut
+    # (a request already inside the downloader's middlewares) would otherwise run to its timeout
+    while not stopping.done():
+        try:
+            await cancel_downloads(crawler)
+        except (AttributeError, TypeError) as exc:  # Scrapy's or aiohttp's insides changed:
+            # the stop still happens, only slower (each download in flight runs to its timeout)
+            logging.getLogger(__name__).warning("could not cut the downloads in flight: %s", exc)
+            break
+        await asyncio.wait({stopping}, timeout=0.25)
     await stopping
 
 
