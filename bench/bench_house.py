@@ -144,7 +144,7 @@ def _says_why(lines: list[str], first: int, last: int) -> bool:
         if "#" in lines[above]:
             return True
         above -= 1
-    return above >= 0 and lines[above].strip().startswith("#")
+    return above >= 0 and "#" in lines[above]  # a comment line, or the `try:  # why` above
 
 
 def measure(root: Path) -> Shape:

@@ -31,6 +31,7 @@ class XarfCheck:
 @cache
 def _schema_validator() -> Any:
     """A jsonschema validator of the official content/csam schema (shipped by `xarf`)."""
+    # test extras (the receivers' view of our XARF): the sender never needs them
     import jsonschema
     from referencing import Registry, Resource
 
@@ -58,7 +59,7 @@ def schema_errors(report: dict[str, Any]) -> list[str]:
 
 def check(report: dict[str, Any]) -> XarfCheck:
     try:
-        import xarf
+        import xarf  # a test extra, optional (see _schema_validator)
 
         errors = schema_errors(report)
     except ImportError:

@@ -41,6 +41,7 @@ from monitor.attribution.dns import (
     make_resolver,
     parse_nameserver,
 )
+from monitor.attribution.hosters import Registry
 from monitor.attribution.records import (
     AsnInfo,
     MalformedRecord,
@@ -233,10 +234,6 @@ async def resolve_pending(
     now: datetime | None = None,
 ) -> ResolveStats:
     """Fill asn, asns, prefix and hoster_id of checks that have an IP but no ASN yet."""
-    from monitor.attribution.hosters import (
-        Registry,  # hosters imports asn_records; keep the cycle out
-    )
-
     sql = (
         "SELECT c.id, c.report_id, c.ip, c.edge, r.origin_ip, r.origin_hoster_id "
         "FROM checks c JOIN reports r ON r.id = c.report_id WHERE c.asn IS NULL "

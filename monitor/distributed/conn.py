@@ -23,6 +23,7 @@ def check_url(url: str) -> str:
 def redis_params() -> dict[str, Any]:
     """Client options, shared with scrapy-redis: reconnect with backoff for ~15 s, so a Redis
     restart (or failover) pauses the work instead of failing it."""
+    # redis is the optional `distributed` extra: loaded only where Redis is used
     from redis.backoff import ExponentialBackoff
     from redis.exceptions import ConnectionError, TimeoutError
     from redis.retry import Retry
@@ -38,7 +39,7 @@ def redis_params() -> dict[str, Any]:
 
 def connect(url: str) -> Any:
     """A redis-py client for `url`, checked with PING."""
-    import redis
+    import redis  # the optional `distributed` extra (see redis_params)
 
     client = redis.Redis.from_url(check_url(url), **redis_params())
     try:

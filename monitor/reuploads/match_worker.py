@@ -152,6 +152,7 @@ _index: Any = None
 def serve() -> None:
     """The match process: first request (db_path, config) builds the index, every later one
     is a list of MediaHashes to match."""
+    # in the child process only: the parent's crawl loop never loads the serving side
     from monitor.core import pipes
 
     pipes.serve(_handle, warm=_warm)
@@ -159,7 +160,7 @@ def serve() -> None:
 
 def _warm() -> bytes:
     import hashes.match  # noqa: F401 - numpy and the index code before saying ready
-    import monitor.reuploads.index  # noqa: F401
+    import monitor.reuploads.index  # noqa: F401 - and the index loader, warm too
 
     return b""
 
@@ -184,6 +185,7 @@ def _handle(payload: bytes) -> bytes:
 
 def _build(db_path: str, config: Config) -> tuple[Any, float]:
     global _index
+    # the child builds the index: loaded there, never in the crawl's process
     from dataclasses import replace
 
     from monitor import store

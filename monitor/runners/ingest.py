@@ -48,7 +48,7 @@ class IngestSummary:
 
 
 def _ensure_group(client: Any, keys: Keys) -> None:
-    import redis
+    import redis  # the optional `distributed` extra: only the ingest command needs it
 
     try:
         client.xgroup_create(keys.items, GROUP, id="0", mkstream=True)
