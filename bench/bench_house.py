@@ -140,7 +140,9 @@ def _says_why(lines: list[str], first: int, last: int) -> bool:
     if any("#" in line for line in lines[first - 1 : last]):
         return True
     above = first - 2
-    while above >= 0 and lines[above].strip().startswith(("from ", "import ", ")")):
+    while above >= 0 and (
+        not lines[above].strip() or lines[above].strip().startswith(("from ", "import ", ")"))
+    ):
         if "#" in lines[above]:
             return True
         above -= 1
