@@ -9,8 +9,11 @@ and report statistics (reports.stats), once per setup, on the same world:
 
 - baseline (today's figure): every notice checked at the same offsets (the grid), median of the
   first down observations (Kaplan-Meier; `median_hours_upper` in the report);
+- the same grid and interval estimate with each interval's last notice placed at the
+  interval's end (reports.turnbull.ITEM_CORRECTION off: this session's earlier default);
 - ours (the shipped default): the same grid, median from the interval each removal lies in
-  (Turnbull's NPMLE, interpolated within gaps; `median_hours`);
+  (Turnbull's NPMLE, interpolated within gaps, each mass read as evenly spaced notices, the one
+  reaching the median at the middle of its share; `median_hours`);
 - the alternative: per-notice check phases (monitor.core.schedule with `--phase-fraction`, default
   0.5, keyed by the report id) and the same interval estimator.
 
@@ -56,7 +59,7 @@ from monitor.sim import scenario as scenarios  # noqa: E402
 from monitor.sim.demo.compare import resolution_at, truth_by_hoster  # noqa: E402
 from monitor.sim.demo.run import scale  # noqa: E402
 from monitor.store.summary import first_takedown  # noqa: E402
-from reports import stats  # noqa: E402
+from reports import stats, turnbull  # noqa: E402
 from reports.frame import Notices  # noqa: E402
 from reports.model import NoticeRecord  # noqa: E402
 
@@ -158,23 +161,28 @@ def measure(seed: int, reports: int, days: int, hosters: int) -> tuple[list[Row]
     truth = truth_by_hoster(world, end)
     setups = {}
     checks = {}
-    for phased in (False, True):
+    for phased, corrected in ((False, True), (True, True), (False, False)):
         n, count = notices(world, phased, end, config)
         checks["phased" if phased else "grid"] = count
-        _o, groups = stats.compute(
-            n,
-            cutoff=end.timestamp(),
-            deadlines=(1, 12, 24, 48),
-            min_notices=config.report.min_notices_for_rates,
-        )
-        setups[phased] = {g.label: g for g in groups}
+        saved, turnbull.ITEM_CORRECTION = turnbull.ITEM_CORRECTION, corrected
+        try:
+            _o, groups = stats.compute(
+                n,
+                cutoff=end.timestamp(),
+                deadlines=(1, 12, 24, 48),
+                min_notices=config.report.min_notices_for_rates,
+            )
+        finally:
+            turnbull.ITEM_CORRECTION = saved
+        setups[phased, corrected] = {g.label: g for g in groups}
     rows = []
     for name, true in truth.items():
         median = true["median"]
         gap = resolution_at(median, config.schedule) if median is not None else 0.0
-        grid, ph = setups[False][name], setups[True][name]
+        grid, ph = setups[False, True][name], setups[True, True][name]
         picks = {
             "grid, first down (today)": grid.median_hours_upper,
+            "grid, interval, notice at its interval's end": setups[False, False][name].median_hours,
             "grid, interval (ours)": grid.median_hours,
             "phased, interval": ph.median_hours,
         }
