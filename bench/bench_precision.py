@@ -10,7 +10,7 @@ and report statistics (reports.stats), once per setup, on the same world:
 - baseline (today's figure): every notice checked at the same offsets (the grid), median of the
   first down observations (Kaplan-Meier; `median_hours_upper` in the report);
 - the same grid and interval estimate with each interval's last notice placed at the
-  interval's end (reports.turnbull.ITEM_CORRECTION off: this session's earlier default);
+  interval's end (reports.turnbull.ITEM_CORRECTION off: the estimate before that correction);
 - ours (the shipped default): the same grid, median from the interval each removal lies in
   (Turnbull's NPMLE, interpolated within gaps, each mass read as evenly spaced notices, the one
   reaching the median at the middle of its share; `median_hours`);
