@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli.main import cli
+from monitor.cli.main import COMMANDS, cli
 
 
 def all_commands(group: click.Group, prefix=()):
@@ -21,6 +21,21 @@ def all_commands(group: click.Group, prefix=()):
         yield path, command
         if isinstance(command, click.Group):
             yield from all_commands(command, path)
+
+
+def test_the_help_listing_summaries_are_the_commands_own():
+    """`ntd-monitor --help` lists commands without loading them (monitor.cli.main.COMMANDS):
+    each summary must be the first paragraph of the command's own help, and the listing names
+    every command."""
+    ctx = click.Context(cli)
+    for name, (_target, summary) in COMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.help is not None, name
+        first = " ".join(command.help.strip().split("\n\n")[0].split())
+        assert first == summary, name
+    listing = CliRunner().invoke(cli, ["--help"]).output
+    for name in cli.list_commands(ctx):
+        assert f"  {name} " in listing, name
 
 
 def test_every_command_has_help_with_an_example():

@@ -19,24 +19,64 @@ from monitor.core import clock
 from monitor.store.schema import version
 from monitor.store.summary import backfill_first_takedown
 
-# Each command group's module, loaded when the command is named (or listed by --help): a command
-# imports only what it needs at its module's top, and `ntd-monitor status` never loads Scrapy.
-COMMANDS = {
-    "import": "monitor.cli.imports:import_group",
-    "hosters": "monitor.cli.hosters:hosters",
-    "schedule": "monitor.cli.views:schedule",
-    "status": "monitor.cli.views:status",
-    "watch": "monitor.cli.watch:watch",
-    "crawl": "monitor.cli.crawl:crawl",
-    "run": "monitor.cli.crawl:run",
-    "alerts": "monitor.cli.alerts:alerts",
-    "report": "monitor.cli.report:report",
-    "browse": "monitor.cli.report:browse",
-    "asn": "monitor.cli.asn:asn",
-    "cdn": "monitor.cli.cdn:cdn",
-    "worker": "monitor.cli.distributed:worker",
-    "ingest": "monitor.cli.distributed:ingest",
-    "evidence": "monitor.cli.evidence:evidence_group",
+# Each command's module and the first line of its help, so that `ntd-monitor --help` lists them
+# without loading any (a command imports what it needs at its module's top: `ntd-monitor status`
+# never loads Scrapy). tests/test_cli.py checks every summary against the command's own help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "import": (
+        "monitor.cli.imports:import_group",
+        "Import reported URLs, hash lists or removal orders.",
+    ),
+    "hosters": (
+        "monitor.cli.hosters:hosters",
+        "The hoster registry: names, networks and abuse contacts.",
+    ),
+    "schedule": (
+        "monitor.cli.views:schedule",
+        "Show what is due: checks per hoster due now and in the next 24 h, next due times.",
+    ),
+    "status": (
+        "monitor.cli.views:status",
+        "Current state per report (and tracked re-upload): online, down or unconfirmed.",
+    ),
+    "watch": ("monitor.cli.watch:watch", "Pages and galleries scanned for re-uploads."),
+    "crawl": (
+        "monitor.cli.crawl:crawl",
+        "Run every due check (rechecks and watch scans) with a progress bar.",
+    ),
+    "run": (
+        "monitor.cli.crawl:run",
+        "Keep going unattended: crawl what is due, send alerts, sleep until the next due time.",
+    ),
+    "alerts": (
+        "monitor.cli.alerts:alerts",
+        "The alert outbox: deliver re-upload alerts to hosters and show deliveries.",
+    ),
+    "report": (
+        "monitor.cli.report:report",
+        "Write the per-hoster availability report (Kaplan-Meier, censoring-aware).",
+    ),
+    "browse": (
+        "monitor.cli.report:browse",
+        "Open the database in Datasette with canned queries (optional extra: browse).",
+    ),
+    "asn": ("monitor.cli.asn:asn", "ASN attribution through Team Cymru's DNS interface."),
+    "cdn": (
+        "monitor.cli.cdn:cdn",
+        "The CDN registry: networks that are CDN / reverse-proxy edges, never hosters.",
+    ),
+    "worker": (
+        "monitor.cli.distributed:worker",
+        "Distributed mode: a crawl worker taking due checks and watch scans from Redis.",
+    ),
+    "ingest": (
+        "monitor.cli.distributed:ingest",
+        "Distributed mode: the single writer, from the Redis stream into SQLite, in batches.",
+    ),
+    "evidence": (
+        "monitor.cli.evidence:evidence_group",
+        "The hash-chained observation record and signed, offline-verifiable bundles.",
+    ),
 }
 
 
@@ -55,11 +95,33 @@ class Commands(Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         found = super().get_command(ctx, name)
         if found is None and name in COMMANDS:
-            module, _, attr = COMMANDS[name].partition(":")
+            module, _, attr = COMMANDS[name][0].partition(":")
             found = getattr(import_module(module), attr)
         elif found is None and name in (contributed := self._contributed()):
             found = contributed[name].load()
         return found
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the summaries: listing loads no command module."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            if name in COMMANDS:
+                summary = COMMANDS[name][1]
+            else:  # `init` here, and contributed commands (their modules load lightly)
+                command = self.get_command(ctx, name)
+                summary = command.get_short_help_str(limit) if command else ""
+            rows.append((name, _shorten(summary, limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _shorten(text: str, limit: int) -> str:
+    """`text` cut at a word to fit `limit` characters, as click shortens a command's help."""
+    if len(text) <= limit:
+        return text
+    return text[: text.rfind(" ", 0, limit - 3) if " " in text[: limit - 3] else limit - 3] + "..."
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})

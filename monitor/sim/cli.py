@@ -7,9 +7,6 @@ import asyncio
 
 import click
 
-from monitor.sim.demo.run import print_result, run_demo
-from monitor.sim.serve import serve
-
 
 @click.group()
 def sim() -> None:
@@ -39,6 +36,8 @@ def sim_serve(scenario, truth) -> None:
       ntd-monitor sim serve --scenario monitor/sim/scenarios/tiny.toml
     """
 
+    from monitor.sim.serve import serve  # loaded when run: `ntd-monitor --help` stays fast
+
     serve(scenario, truth_out=truth)
 
 
@@ -61,6 +60,8 @@ def demo(days, n_hosters, n_reports, seed, out) -> None:
     Example:
       ntd-monitor demo --days 30 --hosters 8 --reports 500
     """
+
+    from monitor.sim.demo.run import print_result, run_demo  # loaded when run (see serve)
 
     result = asyncio.run(
         run_demo(days=days, hosters=n_hosters, reports=n_reports, seed=seed, out=out)
