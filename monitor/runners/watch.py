@@ -86,50 +86,54 @@ async def run_watch(
     runner = AsyncCrawlerRunner(scrapy_settings(config, **setting_overrides))
     crawler = runner.create_crawler(WatchSpider)
     loop = asyncio.get_running_loop()
-    with crawl_run(db, "watch", planned=planned, stop=stop) as run:
-        result = WatchSummary(crawl_id=run.id)
-        halted: list[str] = []
+    try:
+        with crawl_run(db, "watch", planned=planned, stop=stop) as run:
+            result = WatchSummary(crawl_id=run.id)
+            halted: list[str] = []
 
-        def halt(signame: str) -> None:
-            run.interrupt()
-            if not halted:
-                halted.append(signame)
-                asyncio.ensure_future(stop_crawler(crawler))
+            def halt(signame: str) -> None:
+                run.interrupt()
+                if not halted:
+                    halted.append(signame)
+                    asyncio.ensure_future(stop_crawler(crawler))
 
-        if handle_signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, halt, sig.name)
-
-        async def stopped() -> None:
-            halt("stop")
-
-        run.on_stop(stopped)
-        completed = False
-        try:
-            await runner.crawl(
-                crawler,
-                db_path=str(store.db_path(db_path)),
-                config=config,
-                crawl_id=run.id,
-                limit=limit,
-                source_ids=source_ids,
-                hash_workers=config.crawl.hash_workers if hash_workers is None else hash_workers,
-                images_per_page=images_per_page or IMAGES_PER_PAGE,
-            )
-            completed = True
-        finally:
             if handle_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
-            stats = crawler.stats.get_stats() if crawler.stats else {}
-            _fill(result, stats)
-            result.interrupted = run.stopping
-            scanned = sorted(getattr(crawler.spider, "sources", ()))  # the scanned sources
-            if completed and not run.stopping and scanned:
-                reschedule(db, scanned)
-            run.done, run.stats = len(scanned), monitor_stats(stats)
-            result.seconds = run.seconds
-    db.conn.close()
+                    loop.add_signal_handler(sig, halt, sig.name)
+
+            async def stopped() -> None:
+                halt("stop")
+
+            run.on_stop(stopped)
+            completed = False
+            try:
+                await runner.crawl(
+                    crawler,
+                    db_path=str(store.db_path(db_path)),
+                    config=config,
+                    crawl_id=run.id,
+                    limit=limit,
+                    source_ids=source_ids,
+                    hash_workers=config.crawl.hash_workers
+                    if hash_workers is None
+                    else hash_workers,
+                    images_per_page=images_per_page or IMAGES_PER_PAGE,
+                )
+                completed = True
+            finally:
+                if handle_signals:
+                    for sig in (signal.SIGINT, signal.SIGTERM):
+                        loop.remove_signal_handler(sig)
+                stats = crawler.stats.get_stats() if crawler.stats else {}
+                _fill(result, stats)
+                result.interrupted = run.stopping
+                scanned = sorted(getattr(crawler.spider, "sources", ()))  # the scanned sources
+                if completed and not run.stopping and scanned:
+                    reschedule(db, scanned)
+                run.done, run.stats = len(scanned), monitor_stats(stats)
+                result.seconds = run.seconds
+    finally:
+        db.conn.close()
     return result
 
 
