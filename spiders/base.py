@@ -10,6 +10,7 @@ import scrapy
 import tldextract
 from scrapy import signals
 
+from spiders import video_prefix
 from spiders.hashing import Hasher
 
 _extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # bundled list, no fetch
@@ -40,6 +41,7 @@ class HashingSpider(scrapy.Spider):
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider._close_hasher, signal=signals.spider_closed)
+        video_prefix.connect(crawler)  # a video's body is cut at its prefix
         return spider
 
     def _close_hasher(self) -> None:

@@ -5,8 +5,9 @@ aiohttp's default resolver. We build the same session with our resolver instead,
 looked up once per TTL, IPv6 answers are used, and the address connected to is the one the
 network guard approved. The peer's address is parsed once per address rather than once per
 response (a watch scan fetches thousands of images from one server). Each download first
-starts or applies its check's deadline (spiders.deadline.clamp). Everything else is Scrapy's
-handler unchanged.
+starts or applies its check's deadline (spiders.deadline.clamp). A response declaring a video
+that is read as a prefix is bounded by the prefix (spiders.video_prefix). Everything else is
+Scrapy's handler unchanged.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from scrapy.core.downloader.handlers._base_streaming import (
     BaseStreamingDownloadHandler,
     _BaseResponseArgs,
 )
-from scrapy.http import Headers, Request
+from scrapy.http import Headers, Request, Response
 from scrapy.utils.ssl import _make_ssl_context
 
 from spiders.deadline import clamp
 from spiders.resolver import resolver_for
+from spiders.video_prefix import MAXSIZE, declares_video
 
 
 class GuardedAiohttpHandler(AiohttpDownloadHandler):
@@ -51,6 +53,15 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
     async def download_request(self, request: Request):
         clamp(request)  # a check's one overall deadline (spiders.deadline)
         return await super().download_request(request)
+
+    async def _read_response(self, response: _ClientResponse, request: Request) -> Response:
+        """A video read as a prefix is bounded by its prefix, not by max_download_bytes
+        (spiders.video_prefix: lifted only for an uncompressed response declaring a video)."""
+        if declares_video(self._extract_headers(response), request):
+            meta = request.meta
+            meta[MAXSIZE] = meta.get("download_maxsize", self._default_maxsize)
+            meta["download_maxsize"] = 0
+        return await super()._read_response(response, request)
 
     @staticmethod
     def _build_base_response_args(

@@ -1,8 +1,10 @@
 """Hashing fetched bytes off the event loop: in worker processes (the second core) or inline.
 
 Workers are child processes fed through their stdin/stdout pipes by the event loop itself
-(monitor.core.pipes: no helper threads in the crawl process): a request is the bytes, an answer the
-pickled MediaHashes. The bytes travel in memory (a pipe) and are dropped once hashed; only
+(monitor.core.pipes: no helper threads in the crawl process): a request is a small head (image or
+video; for a video whether the bytes are a prefix and its sampling step) and the bytes, an
+answer the pickled MediaHashes or VideoHashes (hashes.video: vPDQ, decoded within VIDEO_LIMITS).
+The bytes travel in memory (a pipe) and are dropped once hashed; only
 hashes come back. Nothing touches the disk. A worker that dies is replaced, and what it was
 hashing is tried once more on its replacement (then HashWorkerFailed: no observation is made).
 
@@ -14,12 +16,17 @@ served byte for byte; no decoding is needed for that. `baseline_of` is what a fi
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import pickle
+import struct
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from hashes.compute import MediaHashes, compute
 from hashes.match import EXACT, Comparison, compare_to_baseline
+from hashes.video import VideoHashes, VideoLimits, compute_video
 from monitor.core import pipes
 from monitor.core.pipes import Child, ChildGone
 
@@ -28,6 +35,10 @@ _BIG = 1 << 20  # digest bodies larger than this off the loop
 # the event loop is away (matching a page's batch takes several ms; bench/bench_watch.py: 6 in
 # flight scanned ~9% faster than 2). Its pipes are enlarged to hold them (monitor.core.pipes).
 IN_FLIGHT = 6
+# A video is decoded within these bounds (a check's video is at most max_download_bytes; a
+# signature that takes longer than this is no evidence either way: VideoTimeBudget).
+VIDEO_LIMITS = VideoLimits(time_budget=30.0)
+_HEAD = struct.Struct("<cBd")  # b"I" image | b"V" video, partial (0/1), seconds per hash
 
 
 class HashWorkerFailed(RuntimeError):
@@ -133,21 +144,32 @@ class Hasher:
     async def compute(self, body: bytes) -> MediaHashes:
         if self.workers == 0 or self._closed:
             return compute(body)
+        return await self._remote(_HEAD.pack(b"I", 0, 0.0), body)
+
+    async def compute_video(
+        self, body: bytes, *, partial: bool, seconds_per_hash: float
+    ) -> VideoHashes:
+        """The vPDQ signature of a video's bytes (`partial`: a prefix of the file)."""
+        if self.workers == 0 or self._closed:  # off the loop, one video at a time
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                _inline_videos(), _video, body, partial, seconds_per_hash
+            )
+        return await self._remote(_HEAD.pack(b"V", int(partial), seconds_per_hash), body)
+
+    async def _remote(self, head: bytes, body: bytes) -> Any:
         if self._room is None:
             self._room = asyncio.Semaphore(IN_FLIGHT * self.workers)
         async with self._room:
-            return await self._remote(body)
-
-    async def _remote(self, body: bytes) -> MediaHashes:
-        for _attempt in range(2):
-            live = await self._ensure()
-            if not live:  # closed meanwhile
-                return compute(body)
-            worker = min(live, key=lambda w: len(w.pending))
-            try:
-                return pickle.loads(await worker.call(body))
-            except ChildGone:
-                continue
+            for _attempt in range(2):
+                live = await self._ensure()
+                if not live:  # closed meanwhile
+                    return _answer(head + body)
+                worker = min(live, key=lambda w: len(w.pending))
+                try:
+                    return pickle.loads(await worker.call(head, body))
+                except ChildGone:
+                    continue
         raise HashWorkerFailed("hash worker died twice on the same bytes")
 
     @property
@@ -174,8 +196,29 @@ def serve() -> None:
     pipes.serve(_hash, warm=_warm)
 
 
-def _hash(body: bytes) -> bytes:
-    return pickle.dumps(compute(body), protocol=pickle.HIGHEST_PROTOCOL)
+def _hash(payload: bytes) -> bytes:
+    return pickle.dumps(_answer(payload), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _answer(payload: bytes) -> MediaHashes | VideoHashes:
+    kind, partial, seconds = _HEAD.unpack_from(payload)
+    body = payload[_HEAD.size :]
+    if kind == b"V":
+        return _video(body, bool(partial), seconds)
+    return compute(body)
+
+
+@functools.cache
+def _inline_videos() -> ThreadPoolExecutor:
+    """The thread that hashes videos when there are no worker processes (tests, the demo): one,
+    so that decoding leaves the event loop its share of the interpreter."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ntd-video")
+
+
+def _video(body: bytes, partial: bool, seconds_per_hash: float) -> VideoHashes:
+    return compute_video(
+        body, limits=VIDEO_LIMITS, seconds_per_hash=seconds_per_hash, partial=partial
+    )
 
 
 def _warm() -> bytes:

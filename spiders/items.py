@@ -74,6 +74,39 @@ class SeenImages:
     images: tuple[SeenImage, ...]
 
 
+# One sampled frame of a seen video: (frame number, quality, PDQ hex, seconds, PDQ hex of the
+# picture inside a uniform border or None, its quality): plain values, so that the record
+# travels as JSON (distributed mode) like every other item.
+FrameRow = tuple[int, int, str, float, str | None, int]
+
+
+@dataclass(frozen=True)
+class SeenVideo:
+    """A video seen on a fetched page (input to re-upload matching): its vPDQ frame hashes.
+
+    Digests are those of the whole file, None when only its first bytes were read (a
+    prefix's digest names nothing a hoster could find)."""
+
+    url: str
+    page_url: str
+    ip: str | None
+    seen_at: str
+    frames: tuple[FrameRow, ...]
+    truncated: bool = False
+    sha256: str | None = None
+    md5: str | None = None
+    sha1: str | None = None
+    report_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SeenVideos:
+    """The videos of one fetched page, matched as one batch."""
+
+    page_url: str
+    videos: tuple[SeenVideo, ...]
+
+
 class Writer(Protocol):
     """Where a spider's observations go; the runner creates it and passes it to the spider
     (`writer=`). add() takes any item and stores or sends what it keeps of it."""

@@ -19,12 +19,14 @@ from scrapy.exceptions import (
     DownloadTimeoutError,
     IgnoreRequest,
     ResponseDataLossError,
+    StopDownload,
 )
 from scrapy.http import HtmlResponse, Response, TextResponse
 
 from spiders.resolver import NameLookupFailed, NameNotFound, TargetRefused
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".flv", ".wmv", ".ogv", ".ts")
 REMOVED_WORDS = re.compile(
     rb"(?i)(removed|deleted|no longer available|not found|taken down|"
     rb"does not exist|unavailable)"
@@ -46,6 +48,8 @@ def error_kind(exc: BaseException) -> str:
         if "refused non-public" in text:
             return "ssrf_refused"
         return "dns_error"
+    if isinstance(exc, StopDownload):
+        return "too_large"  # spiders.video_prefix: no video after all, past max_download_bytes
     if isinstance(exc, DownloadTimeoutError | TimeoutError):
         return "timeout"
     if isinstance(exc, DownloadCancelledError | IgnoreRequest):
@@ -155,3 +159,42 @@ def image_links(response: Response, limit: int = 20) -> list[str]:
                 if len(out) >= limit:
                     return out
     return out
+
+
+# Video links: <video src>, <video><source src>, og:video (and its url/secure_url forms), then
+# links to video files; one XPath pass as for images.
+_VIDEO_ATTRS = (
+    "//video/@src | //video/source/@src | //meta[starts-with(@property, 'og:video')]/@content"
+    " | //a/@href"
+)
+
+
+def video_links(response: Response, limit: int = 10) -> list[str]:
+    """Video URLs on an HTML page: video src and its source elements and og:video in page
+    order, then links to video files; resolved against the page URL, http(s) only, each once,
+    at most `limit`."""
+    if not isinstance(response, TextResponse):
+        response = HtmlResponse(response.url, body=response.body)
+    embedded: list[str] = []
+    linked: list[str] = []
+    for value in response.selector.root.xpath(_VIDEO_ATTRS):
+        owner = value.getparent().tag
+        if owner == "a":
+            if urlsplit(value).path.lower().endswith(VIDEO_EXTENSIONS):
+                linked.append(str(value))
+        elif owner == "meta":
+            if str(value.getparent().get("property", "")).lower() in _OG_VIDEO:
+                embedded.append(str(value))
+        else:
+            embedded.append(str(value))
+    out: list[str] = []
+    for value in embedded + linked:
+        url = urljoin(response.url, value.strip())
+        if url.startswith(("http://", "https://")) and url not in out:
+            out.append(url)
+            if len(out) >= limit:
+                break
+    return out
+
+
+_OG_VIDEO = frozenset({"og:video", "og:video:url", "og:video:secure_url"})

@@ -45,6 +45,8 @@ class PageImages:
     async def _images(self, links: list[str], page_url: str, at: float) -> tuple[SeenImage, ...]:
         """Fetch and hash a page's images concurrently until the page's deadline `at` (a
         time.monotonic() value); the ones seen in time, in page order."""
+        if not links:
+            return ()
         counts: Counter[str] = Counter({"images/queued": len(links)})
         tasks = [asyncio.ensure_future(self._image(link, page_url, at, counts)) for link in links]
         done, pending = await asyncio.wait(tasks, timeout=max(0.0, at - time.monotonic()))

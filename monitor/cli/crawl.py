@@ -71,6 +71,7 @@ def crawl(state: State, limit, hoster, report_ids, redis_url, enqueue, progress)
             {
                 "watch sources scanned": watch.sources,
                 "images hashed": watch.images,
+                "videos hashed": watch.videos,
                 "re-uploads found": watch.new_reuploads,
             }
         )

@@ -158,6 +158,7 @@ def ingest(state: State, redis_url, name, idle_exit, resolve_asn) -> None:
                 "checks stored": result.checks,
                 "placeholders": result.placeholders,
                 "images matched": result.images,
+                "videos matched": result.videos,
                 "re-uploads recorded": result.reuploads,
                 "watch scans": result.scans,
                 "reclaimed": result.reclaimed,

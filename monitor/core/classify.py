@@ -45,6 +45,18 @@ Rules, first match wins:
 | 22| 2xx, decoding not attempted (`is_image` None) and a      | removed      | `not_an_image`    |
 |   | non-image content type                                   |              |                   |
 | 23| 2xx, decoding not attempted, no or an image content type | unreachable  | `not_hashed`      |
+| 24| 2xx video (its bytes a video container; `video`), too    | unreachable  | `too_large`       |
+|   | costly to decode (frames, pixels, duration, time budget) |              |                   |
+| 25| 2xx video whose prefix held no decodable frame yet (its  | unreachable  | `video_truncated` |
+|   | index after the media, beyond what a check reads)        |              |                   |
+| 26| 2xx video that did not decode (read whole, or a prefix   | removed      | `corrupt_video`   |
+|   | broken before its first frame)                           |              |                   |
+
+Videos (rules 12-18 read "image" as "video" when `video` is set): the spider tests a video's
+exact digest first when it read the whole file, then its vPDQ signature (hashes.video_compare:
+`algorithm` "vpdq", `distance` = 100 - the percentage of the fetched video's frames found in
+the reported one); a video is usually judged from its first bytes (spiders.video_prefix), and
+a prefix that decodes is as good as the file for the frames it holds.
 
 Choices worth knowing:
 - A match is decisive (rule 0): the material is served, so no status, header, redirect or flag
@@ -114,7 +126,7 @@ ERROR_KINDS = frozenset(
         "other",
     }
 )
-TOO_LARGE_IMAGE_ERRORS = frozenset({"too_large", "decompression_bomb"})
+TOO_LARGE_IMAGE_ERRORS = frozenset({"too_large", "decompression_bomb", "time_budget"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +149,7 @@ class Fetch:
     placeholder: bool = False  # the image equals the host's learned placeholder
     final_is_front_page: bool = False  # redirect target is "/", the site root, or "removed"
     gallery: bool = False  # an HTML page whose images were hashed
+    video: bool = False  # the body is a video (decoded, or tried as one: image_error says why)
 
 
 def image_error_kind(error: str | None) -> str | None:
@@ -188,6 +201,10 @@ def _body(f: Fetch) -> tuple[Outcome, str]:
         return (Outcome.ONLINE, "hash_match") if f.matched else (Outcome.REMOVED, "content_changed")
     if image_error_kind(f.image_error) in TOO_LARGE_IMAGE_ERRORS:
         return Outcome.UNREACHABLE, "too_large"
+    if f.video:
+        if image_error_kind(f.image_error) == "truncated":
+            return Outcome.UNREACHABLE, "video_truncated"
+        return Outcome.REMOVED, "corrupt_video"
     if f.is_image is None and f.image_error is None:
         kind = (f.content_type or "").lower()
         if kind and not kind.startswith("image/"):

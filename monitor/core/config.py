@@ -37,6 +37,7 @@ class CrawlConfig:
     autothrottle: bool = True  # back off hosters that slow down (off: loopback worlds)
     match_process: bool = True  # match seen images in a child process holding the index
     check_deadline: timedelta = timedelta(seconds=60)  # one check, redirects and retries included
+    video_prefix_bytes: int = 4 * 1024 * 1024  # a video is judged from its first bytes (range)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,13 @@ class AsnConfig:
 class HashesConfig:
     phash_threshold: int = 10
     pdq_threshold: int = 31
+    # vPDQ (hashes.vpdq_match): frames match within vpdq_distance bits; frames below
+    # vpdq_quality are left out; a video matches when this share of the fetched video's
+    # unique frames is found in the reference (and vpdq_target_percent of the reference's).
+    vpdq_distance: int = 31
+    vpdq_quality: int = 50
+    vpdq_query_percent: float = 80.0
+    vpdq_target_percent: float = 0.0
 
 
 @dataclass(frozen=True)

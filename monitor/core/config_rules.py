@@ -67,6 +67,18 @@ class Integer:
         return value
 
 
+@dataclass(frozen=True)
+class Percent:
+    """A share in percent, 0..100 (a whole or decimal number)."""
+
+    def __call__(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Bad(f"expected a percentage 0..100, got {_show(value)}")
+        if not 0 <= value <= 100 or not math.isfinite(value):  # (ranged first: 10**400)
+            raise Bad(f"must be between 0 and 100, got {_show(value)}")
+        return float(value)
+
+
 def _seconds(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise Bad(f'expected a duration such as "30s" or "12h", got {_show(value)}')
@@ -196,6 +208,7 @@ RULES: dict[str, dict[str, Callable[[Any], Any]]] = {
         "hash_workers": Integer(0, 256),
         "autothrottle": Flag(),
         "match_process": Flag(),
+        "video_prefix_bytes": Integer(64 * 1024, 4 * 1024**3),
     },
     "schedule": {
         "after_notice": OFFSETS,
@@ -225,6 +238,10 @@ RULES: dict[str, dict[str, Callable[[Any], Any]]] = {
     "hashes": {
         "phash_threshold": Integer(0, 64),
         "pdq_threshold": Integer(0, 256),
+        "vpdq_distance": Integer(0, 256),
+        "vpdq_quality": Integer(0, 100),
+        "vpdq_query_percent": Percent(),
+        "vpdq_target_percent": Percent(),
     },
     "alerts": {
         "batch_window": Duration(high=7 * DAY, zero=True),

@@ -10,7 +10,8 @@ treats a dHash hit as pHash: a candidate unless the entry's PDQ agrees (hashes.m
 never confirms a match on its own. It is also one of the hash values an alert gives a hoster.
 
 `Recorder.observe_many()` is the adapter the pipeline calls per page (a batch of seen images:
-one index search), `observe()` for one image: match, attribute the serving IP to ASN and
+one index search), `observe_videos()` for a page's seen videos (monitor.reuploads.videos),
+`observe()` for one image: match, attribute the serving IP to ASN and
 hoster (cached per IP for the crawl), record through the alert outbox.
 Nothing here sees content: only hashes, URLs and addresses.
 """
@@ -32,6 +33,8 @@ from monitor.core.config import Config
 from monitor.core.urls import UrlError
 from monitor.reuploads.index import Found, ReuploadIndex, load_index
 from monitor.reuploads.match_worker import MatchWorkerFailed
+from monitor.reuploads.videos import VideoTargets, frames_of, load_videos
+from monitor.reuploads.videos import alert_hashes as video_hashes
 
 __all__ = [
     "Found",
@@ -112,6 +115,7 @@ class Recorder:
         self._index: ReuploadIndex | None = None
         self._registry: Any = None
         self._ips: dict[str, tuple[int | None, int | None]] = {}
+        self._videos: VideoTargets | None = None  # the vPDQ index, built on the first video
 
     @property
     def index(self) -> ReuploadIndex:
@@ -192,9 +196,35 @@ class Recorder:
                 await self._record(image, found, out)
         return out
 
-    async def _record(self, seen: Any, found: list[Found], out: Observed) -> None:
+    async def observe_videos(self, seen: list[Any]) -> Observed:
+        """Match a batch of SeenVideos against every vPDQ signature in the store
+        (monitor.reuploads.videos) and record what each is a re-upload of."""
+        out = Observed()
+        if not seen:
+            return out
+        if self._videos is None:
+            self._videos = load_videos(self.db, self.config)
+        index = await self.worker.index() if self.worker is not None else self.index
+        for video in seen:
+            matches = self._videos.matches(frames_of(video))
+            if not matches:
+                continue
+            found = index.targets(
+                self.db,
+                matches,
+                url=video.url,
+                page_url=video.page_url,
+                report_id=getattr(video, "report_id", None),
+            )
+            if found:
+                await self._record(video, found, out, video_hashes(video))
+        return out
+
+    async def _record(
+        self, seen: Any, found: list[Found], out: Observed, values: dict[str, str] | None = None
+    ) -> None:
         asn_, hoster_id = await self.attribute(seen.ip)
-        values = alert_hashes(seen)
+        values = alert_hashes(seen) if values is None else values
         for f in found:
             out.found += 1
             try:

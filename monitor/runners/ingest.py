@@ -38,6 +38,7 @@ class IngestSummary:
     checks: int = 0  # check rows newly stored
     placeholders: int = 0
     images: int = 0
+    videos: int = 0
     reuploads: int = 0
     scans: int = 0
     reclaimed: int = 0
@@ -185,6 +186,7 @@ async def _store(
 ) -> None:
     scanned: list[int] = []
     images: list[Any] = []  # matched as one batch (Recorder.observe_many)
+    videos: list[Any] = []  # likewise (Recorder.observe_videos)
     for _id, fields in entries:
         kind, item = decode_item(fields)
         out.entries += 1
@@ -197,12 +199,17 @@ async def _store(
         elif kind == "SeenImage":
             out.images += 1
             images.append(item)
+        elif kind == "SeenVideo":
+            out.videos += 1
+            videos.append(item)
         elif kind == "ScanDone":
             scanned.append(int(item.source_id))
         else:
             out.unknown += 1
     if images:
         out.reuploads += (await recorder.observe_many(images)).recorded
+    if videos:
+        out.reuploads += (await recorder.observe_videos(videos)).recorded
     out.checks += writer.flush()
     if scanned:
         reschedule(db, sorted(set(scanned)))

@@ -33,6 +33,7 @@ class WatchSummary:
     sources: int = 0
     pages: int = 0
     images: int = 0  # images hashed
+    videos: int = 0  # videos hashed (vPDQ of their first bytes)
     found: int = 0  # confirmed matches recorded through the outbox
     new_reuploads: int = 0
     seen_again: int = 0
@@ -144,6 +145,7 @@ def _fill(result: WatchSummary, stats: dict[str, Any]) -> None:
     result.sources = get("monitor/watch/sources")
     result.pages = get("monitor/watch/pages")
     result.images = get("monitor/watch/images/hashed")
+    result.videos = get("monitor/watch/videos/hashed")
     result.found = get("monitor/reuploads/found")
     result.new_reuploads = get("monitor/reuploads/recorded")
     result.seen_again = get("monitor/reuploads/seen_again")

@@ -18,7 +18,7 @@ from monitor import store
 from monitor.core import clock
 from monitor.reuploads.match_worker import MatchWorker
 from monitor.reuploads.record import Observed, Recorder
-from spiders.items import SeenImage, SeenImages
+from spiders.items import SeenImage, SeenImages, SeenVideos
 
 
 def seen_image(
@@ -67,6 +67,8 @@ class ReuploadPipeline:
         self.recorder = Recorder(store.connect(spider.db_path), spider.config, worker=worker)
 
     async def process_item(self, item: Any) -> Any:
+        if isinstance(item, SeenVideos):
+            return await self._videos(item)
         if isinstance(item, SeenImage):
             images = [item]
         elif isinstance(item, SeenImages):
@@ -83,6 +85,22 @@ class ReuploadPipeline:
             for image in images:  # nor lose the rest of its batch: one at a time
                 try:  # (recording is idempotent: a re-upload written twice is seen again)
                     self._count(await self.recorder.observe(image))
+                except Exception as exc:  # noqa: BLE001
+                    stats.inc_value(f"monitor/reuploads/error/{type(exc).__name__}")
+        return item
+
+    async def _videos(self, item: SeenVideos) -> SeenVideos:
+        """A page's seen videos: matched one at a time if the batch fails (one bad record alone)."""
+        if self.recorder is None or not item.videos:
+            return item
+        stats = self.crawler.stats
+        stats.inc_value("monitor/reuploads/videos", len(item.videos))
+        try:
+            self._count(await self.recorder.observe_videos(list(item.videos)))
+        except Exception:  # noqa: BLE001 - one bad record must not stop the crawl
+            for video in item.videos:
+                try:
+                    self._count(await self.recorder.observe_videos([video]))
                 except Exception as exc:  # noqa: BLE001
                     stats.inc_value(f"monitor/reuploads/error/{type(exc).__name__}")
         return item

@@ -13,7 +13,7 @@ from typing import Any
 
 from monitor.distributed.conn import connect
 from monitor.distributed.keys import Keys, encode_item
-from spiders.items import PlaceholderItem, SeenImages
+from spiders.items import PlaceholderItem, SeenImages, SeenVideos
 
 
 class StreamWriter:
@@ -32,12 +32,13 @@ class StreamWriter:
     def add(self, item: Any) -> None:
         if isinstance(item, PlaceholderItem):
             self.client.hset(self.keys.placeholders, item.host, item.hash)
-        if isinstance(item, SeenImages):  # one entry per image: the wire format stays
+        if isinstance(item, SeenImages | SeenVideos):  # one entry each: the wire format stays
+            each = item.images if isinstance(item, SeenImages) else item.videos
             with self.client.pipeline(transaction=False) as pipe:
-                for image in item.images:
-                    pipe.xadd(self.keys.items, encode_item(image))
+                for one in each:
+                    pipe.xadd(self.keys.items, encode_item(one))
                 pipe.execute()
-            self.added += len(item.images)
+            self.added += len(each)
         else:
             self.client.xadd(self.keys.items, encode_item(item))
             self.added += 1

@@ -16,7 +16,8 @@ hands every status to parse()); a match is `online` whatever the status (monitor
 rule 0). Only a 2xx HTML page that was not a redirect away is read for its images: a 404 page's
 images are never fetched. Each check has one overall deadline (the setting
 NTD_CHECK_DEADLINE, default 60 s; spiders.deadline) over its retries, redirects, placeholder
-probe and page images.
+probe and page images. A body whose bytes are a video is judged by spiders.video_check (exact
+digest when read whole, then vPDQ), usually from its first bytes only (spiders.video_prefix).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from scrapy.http import Response
 
 from hashes.compute import MediaHashes, hamming
 from hashes.match import Comparison, compare_to_baseline
+from hashes.video import looks_like_video
 from monitor import store
 from monitor.attribution.edge import edge_from_headers
 from monitor.core import clock
@@ -46,6 +48,8 @@ from spiders.hashing import Hasher, baseline_of, exact_match_async
 from spiders.items import CheckItem, PlaceholderItem, SeenImage, SeenImages, Writer
 from spiders.observe import error_kind, is_away, looks_html, looks_image, redirect_chain
 from spiders.page_check import PageCheck
+from spiders.video_check import VideoCheck
+from spiders.video_prefix import prefix_of
 
 # Due checks handed to Scrapy and not yet answered: Scrapy reads start() on while its downloader
 # is full, so unbounded it could hold the whole backlog as Requests (2000: a few MB).
@@ -53,7 +57,7 @@ DUE_WINDOW = 2000
 _slot_of = functools.lru_cache(maxsize=1 << 16)(slot_for)  # see _slot
 
 
-class RecheckSpider(PageCheck, HashingSpider):
+class RecheckSpider(VideoCheck, PageCheck, HashingSpider):
     name = "recheck"
 
     def __init__(
@@ -129,18 +133,22 @@ class RecheckSpider(PageCheck, HashingSpider):
         """The request of one due check (monitor.store.due.DueCheck), counted as planned."""
         self.planned += 1
         self.crawler.stats.inc_value("monitor/planned")
+        baseline = list(check.baseline)
+        video = self.video_request(baseline)  # a video is read as a prefix (spiders.video_check)
         return Request(
             check.url,
             callback=self.parse,
             errback=self.failed,
             dont_filter=True,
+            headers=video["headers"],
             meta={
                 "report_id": check.report_id,
                 "due_at": check.due_at,
-                "baseline": list(check.baseline),
+                "baseline": baseline,
                 "download_slot": _slot(check.url, check.asn),
                 "started": time.monotonic(),
                 deadline.SECONDS: self.check_seconds,
+                **video["meta"],
                 **meta,
             },
         )
@@ -172,9 +180,14 @@ class RecheckSpider(PageCheck, HashingSpider):
         )
         new_baseline: tuple = ()
         seen: list[SeenImage] = []  # images of a reported page, yielded first
-        if not 200 <= response.status < 300 or away:
+        if response.status == 206 and not prefix_of(response).from_start:
+            # a range we did not ask for (spiders.video_prefix): nothing here to judge
+            fetch = replace(fetch, error="other")
+        elif not 200 <= response.status < 300 or away:
             # No status or redirect outweighs the material being served (classify rule 0).
-            fetch = await self._served(fetch, body, baseline)
+            fetch = await self._served(response, fetch, body, baseline)
+        elif looks_like_video(body):  # by its bytes, whatever its headers say
+            fetch, new_baseline = await self._video(response, fetch, body, baseline)
         else:
             # The reported bytes are the material whatever the headers say: no decoding.
             exact = await exact_match_async(body, baseline)
@@ -203,7 +216,9 @@ class RecheckSpider(PageCheck, HashingSpider):
             edge=edge_from_headers(response.headers),
         )
 
-    async def _served(self, fetch: Fetch, body: bytes, baseline: list[tuple[str, str]]) -> Fetch:
+    async def _served(
+        self, response: Response, fetch: Fetch, body: bytes, baseline: list[tuple[str, str]]
+    ) -> Fetch:
         """A body that came with a non-2xx status, or after a redirect away: is it the reported
         material anyway? Its exact digest, then its perceptual hashes when its bytes are an
         image (spiders.observe.looks_image). Nothing more: no page's images (an ordinary 404
@@ -213,6 +228,9 @@ class RecheckSpider(PageCheck, HashingSpider):
         exact = await exact_match_async(body, baseline)
         if exact is not None:
             return self._matched(replace(fetch, is_image=True), exact)
+        if looks_like_video(body):  # only a match counts here; else the status decides
+            seen, _ = await self._video(response, fetch, body, baseline)
+            return seen if seen.matched else fetch
         if not looks_image(body):
             return fetch
         h = await self.hasher.compute(body)

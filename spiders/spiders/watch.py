@@ -6,6 +6,8 @@ and `max_pages` (pages fetched, the source page included). Every page's image li
 src/srcset, og:image, links to image files; `IMAGES_PER_PAGE` at most) are fetched once per
 scan, hashed in memory and dropped; only hashes leave the spider, as one `SeenImages` item per
 page (hashes, URL, page, IP of each image), which the re-upload pipeline matches as one batch.
+A page's videos (video and source elements, og:video, links to video files) are read as
+prefixes and hashed with vPDQ beside its images (spiders.watch_videos: one SeenVideos per page).
 
 A page's images are fetched from its callback through `engine.download_async`, concurrently,
 within the page's deadline (spiders.watch_images: one deadline per page scan, like a recheck's,
@@ -38,17 +40,28 @@ from urllib.parse import urldefrag, urlsplit
 from scrapy import Request, signals
 from scrapy.http import Response
 
+from hashes.video import looks_like_video
+from hashes.video_compare import QUERY_SECONDS_PER_HASH
 from monitor import store
 from monitor.core import clock
 from monitor.core.config import Config, load
 from spiders import deadline
 from spiders.base import HashingSpider, slot_for
 from spiders.hashing import Hasher
-from spiders.items import SeenImages, Writer
-from spiders.observe import IMAGE_EXTENSIONS, error_kind, image_links, looks_html
+from spiders.items import SeenImages, SeenVideos, Writer
+from spiders.observe import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    error_kind,
+    image_links,
+    looks_html,
+    video_links,
+)
 from spiders.page_gate import PageGate, by_slot, take, take_turns
 from spiders.pipelines.reuploads import seen_image
+from spiders.video_prefix import prefix_of, video_meta
 from spiders.watch_images import PageImages, ip_of
+from spiders.watch_videos import VIDEOS_PER_PAGE, PageVideos, seen_video
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +84,7 @@ class Source:
     pages: set[str] = field(default_factory=set)
 
 
-class WatchSpider(PageImages, HashingSpider):
+class WatchSpider(PageImages, PageVideos, HashingSpider):
     name = "watch"
     warm_index = True  # every image is matched: the re-upload index is built from the start
     custom_settings = {
@@ -201,6 +214,7 @@ class WatchSpider(PageImages, HashingSpider):
                 "download_slot": slot,
                 "watch_slot": slot,
                 deadline.SECONDS: self.page_seconds,
+                **video_meta(self.config.crawl.video_prefix_bytes, known=False),
             },
         )
 
@@ -245,6 +259,17 @@ class WatchSpider(PageImages, HashingSpider):
         if not 200 <= response.status < 300:
             return
         content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1") or None
+        if looks_like_video(response.body):  # the source (or a link) is a video itself
+            v = await self.hasher.compute_video(
+                response.body,
+                partial=prefix_of(response).partial,
+                seconds_per_hash=QUERY_SECONDS_PER_HASH,
+            )
+            if v.ok and v.signature is not None:
+                yield SeenVideos(
+                    response.url, (seen_video(response.url, response.url, ip_of(response), v),)
+                )
+            return
         if not looks_html(content_type, response.body):
             # the source (or a link) is an image itself: hash it where it is
             h = await self.hasher.compute(response.body)
@@ -260,11 +285,19 @@ class WatchSpider(PageImages, HashingSpider):
             if link not in self.images
         ]
         self.images.update(links)
-        if links:
-            at = time.monotonic() + deadline.time_left(meta, self.page_seconds)
-            seen = await self._images(links, response.url, at)
+        videos = [
+            link for link in video_links(response, limit=VIDEOS_PER_PAGE) if link not in self.images
+        ]
+        self.images.update(videos)
+        at = time.monotonic() + deadline.time_left(meta, self.page_seconds)
+        if links or videos:
+            seen, seen_videos = await asyncio.gather(
+                self._images(links, response.url, at), self._videos(videos, response.url, at)
+            )
             if seen:
                 yield SeenImages(response.url, seen)
+            if seen_videos:
+                yield SeenVideos(response.url, seen_videos)
         depth = meta["watch_depth"]
         if depth >= source.depth:
             return
@@ -288,7 +321,7 @@ class WatchSpider(PageImages, HashingSpider):
             if parts.scheme not in ("http", "https") or parts.netloc.lower() != source.netloc:
                 self._inc("links/offsite")
                 continue
-            if parts.path.lower().endswith(IMAGE_EXTENSIONS):
+            if parts.path.lower().endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS):
                 continue
             out.append(url)
         return out
