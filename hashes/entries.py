@@ -7,7 +7,8 @@ in the order they are first added, each with its name and whether it is an allow
 algorithm, the entries a PDQ of the same reference can confirm also get an index of their own
 (`confirmable`, built on need). A bulk add checks all hex of an algorithm at once and adds
 nothing of a call when a row is bad (or leaves the bad rows out when asked to); `add_packed`
-takes one algorithm's hashes as one hex string.
+takes one algorithm's hashes as one hex string. Video signatures (`vpdq`, variable-length
+text) are no entries of these image indexes: `add_many` leaves such rows out, never as an error.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 
-from hashes.formats import ALGORITHMS, HashFormatError, normalize
+from hashes.formats import ALGORITHMS, VIDEO_ALGORITHMS, HashFormatError, normalize
 from hashes.index import HammingIndex
 
 EXACT = ("sha256", "sha1", "md5")
 PERCEPTUAL = ("pdq", "phash", "dhash")
 _HEX_LEN = {a.name: a.hex_len for a in ALGORITHMS.values()}
 _HEX_DIGITS = frozenset(string.hexdigits.lower())
+_VIDEO = "video"  # add_many's name for a video algorithm's rows (hashes.formats.VIDEO_ALGORITHMS)
 
 
 class Columns:
@@ -76,8 +78,13 @@ class Entries:
             algorithm, value = row[1], row[2]
             name = names.get(algorithm, "")
             if name == "":
-                known = ALGORITHMS.get(str(algorithm).strip().lower())
-                name = names[algorithm] = known.name if known else None
+                lower = str(algorithm).strip().lower()
+                known = ALGORITHMS.get(lower)
+                name = names[algorithm] = (
+                    known.name if known else _VIDEO if lower in VIDEO_ALGORITHMS else None
+                )
+            if name == _VIDEO:
+                continue  # a video signature: not for this index (never an error)
             text = value.strip().lower() if isinstance(value, str) else ""
             if text.startswith("0x"):
                 text = text[2:]

@@ -2,21 +2,31 @@
 
 `iter_rows` is a generator (constant memory whatever the file size): it yields a `ListEntry`
 for every good row and a `ListError(line, reason)` for every bad one, with physical line
-numbers. A header row `algorithm,hash,label`, blank lines and lines starting with `#` are
-skipped. `unique` drops repeated (algorithm, hash) pairs (it remembers the pairs it has seen,
-so its memory grows with the number of distinct hashes). `read` collects both.
+numbers (a row whose quoted cell spans lines is named by its first). A header row
+`algorithm,hash,label`, blank lines and lines starting with `#` are skipped. `unique` drops
+repeated (algorithm, hash) pairs (it remembers the pairs it has seen, so its memory grows with
+the number of distinct hashes). `read` collects both.
+
+A `vpdq` row's hash cell is a video signature's text in any form hashes.video_text reads (its
+frame lines ";"-joined or one per line in a quoted cell, or python-threatexchange's JSON); it is
+kept in the canonical stored form, de-duplicated by the SHA-256 of that text. Such a cell may be
+up to hashes.video_text.MAX_TEXT characters: `wide_fields` raises the csv module's field size
+limit to that while a row is read, and only then.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from hashes.formats import HashFormatError, normalize
+from hashes.formats import VIDEO_ALGORITHMS, HashFormatError, normalize
+from hashes.video_text import MAX_TEXT
 
 HEADER = ("algorithm", "hash", "label")
 
@@ -35,6 +45,21 @@ class ListError:
     reason: str
 
 
+@contextmanager
+def wide_fields(limit: int = MAX_TEXT) -> Iterator[None]:
+    """The csv module's field size limit (a process-wide setting) at least `limit` for the
+    duration of the block, then as it was: wrap each read of a row, not a whole generator."""
+    old = csv.field_size_limit()
+    if old >= limit:
+        yield
+        return
+    csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
 def iter_rows(source: str | Path | TextIO) -> Iterator[ListEntry | ListError]:
     """Stream the rows of a hash list CSV (a path or an open text file)."""
     if isinstance(source, (str, Path)):
@@ -49,14 +74,15 @@ def _rows(f: TextIO) -> Iterator[ListEntry | ListError]:
     first = True
     line = 0
     while True:
+        line = reader.line_num + 1  # a quoted cell may span lines: name the row's first
         try:
-            row = next(reader)
+            with wide_fields():
+                row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield ListError(reader.line_num, f"bad CSV: {exc}")
+            yield ListError(line, f"bad CSV: {exc}")
             continue
-        line = reader.line_num
         cells = [c.strip() for c in row]
         if not cells or not any(cells) or cells[0].startswith("#"):
             continue
@@ -83,11 +109,18 @@ def unique(rows: Iterable[ListEntry | ListError]) -> Iterator[ListEntry | ListEr
     seen: set[tuple[str, bytes]] = set()
     for row in rows:
         if isinstance(row, ListEntry):
-            key = (row.algorithm, bytes.fromhex(row.hash))
+            key = (row.algorithm, _key(row.algorithm, row.hash))
             if key in seen:
                 continue
             seen.add(key)
         yield row
+
+
+def _key(algorithm: str, value: str) -> bytes:
+    """What identifies a hash: its bytes, or for a video signature the digest of its text."""
+    if algorithm in VIDEO_ALGORITHMS:
+        return hashlib.sha256(value.encode()).digest()
+    return bytes.fromhex(value)
 
 
 def read(

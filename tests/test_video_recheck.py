@@ -21,6 +21,7 @@ second crawl matches against it.
 | index_at_end | the clip with its index after the media, > reads | unreachable | video_truncated |
 | wrong_range | 206 with bytes from the middle of the file | unreachable | other_error |
 | image_now | an image where the video was (control) | removed | content_changed |
+| too_many_pixels | a 4096x2304 video (over the 3840x2160 bound) | unreachable | too_large |
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ def index_at_end() -> bytes:
 
 
 @cache
+def huge() -> bytes:
+    return synthetic_video.clip(14, size=(4096, 2304), seconds=1, fps=2, crf=40)
+
+
+@cache
 def image() -> bytes:
     return synthetic.jpeg(5, (320, 240))
 
@@ -123,6 +129,13 @@ CASES = (
     ),
     Case(
         "wrong_range", original, original, "wrong", outcome="unreachable", reasons=("other_error",)
+    ),
+    Case(
+        "too_many_pixels",
+        huge,
+        original,
+        outcome="unreachable",
+        reasons=("too_large",),
     ),
     Case(
         "image_now",

@@ -154,9 +154,13 @@ async def _scan(tmp_path: Path):
             "LEFT JOIN hosters h ON h.id = u.hoster_id"
         ).fetchall()
         alerts = db.execute("SELECT kind, subject FROM alerts").fetchall()
+        tracked = db.execute(
+            "SELECT count(*) FROM reports r JOIN report_hashes h ON h.report_id = r.id "
+            "WHERE r.kind = 'reupload' AND h.algorithm = 'vpdq'"
+        ).fetchone()[0]
     finally:
         db.conn.close()
-    return base, summary, rows, alerts
+    return base, summary, rows, alerts, tracked
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +171,7 @@ def scanned(tmp_path_factory):
 
 
 def test_every_video_reupload_is_found_and_nothing_else(scanned) -> None:
-    base, summary, rows, _ = scanned
+    base, summary, rows, _, _ = scanned
     found = {url.removeprefix(base): (ref or label) for url, _, _, ref, label, _ in rows}
     expected = {path: what for path, (_, what) in files().items() if what in ("A", "B", "K")}
     assert found == {p: ("videos" if w == "K" else w) for p, w in expected.items()}
@@ -175,16 +179,42 @@ def test_every_video_reupload_is_found_and_nothing_else(scanned) -> None:
 
 
 def test_a_video_reupload_is_recorded_as_vpdq_and_attributed(scanned) -> None:
-    _, _, rows, _ = scanned
+    _, _, rows, _, _ = scanned
     for _, algorithm, distance, _, _, hoster in rows:
         assert algorithm == "vpdq" and 0 <= distance <= 20
         assert hoster == "Loop Hosting"
 
 
 def test_a_video_reupload_alerts_its_hoster(scanned) -> None:
-    base, _, rows, alerts = scanned
+    base, _, rows, alerts, tracked = scanned
     assert alerts, "no alert queued"
     urls = set()
     for _, subject in alerts:
-        urls.add(json.loads(subject)["item"]["url"])
+        item = json.loads(subject)["item"]
+        urls.add(item["url"])
+        assert "vpdq" not in item["hashes"]  # digests only (none for a prefix), no signature
     assert urls == {url for url, *_ in rows}
+    assert tracked == len(rows)  # each copy's own takedown is measured against its signature
+
+
+def test_a_seen_video_travels_as_json_and_is_matched_after(tmp_path) -> None:
+    """Distributed mode: a worker's SeenVideo goes through the Redis stream as JSON; the
+    writer's record (lists for tuples) gives the same frames back."""
+    from monitor.distributed.keys import decode_item, encode_item
+    from monitor.reuploads.videos import frames_of
+    from spiders.items import SeenVideo
+
+    sig = video_signature(clip(21))
+    seen = SeenVideo(
+        "http://127.0.0.1/v.mp4",
+        "http://127.0.0.1/",
+        "127.0.0.1",
+        NOW,
+        tuple(
+            (f.frame, f.quality, f.pdq, f.timestamp, f.inner_pdq, f.inner_quality)
+            for f in sig.frames
+        ),
+    )
+    kind, back = decode_item(encode_item(seen))
+    assert kind == "SeenVideo"
+    assert frames_of(back) == frames_of(seen) == sig.frames

@@ -4,6 +4,13 @@ An item is the JSON object a hoster receives (webhook `items[]`, one e-mail para
 report): URL, page, first-seen time, IP, ASN, case reference, match and hash values. Nothing
 derived from content beyond hash values (fixed-length hex, checked by `hashes.formats`).
 
+A video found by its vPDQ signature (`match_object` with algorithm `vpdq`) has `distance` = 100
+minus the percentage of the seen video's sampled frames found in the reported video; its match
+also says `media: "video"`, that percentage (`frames_matched_percent`) and a `detection` text.
+A vPDQ signature itself (kilobytes of frame hashes) is never part of an alert: `clean_hashes`
+keeps the fixed-width hashes only; the alert's hash values of a video are the digests of the
+file at the URL, when the caller has them.
+
 Keys: `idempotency_key` is unique per alert row and sent as `Idempotency-Key`; `dedupe_ref`
 names "the same URL (and reappearance episode)" for duplicate suppression within the window.
 """
@@ -14,7 +21,7 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
-from hashes.formats import normalize
+from hashes.formats import VIDEO_ALGORITHMS, normalize
 from monitor.core.config import AlertsConfig
 
 SCHEMA = "ntd-monitor/alert-v1"
@@ -30,13 +37,56 @@ def dedupe_window(config: AlertsConfig) -> timedelta:
     return max(config.batch_window, MIN_DEDUPE_WINDOW)
 
 
-def clean_hashes(hashes: dict[str, str] | None) -> dict[str, str]:
-    """Normalised `{algorithm: hex}`; raises HashFormatError on anything else (never bytes)."""
+def clean_hashes(hashes: dict[str, str] | None, *, video: bool = False) -> dict[str, str]:
+    """Normalised `{algorithm: hex}`; raises HashFormatError on anything else (never bytes).
+    A video signature (`vpdq`) is left out unless `video` (a baseline, never an alert)."""
     out: dict[str, str] = {}
     for algorithm, value in (hashes or {}).items():
+        if not video and str(algorithm).strip().lower() in VIDEO_ALGORITHMS:
+            continue
         name, text = normalize(algorithm, value)
         out[name] = text
     return dict(sorted(out.items()))
+
+
+def is_video(algorithm: object) -> bool:
+    """Whether a match algorithm is a video signature's (vPDQ)."""
+    return str(algorithm or "").strip().lower() in VIDEO_ALGORITHMS
+
+
+def frames_matched_percent(distance: object) -> int | None:
+    """A vPDQ match's share of the seen video's frames found in the reported video (0..100)
+    from its distance (100 minus that share); None when the distance is no number."""
+    try:
+        value = int(distance)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return 100 - min(100, max(0, value))
+
+
+def video_detection(distance: object) -> str:
+    """How a video was matched, in words (e-mail text, XARF description, webhook item)."""
+    percent = frames_matched_percent(distance)
+    if percent is None:
+        return "video hash match (vPDQ, Meta's open-source video hash)"
+    return (
+        f"video hash match (vPDQ, Meta's open-source video hash: {percent}% of the frames "
+        "sampled from the video at this URL match frames of the reported video)"
+    )
+
+
+def match_object(algorithm: str, distance: int, of: dict[str, Any]) -> dict[str, Any]:
+    """The item's `match`: algorithm, distance, what it matches (`of`); for a video (vPDQ) also
+    `media`, `frames_matched_percent` and `detection` (docs/alerts.md)."""
+    name = algorithm.strip().lower()
+    out: dict[str, Any] = {"algorithm": name, "distance": int(distance), "of": of}
+    if name in VIDEO_ALGORITHMS:
+        out.update(
+            media="video",
+            frames_matched_percent=frames_matched_percent(distance),
+            detection=video_detection(distance),
+        )
+    return out
 
 
 def match_ref(of_report_id: int | None, of_known_hash_id: int | None) -> str:

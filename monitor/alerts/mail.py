@@ -6,7 +6,9 @@ and the hash values, and what is asked (remove, prevent re-upload, reply quoting
 reference). One XARF v4 JSON report per URL is attached as quoted-printable text (no base64).
 A batch for a CDN (alerts routed "cdn", monitor.alerts.cdn_route) is addressed to the CDN by
 name and asks first to forward the notice to the origin hoster; each URL says which CDN serves
-it and the origin hoster when known.
+it and the origin hoster when known. A video found by vPDQ says so (the share of its frames
+that match) and that its hash values are those of this exact file (a re-encoded copy differs);
+a vPDQ signature is never in the text.
 `send` delivers it with smtplib (STARTTLS and login as configured; credentials come from the
 environment variables the config names) and is run in a thread by the deliverer.
 """
@@ -25,6 +27,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from hashes.formats import ALGORITHMS
+from monitor.alerts import items as alert_items
 from monitor.alerts import xarf
 from monitor.alerts.cdn_route import CDN
 from monitor.alerts.policy import Attempt, Verdict, smtp_verdict
@@ -80,6 +83,8 @@ def _detection(item: dict[str, Any]) -> str:
     algorithm = match.get("algorithm")
     if not algorithm:
         return "hash match against the reported material"
+    if alert_items.is_video(algorithm):
+        return alert_items.video_detection(match.get("distance"))
     algo = ALGORITHMS.get(algorithm)
     if algo is None:
         return f"hash match ({one_line(algorithm)})"
@@ -89,6 +94,15 @@ def _detection(item: dict[str, Any]) -> str:
             f"of {algo.bits} bits)"
         )
     return f"exact hash match ({algorithm})"
+
+
+def _fixed_hex(algorithm: Any, value: Any) -> bool:
+    """Whether a hash value is one an abuse desk can block: the fixed-width hex of a known
+    algorithm (never a video signature's text, nor anything else a subject might hold)."""
+    algo = ALGORITHMS.get(str(algorithm))
+    return bool(
+        algo and isinstance(value, str) and re.fullmatch(f"[0-9a-f]{{{algo.hex_len}}}", value)
+    )
 
 
 def _paragraph(n: int, item: dict[str, Any]) -> str:
@@ -112,9 +126,20 @@ def _paragraph(n: int, item: dict[str, Any]) -> str:
             f"(origin hoster: {origin})"
         )
     lines.append(f"   Detection:       {one_line(_detection(item))}")
-    for i, (algorithm, value) in enumerate(sorted(hashes.items())):
+    video = alert_items.is_video((item.get("match") or {}).get("algorithm"))
+    shown = {k: v for k, v in sorted(hashes.items()) if _fixed_hex(k, v)}
+    for i, (algorithm, value) in enumerate(shown.items()):
         label = "Hash values:" if i == 0 else ""
-        lines.append(f"   {label:<17}{one_line(algorithm)} {one_line(value)}")
+        lines.append(f"   {label:<17}{algorithm} {value}")
+    if video:
+        lines.append(
+            "   Note:            a video; "
+            + (
+                "the hash values are those of this exact file (a re-encoded copy differs)"
+                if shown
+                else "no file hash values (it was identified by its vPDQ frame hashes)"
+            )
+        )
     return "\n".join(lines)
 
 

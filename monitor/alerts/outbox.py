@@ -9,6 +9,11 @@ again after its takedown. Both join the caller's transaction when there is one. 
 
 A URL served through a CDN edge is alerted to the CDN (asked to forward to the origin hoster)
 and to the origin hoster when known: one set of alerts per recipient (monitor.alerts.cdn_route).
+
+A video found by vPDQ is recorded with algorithm `vpdq` and distance 0..100 (100 minus the
+percentage of its frames found in the reported video). Alerts carry fixed-width hash values only:
+a `vpdq` signature given in `hashes` becomes the tracked report's baseline, never alert text,
+and a reappearance's hash values are its report's fixed-width hashes (never its `vpdq` row).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from hashes.formats import ALGORITHMS, HashFormatError
+from hashes.formats import ALGORITHMS, VIDEO_ALGORITHMS, HashFormatError
 from monitor import store
 from monitor.alerts import cdn_route, items
 from monitor.core import clock, urls
@@ -98,12 +103,16 @@ def record_reupload(
     a CDN edge, `edge` or the attributed hoster's `cdn`: the CDN and the origin, cdn_route)."""
     if (of_report_id is None) == (of_known_hash_id is None):
         raise ValueError("give exactly one of of_report_id and of_known_hash_id")
-    if algorithm.lower() not in ALGORITHMS:
-        raise HashFormatError(f"unknown hash algorithm {algorithm!r}")
+    name = algorithm.lower()
+    if name not in ALGORITHMS and name not in VIDEO_ALGORITHMS:
+        raise HashFormatError(f"unknown hash algorithm {algorithm[:40]!r}")
+    if name in VIDEO_ALGORITHMS and not 0 <= int(distance) <= 100:
+        raise ValueError(f"a {name} distance is 100 minus a percentage (0..100), not {distance}")
     clean_url = urls.clean(url)
     url_key = urls.key(clean_url)
     page = urls.clean(page_url) if page_url else None
     values = items.clean_hashes(hashes)
+    baseline = items.clean_hashes(hashes, video=True)
     seen = _when(seen_at)
     now = clock.now()
     stamp = clock.now_iso()
@@ -134,7 +143,7 @@ def record_reupload(
                     page,
                     of_report_id,
                     of_known_hash_id,
-                    algorithm.lower(),
+                    name,
                     int(distance),
                     ip,
                     asn,
@@ -146,7 +155,7 @@ def record_reupload(
             or 0
         )
         tracked, linked, reference = _track(
-            db, clean_url, url_key, base, reupload_id, hoster_id, asn, values, now, config
+            db, clean_url, url_key, base, reupload_id, hoster_id, asn, baseline, now, config
         )
         db.conn.execute(
             "UPDATE reuploads SET tracked_report_id = ? WHERE id = ?", [tracked, reupload_id]
@@ -161,7 +170,7 @@ def record_reupload(
             asn=asn,
             reference=reference,
             original_reference=base,
-            match={"algorithm": algorithm.lower(), "distance": int(distance), "of": origin},
+            match=items.match_object(name, int(distance), origin),
             hashes=values,
         )
         routed = cdn_route.route(
@@ -355,13 +364,12 @@ def _online_match(db: Database, report_id: int, reference: str | None) -> dict[s
         "LIMIT 1",
         [report_id],
     )
-    if row is None or str(row[0]).lower() not in ALGORITHMS or row[1] is None:
+    if row is None or row[1] is None:
         return None
-    return {
-        "algorithm": str(row[0]).lower(),
-        "distance": int(row[1]),
-        "of": {"type": "report", "reference": reference},
-    }
+    name = str(row[0]).lower()
+    if name not in ALGORITHMS and name not in VIDEO_ALGORITHMS:
+        return None
+    return items.match_object(name, int(row[1]), {"type": "report", "reference": reference})
 
 
 def record_reappearance(
@@ -389,10 +397,11 @@ def record_reappearance(
         url, url_key, reference, takedown_at, first_down_at, report_asn = row
         episode = takedown_at or first_down_at or seen
         values = dict(
-            db.conn.execute(
+            db.conn.execute(  # fixed-width hashes only: never a video signature's text
                 "SELECT algorithm, min(hash) FROM report_hashes WHERE report_id = ? "
+                f"AND algorithm IN ({','.join('?' * len(ALGORITHMS))}) "
                 "GROUP BY algorithm ORDER BY algorithm",
-                [report_id],
+                [report_id, *ALGORITHMS],
             ).fetchall()
         )
         fields = dict(

@@ -15,6 +15,12 @@ name the schema's pattern accepts), `confidence` (share of agreeing hash bits: 1
 origin hoster; the origin's report names the CDN in front; both get tag `cdn:<name>` (the
 content/csam schema has no other provider field). Never `evidence`: XARF evidence carries
 content, and we never send content (docs/alerts.md lists what stays empty and why).
+
+A video found by vPDQ (match algorithm `vpdq`, distance 100 minus the share of its frames found
+in the reported video): `media_type` "video", `confidence` that share (0.97 at distance 3),
+tags `detection:perceptual-hash` and `algorithm:vpdq`, and the description says vPDQ and the
+share. `hash_values` holds only the digests of the file (the schema's md5/sha1/sha256), never a
+vPDQ signature.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import uuid
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from hashes.formats import ALGORITHMS
+from hashes.formats import ALGORITHMS, VIDEO_ALGORITHMS
+from monitor.alerts import items
 from monitor.core import clock
 from monitor.core.config import AlertsConfig
 
@@ -161,7 +168,11 @@ def domain(url: str) -> str | None:
 def confidence(match: dict[str, Any]) -> float | None:
     """How sure the match is: 1.0 for an exact hash, the share of agreeing bits for a
     perceptual one, None when no match distance is known."""
-    algo = ALGORITHMS.get(str(match.get("algorithm") or "").lower())
+    name = str(match.get("algorithm") or "").lower()
+    if items.is_video(name):
+        percent = items.frames_matched_percent(match.get("distance"))
+        return None if percent is None else round(percent / 100, 3)
+    algo = ALGORITHMS.get(name)
     if algo is None:
         return None
     if not algo.perceptual:
@@ -180,6 +191,8 @@ def _stamp(value: Any) -> str:
 def _hashes(values: dict[str, Any]) -> dict[str, str]:
     out = {}
     for name, value in (values or {}).items():
+        if str(name).lower() in VIDEO_ALGORITHMS:
+            continue  # a signature of frame hashes, never sent (items.clean_hashes)
         text = str(value).lower()
         if re.fullmatch(r"[0-9a-f]{1,512}", text) and len(text) == _HEX.get(name, len(text)):
             out[str(name)] = text
@@ -226,9 +239,12 @@ def build(
     host = (urlsplit(url).hostname or "").lower()
     match = item.get("match") or {}
     algorithm = str(match.get("algorithm") or "").lower()
-    perceptual = bool(algorithm in ALGORITHMS and ALGORITHMS[algorithm].perceptual)
+    video = items.is_video(algorithm)
+    perceptual = video or bool(algorithm in ALGORITHMS and ALGORITHMS[algorithm].perceptual)
     how = (
-        f"perceptual hash match ({algorithm}, Hamming distance {match.get('distance')})"
+        items.video_detection(match.get("distance"))
+        if video
+        else f"perceptual hash match ({algorithm}, Hamming distance {match.get('distance')})"
         if perceptual
         else f"exact hash match ({algorithm})"
         if algorithm
@@ -253,7 +269,7 @@ def build(
         "url": url,
         "classification": CLASSIFICATION,
         "detection_method": "hash_match",
-        "media_type": "image",
+        "media_type": "video" if video else "image",
         "hash_values": _hashes(item.get("hashes") or {}),
         "content_removed": False,
         "evidence_source": "crawler",

@@ -10,24 +10,33 @@ Every text field of every importer passes one check here (`text_problem`): contr
 line/paragraph separators and bidi overrides/isolates are refused with the column and the code
 point, never echoed. `writing()` is the one transaction of an import; a dry run does the same
 writes and rolls them back, so it reports exactly what a real run would do.
+
+Columns an importer names as `signatures` may hold a video signature's text (hashes.video_text):
+its lines in one quoted CSV cell (each line passes the text check; line ends are allowed there),
+a cell of up to hashes.video_text.MAX_TEXT characters (the csv module's field size limit is
+raised to that while such a file's rows are read: hashes.lists.wide_fields), and in JSON Lines
+a JSON object or list (python-threatexchange's form), passed on as its JSON text.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
 from sqlite_utils import Database
 
+from hashes.lists import wide_fields
 from monitor import store
 from monitor.core.text import text_problem
 
 MAX_ERRORS_KEPT = 200
+_LINE_END = re.compile(r"\r?\n")
 T = TypeVar("T")
 
 
@@ -68,9 +77,12 @@ class ImportResult:
         return self.bad == 0
 
 
-def _checked(line: int, values: dict[str, str]) -> Row:
+def _checked(line: int, values: dict[str, str], signatures: frozenset[str] = frozenset()) -> Row:
     for column, value in values.items():
-        problem = text_problem(value)
+        if column in signatures:  # each line of a multi-line signature cell
+            problem = next(filter(None, map(text_problem, _LINE_END.split(value))), None)
+        else:
+            problem = text_problem(value)
         if problem:
             return Row(line, {}, f"{column}: {problem}")
     return Row(line, values)
@@ -147,11 +159,19 @@ def detect_format(path: Path, fh: IO[bytes]) -> str:
     return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
 
 
-def read_rows(path: str | Path, columns: Iterable[str], required: Iterable[str]) -> Iterator[Row]:
-    """Yield the rows of a CSV or JSON Lines file, keyed by known column names."""
+def read_rows(
+    path: str | Path,
+    columns: Iterable[str],
+    required: Iterable[str],
+    *,
+    signatures: Iterable[str] = (),
+) -> Iterator[Row]:
+    """Yield the rows of a CSV or JSON Lines file, keyed by known column names; `signatures`:
+    the columns that may hold a video signature's text (module docstring)."""
     path = Path(path)
     known = list(columns)
     needed = list(required)
+    wide = frozenset(signatures)
     try:
         fh = path.open("rb")
     except OSError as exc:
@@ -161,9 +181,9 @@ def read_rows(path: str | Path, columns: Iterable[str], required: Iterable[str])
         broken: dict[int, str] = {}
         lines = _lines(fh, broken)  # type: ignore[arg-type]
         if fmt == "jsonl":
-            yield from _jsonl_rows(lines, known, broken)
+            yield from _jsonl_rows(lines, known, broken, wide)
         else:
-            yield from _csv_rows(path, lines, known, needed, broken)
+            yield from _csv_rows(path, lines, known, needed, broken, wide)
 
 
 def _check_header(path: Path, header: list[str], known: list[str], needed: list[str]) -> None:
@@ -181,9 +201,15 @@ def _check_header(path: Path, header: list[str], known: list[str], needed: list[
 
 
 def _csv_rows(
-    path: Path, lines: Iterator[str], known: list[str], needed: list[str], broken: dict[int, str]
+    path: Path,
+    lines: Iterator[str],
+    known: list[str],
+    needed: list[str],
+    broken: dict[int, str],
+    wide: frozenset[str] = frozenset(),
 ) -> Iterator[Row]:
     reader = csv.reader(lines, strict=True)
+    limit = wide_fields if wide else nullcontext
     try:
         header = next(reader)
     except StopIteration:
@@ -198,7 +224,8 @@ def _csv_rows(
     while True:
         line = reader.line_num + 1  # a quoted field may span lines: name the record's first
         try:
-            fields: list[str] | None = next(reader)
+            with limit():
+                fields: list[str] | None = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
@@ -215,10 +242,15 @@ def _csv_rows(
         if len(fields) != width:
             yield Row(line, {}, f"expected {width} fields, found {len(fields)}")
             continue
-        yield _checked(line, dict(zip(header, fields, strict=True)))
+        yield _checked(line, dict(zip(header, fields, strict=True)), wide)
 
 
-def _jsonl_rows(lines: Iterator[str], known: list[str], broken: dict[int, str]) -> Iterator[Row]:
+def _jsonl_rows(
+    lines: Iterator[str],
+    known: list[str],
+    broken: dict[int, str],
+    wide: frozenset[str] = frozenset(),
+) -> Iterator[Row]:
     for number, text in enumerate(lines, 1):
         if not text.strip():
             continue
@@ -240,7 +272,7 @@ def _jsonl_rows(lines: Iterator[str], known: list[str], broken: dict[int, str]) 
         if unknown:
             yield Row(number, {}, f"unknown field(s) {', '.join(map(repr, unknown))}")
             continue
-        nested = [k for k, v in obj.items() if isinstance(v, dict | list)]
+        nested = [k for k, v in obj.items() if isinstance(v, dict | list) and k not in wide]
         if nested:
             yield Row(
                 number,
@@ -248,5 +280,14 @@ def _jsonl_rows(lines: Iterator[str], known: list[str], broken: dict[int, str]) 
                 f"{nested[0]}: must be a string or a number, not a {type(obj[nested[0]]).__name__}",
             )
             continue
-        values = {k: "" if v is None else str(v) for k, v in obj.items()}
-        yield _checked(number, values)
+        values = {k: _cell(v) for k, v in obj.items()}
+        yield _checked(number, values, wide)
+
+
+def _cell(value: object) -> str:
+    """A JSON Lines value as the text of a cell (an object or list: its JSON, for a signature)."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)

@@ -1,7 +1,11 @@
 """`import hashes FILE --list NAME`: a hash list (CSV `algorithm,hash,label`) into the store.
 
 Lists have a name and a source; an allowlist holds known-benign hashes (stock images, CMS
-defaults) that must never match. Rows are validated (known algorithm, hex of the right length),
+defaults) that must never match. A `vpdq` row's hash is a video signature in any form
+hashes.video_text reads (frame lines ";"-joined or one per line in a quoted cell,
+python-threatexchange's JSON as a quoted string, or in JSON Lines as an object), stored in its
+canonical text. Rows are validated (known algorithm, hex of the right length, a readable
+signature),
 de-duplicated within the list, and written in one transaction; re-importing changes nothing.
 Labels pass the shared text check and are at most 200 characters. A dry run makes the same
 writes and rolls them back, so its counts are a real run's.
@@ -19,6 +23,7 @@ from monitor.intake.common import ImportResult, read_rows, text_problem, writing
 
 COLUMNS = ("algorithm", "hash", "label")
 CHUNK = 5000
+CHUNK_CHARS = 32 * 1024 * 1024  # also flushed at this much hash text (video signatures are long)
 MAX_LABEL = 200
 
 
@@ -54,6 +59,7 @@ def import_hashes(
                 kind = "an allowlist" if row[1] else "not an allowlist"
                 raise ValueError(f"list {name!r} exists and is {kind}; use another name")
         chunk: list[tuple] = []
+        size = [0]  # characters of hash text in `chunk`
 
         def flush() -> None:
             if chunk:
@@ -67,8 +73,9 @@ def import_hashes(
                 result.added += added
                 result.unchanged += len(chunk) - added
             chunk.clear()
+            size[0] = 0
 
-        for item in read_rows(path, COLUMNS, ("algorithm", "hash")):
+        for item in read_rows(path, COLUMNS, ("algorithm", "hash"), signatures=("hash",)):
             result.read += 1
             if item.problem:
                 result.error(item.line, item.problem)
@@ -85,7 +92,8 @@ def import_hashes(
                 result.error(item.line, f"label longer than {MAX_LABEL} characters")
                 continue
             chunk.append((list_id, algorithm, value, label))
-            if len(chunk) >= CHUNK:
+            size[0] += len(value)
+            if len(chunk) >= CHUNK or size[0] >= CHUNK_CHARS:
                 flush()
         flush()
     return result

@@ -1,6 +1,8 @@
 """`import reports`: reported URLs (CSV or JSON Lines) into the store.
 
-Columns: url,reference,reported_at,noticed_at,phash,pdq,sha256 (only url required), and for a
+Columns: url,reference,reported_at,noticed_at,phash,pdq,sha256 (only url required), `vpdq` (a
+reported video's vPDQ signature in any form hashes.video_text reads: stored in its canonical
+text as the report's `vpdq` baseline, checked like the other hashes), and for a
 site behind a CDN the origin as the hotline knows it: `origin_ip` (the origin server's address)
 and/or `origin_hoster` (a hoster already in the registry, which is then the notified hoster);
 checks through the CDN's edge are attributed to that origin (monitor.attribution.cdn_attribute),
@@ -38,11 +40,13 @@ COLUMNS = (
     "phash",
     "pdq",
     "sha256",
+    "vpdq",
     "origin_ip",
     "origin_hoster",
 )
-HASH_COLUMNS = ("phash", "pdq", "sha256")
+HASH_COLUMNS = ("phash", "pdq", "sha256", "vpdq")
 CHUNK = 2000
+CHUNK_CHARS = 32 * 1024 * 1024  # also flushed at this much hash text (video signatures are long)
 MAX_REFERENCE = 200
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
@@ -159,15 +163,17 @@ def import_reports(
     zone_less = [0]
     seen: set[str] = set()
     chunk: list[ReportRow] = []
+    size = [0]  # characters of hash text in `chunk`
     origins: dict[str, int] | None = None
 
     def flush() -> None:
         if chunk:
             _write(db, chunk, imported_at, config, result)
         chunk.clear()
+        size[0] = 0
 
     with writing(db, dry_run):
-        for row in read_rows(path, COLUMNS, ("url",)):
+        for row in read_rows(path, COLUMNS, ("url",), signatures=("vpdq",)):
             result.read += 1
             if row.problem:
                 result.error(row.line, row.problem)
@@ -192,7 +198,8 @@ def import_reports(
                 continue
             seen.add(parsed.url_key)
             chunk.append(parsed)
-            if len(chunk) >= CHUNK:
+            size[0] += sum(len(value) for _, value in parsed.hashes)
+            if len(chunk) >= CHUNK or size[0] >= CHUNK_CHARS:
                 flush()
         flush()
     if zone_less[0]:

@@ -4,6 +4,8 @@
 report baseline (`report_hashes`) as ref ("report", id) in list "reports", every `known_hashes`
 entry as ref ("known", id) under its list's name (allowlists flagged, so a known-benign image
 never matches). A hash list is read per algorithm as one string (`Matcher.add_packed`).
+Video signatures (`vpdq` rows) are no image hashes: they stay out of this Matcher (their
+reports still count as having a baseline); monitor.reuploads.videos loads them.
 The Matcher lives in the crawl process or in a match process (monitor.reuploads.match_worker); the
 rest
 of a `ReuploadIndex` (which reports have a baseline, what a tracked re-upload copies) is small
@@ -28,7 +30,7 @@ from typing import Any, cast
 
 from sqlite_utils import Database
 
-from hashes.formats import ALGORITHMS, HashFormatError
+from hashes.formats import ALGORITHMS, VIDEO_ALGORITHMS, HashFormatError
 from hashes.match import Matcher
 from monitor.core import urls
 from monitor.core.config import Config
@@ -150,12 +152,17 @@ def load_index(db: Database, config: Config) -> ReuploadIndex:
     conn = db.conn
     with_baseline = index.with_baseline
 
+    video = ",".join("?" * len(VIDEO_ALGORITHMS))
+
     def report_rows() -> Iterator[tuple[Any, ...]]:
-        for rid, algorithm, value in conn.execute(
-            "SELECT report_id, algorithm, hash FROM report_hashes"
+        for rid, algorithm, value in conn.execute(  # a video signature is a baseline too
+            f"SELECT report_id, algorithm, CASE WHEN algorithm IN ({video}) THEN NULL "
+            "ELSE hash END FROM report_hashes",
+            VIDEO_ALGORITHMS,
         ):
             with_baseline.add(rid)
-            yield (("report", rid), algorithm, value)
+            if value is not None:
+                yield (("report", rid), algorithm, value)
 
     index.entries += matcher.add_many(report_rows(), list_name=REPORTS, skip_invalid=True)
     for rid, of_report, of_known in conn.execute(
@@ -207,11 +214,13 @@ def _add_list(conn: Any, matcher: Matcher, list_id: int, name: str, allowlist: b
             packed.append(algorithm)
         except HashFormatError:
             pass  # row by row, below
-    sql = "SELECT id, algorithm, hash, label FROM known_hashes WHERE list_id = ?"
-    if packed:
-        sql += f" AND algorithm NOT IN ({','.join('?' * len(packed))})"
+    skip = [*packed, *VIDEO_ALGORITHMS]  # video signatures: monitor.reuploads.video_index
+    sql = (
+        "SELECT id, algorithm, hash, label FROM known_hashes WHERE list_id = ? "
+        f"AND algorithm NOT IN ({','.join('?' * len(skip))})"
+    )
     rows = (
         (("known", kid), algorithm, value, label)
-        for kid, algorithm, value, label in conn.execute(sql, [list_id, *packed])
+        for kid, algorithm, value, label in conn.execute(sql, [list_id, *skip])
     )
     return count + matcher.add_many(rows, list_name=name, allowlist=allowlist, skip_invalid=True)

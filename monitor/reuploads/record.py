@@ -25,6 +25,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from hashes.compute import MediaHashes
+from hashes.video_text import to_text
 from monitor.alerts.outbox import record_reupload
 from monitor.attribution import asn
 from monitor.attribution.cdn_attribute import EdgeAttribution
@@ -216,8 +217,9 @@ class Recorder:
                 page_url=video.page_url,
                 report_id=getattr(video, "report_id", None),
             )
-            if found:
-                await self._record(video, found, out, video_hashes(video))
+            if found:  # digests for the alert; the signature becomes the tracked copy's baseline
+                values = {**video_hashes(video), "vpdq": to_text(frames_of(video))}
+                await self._record(video, found, out, values)
         return out
 
     async def _record(
