@@ -22,6 +22,7 @@ second crawl matches against it.
 | wrong_range | 206 with bytes from the middle of the file | unreachable | other_error |
 | image_now | an image where the video was (control) | removed | content_changed |
 | too_many_pixels | a 4096x2304 video (over the 3840x2160 bound) | unreachable | too_large |
+| not_a_video | 300 KB noise as video/mp4, no ranges, > max size | unreachable | too_large |
 """
 
 from __future__ import annotations
@@ -134,6 +135,14 @@ CASES = (
         "too_many_pixels",
         huge,
         original,
+        outcome="unreachable",
+        reasons=("too_large",),
+    ),
+    Case(
+        "not_a_video",
+        lambda: synthetic_video.garbage(300_000),
+        original,
+        "no",
         outcome="unreachable",
         reasons=("too_large",),
     ),
