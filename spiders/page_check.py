@@ -9,13 +9,16 @@ re-upload matching. An image answered with another status (a hostile 404 serving
 material) counts only when it matches the baseline (monitor.core.classify rule 0). The best
 comparison with the baseline decides; a page whose images were not all seen in time and that
 showed no match is classified `timeout` (unreachable), never removed. Bodies are dropped once
-hashed.
+hashed. The page's videos (spiders.observe.video_links, at most PAGE_VIDEOS) are read as prefixes
+and hashed beside its images (spiders.watch_videos.fetch_video): a reported video page is judged
+by its video (vPDQ, or its digest when read whole), and gives it as its first baseline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -25,15 +28,32 @@ from scrapy.http import Response
 
 from hashes.compute import MediaHashes
 from hashes.match import Comparison
+from hashes.video import VideoHashes
+from hashes.video_compare import (
+    BASELINE_SECONDS_PER_HASH,
+    QUERY_SECONDS_PER_HASH,
+    compare_video,
+    video_baseline,
+)
 from monitor.core.classify import Fetch
 from spiders import deadline
 from spiders.base import slot_for
 from spiders.hashing import Hasher, HashWorkerFailed, baseline_of, exact_match_async
-from spiders.items import SeenImage
-from spiders.observe import image_links, looks_image
+from spiders.items import SeenImage, SeenVideo
+from spiders.observe import image_links, looks_image, video_links
 from spiders.pipelines.reuploads import seen_image
+from spiders.watch_videos import fetch_video, seen_video
 
-PAGE_IMAGES_AT_ONCE = 4  # images of one reported page fetched at once
+PAGE_IMAGES_AT_ONCE = 4  # images (and videos) of one reported page fetched at once
+PAGE_VIDEOS = 4  # videos of one reported page looked at (video and source elements first)
+
+
+def _digest_match(baseline: Any, h: VideoHashes) -> Comparison | None:
+    """A page's video read whole whose sha256 is the baseline's."""
+    if h.signature is None or h.signature.truncated:
+        return None
+    wanted = {str(v).lower() for a, v, *_ in baseline if str(a).lower() == "sha256"}
+    return Comparison("sha256", 0, True) if h.sha256 in wanted else None
 
 
 class PageCheck:
@@ -45,10 +65,11 @@ class PageCheck:
     check_seconds: float
     _compare: Callable[[Any, MediaHashes], Comparison | None]
     _matched: Callable[[Fetch, Comparison], Fetch]
+    _thresholds: Callable[[], Any]
 
     async def _page(
         self, response: Response, fetch: Fetch, baseline: list[tuple[str, str]]
-    ) -> tuple[Fetch, tuple, list[SeenImage]]:
+    ) -> tuple[Fetch, tuple, list[SeenImage], list[SeenVideo]]:
         """A reported HTML page: hash every image it shows (bounded; PAGE_IMAGES_AT_ONCE
         fetched at a time), each also a SeenImage, until the check's deadline. A page whose
         images did not all arrive in time and showed no match is `timeout`, not removed."""
@@ -58,11 +79,18 @@ class PageCheck:
             asyncio.ensure_future(self._page_image(link, at, room, baseline))
             for link in image_links(response)
         ]
+        counts: Counter[str] = Counter()
+        vtasks = [
+            asyncio.ensure_future(self._page_video(link, at, room, bool(baseline), counts))
+            for link in video_links(response, limit=PAGE_VIDEOS)
+        ]
         done, pending = (
-            await asyncio.wait(tasks, timeout=max(0.0, at - time.monotonic()))
-            if tasks
+            await asyncio.wait([*tasks, *vtasks], timeout=max(0.0, at - time.monotonic()))
+            if tasks or vtasks
             else (set(), set())
         )
+        for key, value in counts.items():
+            self.crawler.stats.inc_value(f"monitor/video/page/{key}", value)
         # (the pending ones end by themselves: their download_timeout ends at the deadline)
         best = None
         collected: list[tuple[str, str, int | None]] = []
@@ -86,24 +114,57 @@ class PageCheck:
                 best is None or (cmp.matched, -cmp.distance) > (best.matched, -best.distance)
             ):
                 best = cmp
+        videos: list[SeenVideo] = []
+        for vtask in vtasks:
+            got = vtask.result() if vtask in done else None
+            if got is None:
+                continue
+            video_url, video_ip, vh = got
+            assert vh.signature is not None
+            videos.append(
+                seen_video(
+                    video_url, response.url, video_ip, vh, report_id=response.meta["report_id"]
+                )
+            )
+            if not baseline:
+                collected.extend(video_baseline(vh.signature, vh.sha256))
+                continue
+            cmp = _digest_match(baseline, vh) or compare_video(
+                baseline, vh.signature, self._thresholds()
+            )
+            if cmp and (
+                best is None or (cmp.matched, -cmp.distance) > (best.matched, -best.distance)
+            ):
+                best = cmp
         fetch = replace(fetch, gallery=True)
         if best is not None and best.matched:
-            return self._matched(replace(fetch, is_image=True), best), (), seen
+            return self._matched(replace(fetch, is_image=True), best), (), seen, videos
         if pending:  # the deadline passed before the page's images were all seen
             self.crawler.stats.inc_value("monitor/deadline/page_cut")
             if not collected:
-                return replace(fetch, error="timeout"), (), seen
+                return replace(fetch, error="timeout"), (), seen, videos
         if not baseline:
             if collected:
                 return (
                     replace(fetch, is_image=True, matched=None),
                     tuple(dict.fromkeys(collected)),
                     seen,
+                    videos,
                 )
-            return replace(fetch, is_image=False, image_error="html page without images"), (), seen
+            failed = "html page without images"
+            return replace(fetch, is_image=False, image_error=failed), (), seen, videos
         if best is None:
-            return replace(fetch, is_image=False, matched=False), (), seen
-        return self._matched(replace(fetch, is_image=True), best), (), seen
+            return replace(fetch, is_image=False, matched=False), (), seen, videos
+        return self._matched(replace(fetch, is_image=True), best), (), seen, videos
+
+    async def _page_video(
+        self, link: str, at: float, room: asyncio.Semaphore, dense: bool, counts: Counter[str]
+    ) -> tuple[str, str | None, VideoHashes] | None:
+        """One video of a reported page, read as a prefix and hashed before the deadline `at`
+        (densely when it may become the baseline)."""
+        seconds = QUERY_SECONDS_PER_HASH if dense else BASELINE_SECONDS_PER_HASH
+        async with room:
+            return await fetch_video(self, link, at, counts, seconds)
 
     async def _page_image(
         self, link: str, at: float, room: asyncio.Semaphore, baseline

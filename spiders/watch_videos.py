@@ -84,46 +84,60 @@ class PageVideos:
     ) -> SeenVideo | None:
         if self._room is None:
             self._room = asyncio.Semaphore(self.crawler.settings.getint("CONCURRENT_REQUESTS"))
-        prefix = self.config.crawl.video_prefix_bytes
         async with self._room:
-            if time.monotonic() >= at:
-                return None
-            request = Request(
-                link,
-                dont_filter=True,
-                headers=prefix_headers(prefix),
-                meta={
-                    "kind": "video",
-                    "download_slot": slot_for(link, None),
-                    deadline.AT: at,
-                    **video_meta(prefix, known=True),
-                },
-            )
-            try:
-                response = await self.crawler.engine.download_async(request)
-            except Exception as exc:  # noqa: BLE001 - a video that fails is counted, not fatal
-                counts[f"error/video/{error_kind(exc)}"] += 1
-                counts["errors"] += 1
-                return None
-            counts[f"videos/status/{response.status}"] += 1
-            part = prefix_of(response)
-            if not part.from_start or not looks_like_video(response.body):
-                counts["videos/not_video"] += 1
-                return None
-            counts["videos/bytes"] += len(response.body)
-            url, ip = response.url, (str(response.ip_address) if response.ip_address else None)
-            try:
-                h = await self.hasher.compute_video(
-                    response.body, partial=part.partial, seconds_per_hash=QUERY_SECONDS_PER_HASH
-                )
-            except HashWorkerFailed:
-                counts["error/video/hash_worker_failed"] += 1
-                counts["errors"] += 1
-                return None
-            finally:
-                del response
-        if not h.ok or h.signature is None:
-            counts[f"videos/error/{h.error_kind}"] += 1
+            got = await fetch_video(self, link, at, counts, QUERY_SECONDS_PER_HASH)
+        if got is None:
             return None
-        counts["videos/hashed"] += 1
+        url, ip, h = got
         return seen_video(url, page_url, ip, h)
+
+
+async def fetch_video(
+    spider: Any, link: str, at: float, counts: Counter[str], seconds_per_hash: float
+) -> tuple[str, str | None, VideoHashes] | None:
+    """One linked video read as a prefix (a Range; cut at the prefix when ignored) before the
+    deadline `at` and hashed: (final URL, server IP, its VideoHashes), or None (failed, late,
+    no video, not decodable: counted under videos/... and error/video/...). Any status: video
+    bytes under a 404 are hashed like an image's."""
+    if time.monotonic() >= at:
+        return None
+    prefix = spider.config.crawl.video_prefix_bytes
+    request = Request(
+        link,
+        dont_filter=True,
+        headers=prefix_headers(prefix),
+        meta={
+            "kind": "video",
+            "download_slot": slot_for(link, None),
+            deadline.AT: at,
+            **video_meta(prefix, known=True),
+        },
+    )
+    try:
+        response = await spider.crawler.engine.download_async(request)
+    except Exception as exc:  # noqa: BLE001 - a video that fails is counted, not fatal
+        counts[f"error/video/{error_kind(exc)}"] += 1
+        counts["errors"] += 1
+        return None
+    counts[f"videos/status/{response.status}"] += 1
+    part = prefix_of(response)
+    if not part.from_start or not looks_like_video(response.body):
+        counts["videos/not_video"] += 1
+        return None
+    counts["videos/bytes"] += len(response.body)
+    url, ip = response.url, (str(response.ip_address) if response.ip_address else None)
+    try:
+        h = await spider.hasher.compute_video(
+            response.body, partial=part.partial, seconds_per_hash=seconds_per_hash
+        )
+    except HashWorkerFailed:
+        counts["error/video/hash_worker_failed"] += 1
+        counts["errors"] += 1
+        return None
+    finally:
+        del response
+    if not h.ok or h.signature is None:
+        counts[f"videos/error/{h.error_kind}"] += 1
+        return None
+    counts["videos/hashed"] += 1
+    return url, ip, h

@@ -22,6 +22,8 @@ second crawl matches against it.
 | wrong_range | 206 with bytes from the middle of the file | unreachable | other_error |
 | image_now | an image where the video was (control) | removed | content_changed |
 | too_many_pixels | a 4096x2304 video (over the 3840x2160 bound) | unreachable | too_large |
+| page_video | an HTML page (the reported URL) embedding the clip | online | hash_match vpdq |
+| page_other_video | the page embedding an unrelated clip | removed | content_changed |
 | not_a_video | 300 KB noise as video/mp4, no ranges, > max size | unreachable | too_large |
 """
 
@@ -104,6 +106,7 @@ class Case:
     reasons: tuple[str, ...] = ("hash_match",)
     algorithm: str | None = None
     max_size: int | None = None  # the check read at most this many bytes
+    page: bool = False  # the reported URL is an HTML page embedding the video (/p/<case>)
 
 
 CASES = (
@@ -137,6 +140,15 @@ CASES = (
         original,
         outcome="unreachable",
         reasons=("too_large",),
+    ),
+    Case("page_video", original, original, page=True, algorithm="vpdq"),
+    Case(
+        "page_other_video",
+        other,
+        original,
+        page=True,
+        outcome="removed",
+        reasons=("content_changed",),
     ),
     Case(
         "not_a_video",
@@ -191,8 +203,14 @@ def app(cases, sent: dict[str, int]) -> web.Application:
             pass
         return response
 
+    async def page(request: web.Request) -> web.Response:
+        case = request.match_info["case"]
+        html = f'<!doctype html><html><body><video controls><source src="/v/{case}"></video>'
+        return web.Response(text=html + "</body></html>", content_type="text/html")
+
     application = web.Application()
     application.router.add_get("/v/{case}", serve)
+    application.router.add_get("/p/{case}", page)
     return application
 
 
@@ -223,7 +241,11 @@ async def check_cases(directory: Path, cases=CASES) -> tuple[dict, dict, dict[st
     """Serve `cases` (plus "first_check", a report without baseline), crawl at the 1 h and 2 h
     slots; each case's checks as seen, and the bytes the server sent per case."""
     sent: dict[str, int] = {}
-    served = (*cases, Case("first_check", original, original, "no"))
+    served = (
+        *cases,
+        Case("first_check", original, original, "no"),
+        Case("page_first_check", original, original, page=True),
+    )
     for case in served:  # made before serving: encoding a clip would hold the event loop
         case.body()
     runner = web.AppRunner(app(served, sent), shutdown_timeout=1.0)
@@ -235,7 +257,10 @@ async def check_cases(directory: Path, cases=CASES) -> tuple[dict, dict, dict[st
     try:
         db_file = directory / "video.db"
         lines = ["url,reference,reported_at,noticed_at"]
-        lines += [f"http://127.0.0.1:{port}/v/{c.id},{c.id},{NOTICED},{NOTICED}" for c in served]
+        lines += [
+            f"http://127.0.0.1:{port}/{'p' if c.page else 'v'}/{c.id},{c.id},{NOTICED},{NOTICED}"
+            for c in served
+        ]
         (directory / "reports.csv").write_text("\n".join(lines) + "\n")
         db = store.connect(db_file)
         assert import_reports(db, directory / "reports.csv", config).bad == 0
@@ -297,6 +322,9 @@ def test_a_first_check_takes_its_baseline_from_a_prefix_and_the_next_check_match
     assert first["first_check"][:2] == ("online", "first_check")
     assert first["first_check"][4] <= PREFIX + SLACK < len(original())
     assert second["first_check"][:3] == ("online", "hash_match", "vpdq")
+    # a reported page's video, likewise (taken densely, from its prefix)
+    assert first["page_first_check"][:2] == ("online", "first_check")
+    assert second["page_first_check"][:3] == ("online", "hash_match", "vpdq")
 
 
 def test_video_stats_count_the_bytes_read(seen) -> None:

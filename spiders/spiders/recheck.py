@@ -45,7 +45,15 @@ from monitor.store.due import iter_due
 from spiders import deadline
 from spiders.base import HashingSpider, slot_for
 from spiders.hashing import Hasher, baseline_of, exact_match_async
-from spiders.items import CheckItem, PlaceholderItem, SeenImage, SeenImages, Writer
+from spiders.items import (
+    CheckItem,
+    PlaceholderItem,
+    SeenImage,
+    SeenImages,
+    SeenVideo,
+    SeenVideos,
+    Writer,
+)
 from spiders.observe import error_kind, is_away, looks_html, looks_image, redirect_chain
 from spiders.page_check import PageCheck
 from spiders.video_check import VideoCheck
@@ -180,6 +188,7 @@ class RecheckSpider(VideoCheck, PageCheck, HashingSpider):
         )
         new_baseline: tuple = ()
         seen: list[SeenImage] = []  # images of a reported page, yielded first
+        seen_videos: list[SeenVideo] = []  # and its videos
         if response.status == 206 and not prefix_of(response).from_start:
             # a range we did not ask for (spiders.video_prefix): nothing here to judge
             fetch = replace(fetch, error="other")
@@ -194,13 +203,15 @@ class RecheckSpider(VideoCheck, PageCheck, HashingSpider):
             if exact is not None:
                 fetch = self._matched(replace(fetch, is_image=True), exact)
             elif html:
-                fetch, new_baseline, seen = await self._page(response, fetch, baseline)
+                fetch, new_baseline, seen, seen_videos = await self._page(response, fetch, baseline)
             else:
                 fetch, new_baseline = await self._image(response, fetch, body, baseline)
         size = len(body)
         del body
         if seen:
             yield SeenImages(response.url, tuple(seen))
+        if seen_videos:
+            yield SeenVideos(response.url, tuple(seen_videos))
         outcome, reason = classify(fetch)
         self.crawler.stats.inc_value(f"monitor/outcome/{outcome}")
         self.finished += 1
