@@ -10,6 +10,7 @@ from monitor.core.config import ScheduleConfig
 from monitor.sim import scenario as scenarios
 from monitor.sim.demo.printing import receivers_line
 from monitor.sim.demo.run import compare, run_demo
+from monitor.sim.demo.videos import lines as video_lines
 
 
 def _group(
@@ -211,6 +212,19 @@ async def test_short_demo(tmp_path):
         f"sent; XARF valid: {tally.xarf_sent}/{tally.xarf_sent} sent"
     )
     assert (tmp_path / "demo-world" / "orders.csv").exists()
+
+    # videos: the world's video reports were rechecked against the truth (no removal claimed
+    # while a video was served), no vPDQ find named the wrong report or a distractor, and the
+    # demo's "Video" block says so
+    video = result.video
+    assert video.reported >= 1 and video.distractors >= 1 and sum(video.checks.values()) >= 5
+    assert video.count("down", "online") == 0, video.checks
+    assert video.false == 0 and video.distractor_hits == 0
+    assert video.served >= 1 and video.found >= 1  # a video re-upload found by a watch scan
+    assert video.world["responses"] >= 1 and video.world["bytes"] > 0
+    block = video_lines(video)
+    assert block[0].startswith(f"reported videos: {video.reported} ")
+    assert any(line.startswith("video re-uploads: ") for line in block)
 
     db_bytes = (tmp_path / "demo.db").read_bytes()
     assert b"\xff\xd8\xff" not in db_bytes  # no JPEG was ever stored

@@ -11,9 +11,12 @@ import signal
 
 import pytest
 
+from hashes import synthetic_video
 from hashes.compute import compute
 from hashes.synthetic import encode, image, jpeg
+from hashes.video import video_signature
 from monitor.core.pipes import Child, ChildGone
+from spiders import hashing
 from spiders.hashing import Hasher, HashWorkerFailed
 
 
@@ -22,11 +25,15 @@ async def test_child_answers_each_request_and_fails_calls_once_dead():
     try:
         bodies = [jpeg(seed, (160, 120)) for seed in (1, 2, 3)]
         head, tail = bodies[0][:100], bodies[0][100:]
+        image = hashing._HEAD.pack(b"I", 0, 0.0)  # the worker's request head: an image
         answers = await asyncio.gather(
-            child.call(head, tail),  # parts sent back to back
-            *(child.call(b) for b in bodies[1:]),
+            child.call(image + head, tail),  # parts sent back to back
+            *(child.call(image, b) for b in bodies[1:]),
         )
         assert [pickle.loads(a) for a in answers] == [compute(b) for b in bodies]
+        clip = synthetic_video.clip(3, size=(96, 72), seconds=3)  # a video, one hash a second
+        video = pickle.loads(await child.call(hashing._HEAD.pack(b"V", 0, 1.0), clip))
+        assert video.ok and video.signature == video_signature(clip, seconds_per_hash=1.0)
         os.kill(child.pid, signal.SIGKILL)
         for _ in range(200):  # the reader sees EOF and marks it dead
             if not child.alive:

@@ -125,6 +125,7 @@ async def test_truth_json_and_import_files(make_world, tmp_path):
         "phash",
         "pdq",
         "sha256",
+        "vpdq",  # the last column: a video report's dense vPDQ signature
     ]
     with_hashes = [r for r in reports if r["phash"]]
     assert with_hashes

@@ -20,8 +20,14 @@ from PIL import Image, ImageDraw, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
 FORMATS = ("jpeg", "png", "webp", "gif")
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
-EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif"}
+CONTENT_TYPES = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "mp4": "video/mp4",  # a video item (monitor.sim.videos renders it)
+}
+EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "mp4": "mp4"}
 TRANSFORMS = ("reencode", "resize", "crop", "border", "mirror")
 _SIZES = ((320, 240), (400, 300), (256, 256), (360, 270), (300, 400), (480, 320))
 

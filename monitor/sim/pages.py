@@ -1,7 +1,9 @@
 """HTML pages of a simulated hoster: front page, galleries, "file removed" and not-found pages.
 
 Galleries link images the way real sites do: `<img src>`, `srcset`, `og:image` and plain
-`<a href>` to image files, so a watch crawler has every form to find re-uploads in.
+`<a href>` to image files, so a watch crawler has every form to find re-uploads in. Videos
+(paths ending .mp4) appear as `<video controls><source src type="video/mp4"></video>`, every
+third one as a plain `<a href>` download link.
 """
 
 from __future__ import annotations
@@ -27,7 +29,17 @@ def front(hoster: str, galleries: int, og_image: str | None) -> bytes:
 def gallery(hoster: str, k: int, paths: list[str]) -> bytes:
     """Album `k` showing `paths` (absolute paths on this hoster)."""
     parts = []
-    for n, path in enumerate(paths):
+    stills = [p for p in paths if not p.endswith(".mp4")]
+    for m, path in enumerate(p for p in paths if p.endswith(".mp4")):
+        v = escape(path)
+        if m % 3 == 2:
+            parts.append(f'<p><a href="{v}">download video {m}</a></p>')
+        else:
+            parts.append(
+                f'<figure><video controls width="320"><source src="{v}" type="video/mp4">'
+                "</video></figure>"
+            )
+    for n, path in enumerate(stills):
         p = escape(path)
         if n % 3 == 0:
             parts.append(f'<figure><img src="{p}" alt="image {n}"></figure>')
@@ -38,7 +50,7 @@ def gallery(hoster: str, k: int, paths: list[str]) -> bytes:
         else:
             parts.append(f'<p><a href="{p}">download image {n}</a></p>')
     body = f'<h1>Album {k}</h1>{"".join(parts)}<p><a href="/">home</a></p>'
-    return _doc(f"{hoster} album {k}", body, paths[0] if paths else None)
+    return _doc(f"{hoster} album {k}", body, stills[0] if stills else None)
 
 
 def removed(hoster: str) -> bytes:

@@ -5,6 +5,10 @@ until `removal_at`, then behaves as `after` says (404, placeholder, reset, ...);
 (`reappear_at` .. `reappear_until`). Re-uploads are items too (`of` names the original), with a
 transform, on the same or another hoster, appearing at `appear_at`. `phase_at(item, t)` says
 what an item does at simulated time `t`: "absent", "online" or its `after` behaviour.
+
+Videos: an item whose format is `mp4` is a video (monitor.sim.videos); its re-uploads take the
+scenario's `video_transforms` and stay MP4. `Plan.distractors` are unrelated videos on the
+galleries of the hosters that serve videos: never reported, never a copy of anything.
 """
 
 from __future__ import annotations
@@ -51,14 +55,19 @@ class Item:
     def is_reupload(self) -> bool:
         return self.of is not None
 
+    @property
+    def is_video(self) -> bool:
+        return self.fmt == "mp4"
+
 
 @dataclass(frozen=True)
 class Plan:
     scenario: Scenario
     items: tuple[Item, ...]
+    distractors: tuple[Item, ...] = ()  # unrelated videos on galleries (not in `items`)
 
     def by_id(self) -> dict[str, Item]:
-        return {item.id: item for item in self.items}
+        return {item.id: item for item in self.items + self.distractors}
 
     def reports(self) -> tuple[Item, ...]:
         return tuple(i for i in self.items if not i.is_reupload)
@@ -135,7 +144,7 @@ def _path(rnd: random.Random, hoster: Hoster, index: int, ext: str, t: datetime)
         return f"/uploads/{t:%Y/%m}/{token}.{ext}"
     if hoster.path_style == "flat":
         return f"/{token}.{ext}"
-    return f"/files/{token}/image{index}.{ext}"
+    return f"/files/{token}/{'video' if ext == 'mp4' else 'image'}{index}.{ext}"
 
 
 def _within(rnd: random.Random, start: datetime, days: tuple[float, float]) -> datetime:
@@ -190,8 +199,12 @@ def _reupload(scn: Scenario, original: Item, hosters: tuple[Hoster, ...], n: int
     target = home
     if others and rnd.random() < scn.reupload_other_hoster_share:
         target = rnd.choice(others)
-    kind = rnd.choice(scn.transforms)
-    fmt = "jpeg" if kind == "reencode" else _pick(rnd, target.formats)
+    if original.is_video:  # a video's copies are videos (the image draws stay as they were)
+        kind, fmt = rnd.choice(scn.video_transforms), "mp4"
+    else:
+        kind = rnd.choice(scn.transforms)
+        stills = {k: v for k, v in target.formats.items() if k != "mp4"} or {"jpeg": 1.0}
+        fmt = "jpeg" if kind == "reencode" else _pick(rnd, stills)
     base = original.removal_at or original.noticed_at or scn.start
     appear = _within(rnd, base, scn.reupload_after_days).replace(microsecond=0)
     token = f"{rnd.getrandbits(40):010x}"
@@ -218,9 +231,33 @@ def generate(scn: Scenario) -> Plan:
         noises = allocate(h.noise, h.items, rnd)
         items += [_item(scn, h, i, afters[i] or "404", noises[i]) for i in range(h.items)]
     rnd = random.Random(f"{scn.seed}:reuploads")
-    chosen = [it for it in items if rnd.random() < scn.reupload_share]
+    share = scn.reupload_share
+    video_share = share if scn.video_reupload_share is None else scn.video_reupload_share
+    chosen = [it for it in items if rnd.random() < (video_share if it.is_video else share)]
     items += [_reupload(scn, it, scn.hosters, 1) for it in chosen]
-    return Plan(scenario=scn, items=tuple(_fronted(scn, it) for it in items))
+    distractors = tuple(
+        _distractor(scn, h, k)
+        for h in scn.hosters
+        if h.videos
+        for k in range(scn.video_distractors)
+    )
+    return Plan(
+        scenario=scn, items=tuple(_fronted(scn, it) for it in items), distractors=distractors
+    )
+
+
+def _distractor(scn: Scenario, hoster: Hoster, k: int) -> Item:
+    """Unrelated video `k` on `hoster`'s galleries, online all the time."""
+    item_id = f"{hoster.slug}-d{k}"
+    rnd = random.Random(f"{scn.seed}:distractor:{item_id}")
+    return Item(
+        id=item_id,
+        hoster=hoster.name,
+        path=f"/v/{rnd.getrandbits(40):010x}/clip{k}.mp4",
+        fmt="mp4",
+        seed=zlib.crc32(f"{scn.seed}:distractor:{item_id}".encode()),
+        gallery=k % max(1, hoster.galleries),
+    )
 
 
 def _fronted(scn: Scenario, item: Item) -> Item:

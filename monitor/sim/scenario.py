@@ -19,6 +19,13 @@ plan (which items exist and what happens to each, see plan.py) is derived from i
     delay = { dist = "lognormal", median_hours = 10, sigma = 1.0, never_share = 0.1 }
     after = { "404" = 0.6, placeholder = 0.4 }   # behaviour once removed (see plan.AFTER)
     noise = { "5xx" = 0.1 }           # share of items with noise while online (5xx | blocked)
+    formats = { jpeg = 0.8, mp4 = 0.2 }   # mp4: a video item (monitor.sim.videos)
+    ranges = true                     # false: its videos ignore Range requests (200, whole)
+
+Video: `video_transforms` are the re-upload transforms of a video item (bitrate, resized,
+trimmed, border), `video_reupload_share` the share of video items re-uploaded (default: the
+`reupload_share`), `video_distractors` unrelated videos on the galleries of every hoster that
+serves videos (they must never match anything).
 """
 
 from __future__ import annotations
@@ -53,6 +60,8 @@ AFTER = (
 )
 NOISE = ("5xx", "blocked")
 UNKNOWN = ("404", "placeholder", "soft404")
+FORMATS = ("jpeg", "png", "webp", "gif", "mp4")
+VIDEO_TRANSFORMS = ("bitrate", "resized", "trimmed", "border")
 DISTS = ("lognormal", "fixed", "uniform")
 
 
@@ -92,6 +101,12 @@ class Hoster:
     after: dict[str, float] = field(default_factory=lambda: {"404": 1.0})
     noise: dict[str, float] = field(default_factory=dict)
     noise_rate: float = 0.3  # share of simulated hours a noisy item misbehaves
+    ranges: bool = True  # its videos answer Range requests (206); False: always 200, whole
+
+    @property
+    def videos(self) -> bool:
+        """Does this hoster serve video items?"""
+        return self.formats.get("mp4", 0.0) > 0
 
     @property
     def slug(self) -> str:
@@ -134,6 +149,9 @@ class Scenario:
     reupload_other_hoster_share: float = 0.5
     reupload_after_days: tuple[float, float] = (0.5, 20.0)
     transforms: tuple[str, ...] = ("reencode", "resize", "crop", "border", "mirror")
+    video_transforms: tuple[str, ...] = VIDEO_TRANSFORMS  # of a video item's re-uploads
+    video_distractors: int = 2  # unrelated videos on the galleries of each video hoster
+    video_reupload_share: float | None = None  # of video items (None: reupload_share)
     baseline_share: float = 0.5  # reports that carry reference hashes in the CSV
     hash_list_share: float = 0.2  # items whose hashes go into the hash list CSV
     test_domain: str = "ntd-sim.test"
@@ -199,7 +217,7 @@ def _hoster(raw: dict[str, Any], index: int) -> Hoster:
         unknown=unknown,
         after=_shares(raw.get("after", {"404": 1}), AFTER, "after"),
         noise=_shares(raw.get("noise", {}), NOISE, "noise"),
-        formats=_shares(raw.get("formats", {"jpeg": 1}), ("jpeg", "png", "webp", "gif"), "formats"),
+        formats=_shares(raw.get("formats", {"jpeg": 1}), FORMATS, "formats"),
     )
 
 
@@ -254,6 +272,11 @@ def from_dict(data: dict[str, Any]) -> Scenario:
         data["cdn"] = _cdn(dict(data["cdn"]), hosters)
     if "transforms" in data:
         data["transforms"] = tuple(data["transforms"])
+    if "video_transforms" in data:
+        data["video_transforms"] = tuple(str(t) for t in data["video_transforms"])
+        bad = set(data["video_transforms"]) - set(VIDEO_TRANSFORMS)
+        if bad or not data["video_transforms"]:
+            raise ScenarioError(f"video_transforms: one or more of {', '.join(VIDEO_TRANSFORMS)}")
     known = set(Scenario.__dataclass_fields__)
     extra = set(data) - known
     if extra:

@@ -5,6 +5,13 @@ removal time, behaviour, reappearance and re-uploads; per hoster the true median
 removal (never-removed items count as infinitely late; null when the median is infinite) and
 the share removed within 12 and 24 hours. `write(world, directory)` writes truth.json plus
 reports.csv, hosters.csv and hashes.csv in the formats of DESIGN.md.
+
+Videos: items and re-uploads carry `kind` ("image" or "video"); `videos` lists the reported
+video items, the video re-uploads (which report each copies, its transform, hoster and URL)
+and the distractors (unrelated videos on galleries). A video report with a baseline has its
+`sha256` and, in the last column `vpdq`, the dense vPDQ signature of the original
+(`seconds_per_hash=VIDEO_BASELINE_SPH`, text form hashes.video_text.to_text); a video in the
+hash list is one `vpdq` row.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from PIL import Image
 from monitor.core import clock
 from monitor.sim.plan import Item, Plan
 from monitor.sim.scenario import Hoster, Scenario
+
+VIDEO_BASELINE_SPH = 0.25  # a reported video's baseline: 4 frame hashes a second
 
 
 class World(Protocol):
@@ -90,6 +99,7 @@ def build(world: World) -> dict[str, Any]:
             "appear_at": clock.iso(r.appear_at),
             "transform": r.transform,
             "format": r.fmt,
+            "kind": _kind(r),
         }
 
     items = []
@@ -104,6 +114,7 @@ def build(world: World) -> dict[str, Any]:
                 "hostname": i.hostname,
                 "reference": i.reference,
                 "format": i.fmt,
+                "kind": _kind(i),
                 "reported_at": clock.iso(i.reported_at),
                 "noticed_at": clock.iso(i.noticed_at),
                 "removed_at": clock.iso(i.removal_at),
@@ -125,6 +136,13 @@ def build(world: World) -> dict[str, Any]:
         "port": world.port,
         "items": items,
         "reuploads": [reupload_row(r) for r in plan.reuploads()],
+        "videos": {
+            "items": [i.id for i in plan.reports() if i.is_video],
+            "reuploads": [reupload_row(r) for r in plan.reuploads() if r.is_video],
+            "distractors": [
+                {"id": d.id, "url": world.url(d), "hoster": d.hoster} for d in plan.distractors
+            ],
+        },
         "hosters": [
             {
                 "name": h.name,
@@ -152,6 +170,10 @@ def build(world: World) -> dict[str, Any]:
             "fronted_items": sum(1 for i in plan.reports() if i.cdn),
         },
     }
+
+
+def _kind(item: Item) -> str:
+    return "video" if item.is_video else "image"
 
 
 def secret_env(hoster: Hoster) -> str:
@@ -186,6 +208,19 @@ def image_hashes(data: bytes) -> dict[str, str]:
     return {"phash": phash, "sha256": hashlib.sha256(data).hexdigest()}
 
 
+def video_hashes(data: bytes) -> dict[str, str]:
+    """sha256 and the dense vPDQ signature (text form) of a served video."""
+    from hashes.video import video_signature  # only the truth writer needs these
+    from hashes.video_text import to_text
+
+    sig = video_signature(data, seconds_per_hash=VIDEO_BASELINE_SPH)
+    return {"sha256": hashlib.sha256(data).hexdigest(), "vpdq": to_text(sig)}
+
+
+def _hashes(item: Item, data: bytes) -> dict[str, str]:
+    return video_hashes(data) if item.is_video else image_hashes(data)
+
+
 def _csv(rows: list[list[Any]]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
@@ -194,10 +229,10 @@ def _csv(rows: list[list[Any]]) -> str:
 
 def reports_csv(world: World) -> str:
     rows: list[list[Any]] = [
-        ["url", "reference", "reported_at", "noticed_at", "phash", "pdq", "sha256"]
+        ["url", "reference", "reported_at", "noticed_at", "phash", "pdq", "sha256", "vpdq"]
     ]
     for i in world.plan.reports():
-        h = image_hashes(world.body(i)) if i.with_baseline else {}
+        h = _hashes(i, world.body(i)) if i.with_baseline else {}
         rows.append(
             [
                 world.url(i),
@@ -207,6 +242,7 @@ def reports_csv(world: World) -> str:
                 h.get("phash", ""),
                 h.get("pdq", ""),
                 h.get("sha256", ""),
+                h.get("vpdq", ""),
             ]
         )
     return _csv(rows)
@@ -243,7 +279,9 @@ def cdns_csv(scn: Scenario) -> str:
 def hashes_csv(world: World) -> str:
     rows: list[list[Any]] = [["algorithm", "hash", "label"]]
     for i in world.plan.reports():
-        if i.in_hash_list:
+        if i.in_hash_list and i.is_video:
+            rows.append(["vpdq", video_hashes(world.body(i))["vpdq"], i.reference])
+        elif i.in_hash_list:
             for algo, value in image_hashes(world.body(i)).items():
                 rows.append([algo, value, i.reference])
     return _csv(rows)

@@ -4,7 +4,9 @@ Each hoster listens on its own loopback address (127.0.1.x, one shared free port
 may also be on [::1]), so server IPs, and through the sim DNS the ASNs, differ per hoster. The
 world's clock is simulated: `set_now()` in Python or POST /__admin/clock {"now": ISO} on the
 admin address (127.0.0.1 by default, same port) moves it, and every item answers per its script
-(plan.phase_at). Bodies are rendered once per (item, variant) and cached.
+(plan.phase_at). Bodies are rendered once per (item, variant) and cached. Video items
+(monitor.sim.videos) are served as video/mp4 with byte ranges (206/416), except on a hoster with
+`ranges = false`, which always sends the whole body; `video_stats` counts what was sent.
 
 A scenario's CDN listens on its own address (127.0.2.x; its prefix and ASN announced in the sim
 DNS): the items it fronts are reached only there, under a name per fronted site (`edge_host`,
@@ -27,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from monitor.core import clock
-from monitor.sim import images, pages, truth
+from monitor.sim import images, pages, truth, videos
 from monitor.sim.plan import ABSENT, ONLINE, Item, Plan, generate, noise_hit, phase_at
 from monitor.sim.scenario import Hoster, Scenario, load
 
@@ -70,6 +72,7 @@ class World:
         self.oversize_bytes = oversize_bytes
         self.canary = canary
         self.requests = 0
+        self.video_stats = {"responses": 0, "partial": 0, "bytes": 0}  # video bodies sent
         self._want_v6 = ipv6 and any(h.ipv6 for h in self.scenario.hosters)
         self.ipv6 = False  # True once [::1] is bound
         self.sites: dict[str, Site] = {h.name: _site(h, self.plan) for h in self.scenario.hosters}
@@ -174,7 +177,10 @@ class World:
         """The bytes an item serves as `variant` (image, different, corrupt), cached."""
         key = (item.id, variant)
         data = self._cache.get(key)
-        if data is None:
+        if data is None and item.is_video:
+            data = self._video(item, variant)
+            self._cache[key] = data
+        elif data is None:
             if variant == "different":
                 data = images.render(item.seed ^ 0x5A5A5A, item.fmt, canary=self.canary)
             elif variant == "corrupt":
@@ -188,6 +194,32 @@ class World:
             self._cache[key] = data
         return data
 
+    def _video(self, item: Item, variant: str) -> bytes:
+        if variant == "different":
+            return videos.render(item.seed ^ videos.DIFFERENT, canary=self.canary)
+        if variant == "corrupt":
+            return videos.corrupt(self.body(item), item.seed)
+        if item.transform and item.of:
+            original = self.body(self._items[item.of])
+            return videos.render_transformed(
+                original, item.transform, item.seed, canary=self.canary
+            )
+        return videos.render(item.seed, canary=self.canary)
+
+    def _media(self, request: web.Request, site: Site, item: Item, body: bytes) -> web.Response:
+        """An item's body as its format's type: a video with byte ranges where the hoster
+        serves them (counted in video_stats)."""
+        kind = images.CONTENT_TYPES[item.fmt]
+        if not item.is_video:
+            return web.Response(body=body, content_type=kind)
+        answer = videos.respond(
+            body, request.headers.get("Range"), ranges=site.hoster.ranges, content_type=kind
+        )
+        self.video_stats["responses"] += 1
+        self.video_stats["partial"] += answer.status == 206
+        self.video_stats["bytes"] += len(answer.body) if isinstance(answer.body, bytes) else 0
+        return answer
+
     def placeholder(self, hoster: str) -> bytes:
         key = ("placeholder", hoster)
         if key not in self._cache:
@@ -196,7 +228,7 @@ class World:
 
     def prerender(self) -> None:
         """Render every item's image now (benchmarks; otherwise bodies render on first use)."""
-        for it in self.plan.items:
+        for it in self.plan.items + self.plan.distractors:
             self.body(it)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -291,7 +323,7 @@ class World:
                     content_type=_HTML,
                     headers=headers,
                 )
-            return web.Response(body=self.body(item), content_type=images.CONTENT_TYPES[item.fmt])
+            return self._media(request, site, item, self.body(item))
         return await self._after(request, site, item, phase)
 
     def _v6_site(self) -> Site | None:
@@ -311,13 +343,13 @@ class World:
         if phase == "redirect_removed":
             raise web.HTTPFound("/removed.html")
         if phase == "different_image":
-            return web.Response(
-                body=self.body(item, "different"), content_type=images.CONTENT_TYPES[item.fmt]
-            )
+            return self._media(request, site, item, self.body(item, "different"))
         if phase == "html":
             return web.Response(body=pages.html_instead(name), content_type=_HTML)
         if phase == "bomb":
             return web.Response(body=self._bomb(), content_type="image/png")
+        if phase == "corrupt" and item.is_video:
+            return self._media(request, site, item, self.body(item, "corrupt"))
         if phase == "corrupt":
             return web.Response(body=self.body(item, "corrupt"), content_type="image/jpeg")
         if phase == "reset":
@@ -338,7 +370,8 @@ class World:
         return self._cache[("bomb",)]
 
     async def _oversize(self, request: web.Request, item: Item) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+        kind = "video/mp4" if item.is_video else "image/jpeg"
+        resp = web.StreamResponse(headers={"Content-Type": kind})
         resp.content_length = self.oversize_bytes
         await resp.prepare(request)
         head = self.body(item)[: 64 * 1024]
@@ -359,7 +392,11 @@ class World:
     def _page(self, site: Site, path: str) -> web.StreamResponse:
         name = site.hoster.name
         if path == "/":
-            online = [it for it in site.routes.values() if phase_at(it, self._now) == ONLINE]
+            online = [
+                it
+                for it in site.routes.values()
+                if not it.is_video and phase_at(it, self._now) == ONLINE
+            ]
             og = online[0].path if online else None
             return web.Response(
                 body=pages.front(name, site.hoster.galleries, og), content_type=_HTML
@@ -407,7 +444,9 @@ class World:
         if request.path == "/__admin/truth":
             return web.json_response(truth.build(self))
         if request.path == "/__admin/stats":
-            return web.json_response({"requests": self.requests, "now": clock.iso(self._now)})
+            return web.json_response(
+                {"requests": self.requests, "now": clock.iso(self._now), "video": self.video_stats}
+            )
         return web.json_response({"error": "not found"}, status=404)
 
 
@@ -424,7 +463,7 @@ def edge_host(scenario: Scenario, hoster: str) -> str:
 
 
 def _site(hoster: Hoster, plan: Plan) -> Site:
-    mine = [it for it in plan.items if it.hoster == hoster.name]
+    mine = [it for it in plan.items + plan.distractors if it.hoster == hoster.name]
     galleries: dict[int, list[Item]] = {k: [] for k in range(max(1, hoster.galleries))}
     for it in mine:
         if not it.cdn:  # a fronted item is linked through the CDN only

@@ -14,7 +14,10 @@ alerted to exactly the hoster serving it, or when a removal order it issued to t
 hosters (at day 2, 1 h and 24 h deadlines) is misclassified against the world's truth
 (monitor.sim.demo.orders), or when a notice is not attributed to its right party (the world's CDN
 group for items reached only through its edge, else the hoster), a CDN group is ranked as a
-hoster, or an alert about a CDN-fronted URL did not go to the CDN (monitor.sim.demo.cdn).
+hoster, or an alert about a CDN-fronted URL did not go to the CDN (monitor.sim.demo.cdn), or
+when a vPDQ find is not a true video re-upload of what it names. Its "Video" block shows the
+reported videos' rechecks and the video re-uploads found against the truth
+(monitor.sim.demo.videos).
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ from monitor.sim.demo.compare import (  # noqa: F401  (re-exported: tests and ca
 from monitor.sim.demo.orders import OrderIssuer, OrderTally, issue_time, judge_orders
 from monitor.sim.demo.printing import order_table, reupload_table, summary_lines
 from monitor.sim.demo.reuploads import ReuploadTally, Upkeep, add_galleries, tally
+from monitor.sim.demo.videos import VideoTally
+from monitor.sim.demo.videos import lines as video_lines
+from monitor.sim.demo.videos import tally as video_tally
 from monitor.sim.dns import CymruDNS
 from monitor.sim.receivers import SmtpSink, WebhookReceiver
 from monitor.sim.stepped import stepped_crawl
@@ -75,6 +81,7 @@ class DemoResult:
     reuploads: ReuploadTally = field(default_factory=ReuploadTally)
     orders: OrderTally = field(default_factory=OrderTally)
     cdn: CdnTally = field(default_factory=CdnTally)
+    video: VideoTally = field(default_factory=VideoTally)
 
     @property
     def ok(self) -> bool:
@@ -83,6 +90,7 @@ class DemoResult:
             and not self.reuploads.wrong
             and not self.orders.misclassified
             and (self.cdn.cdn is None or self.cdn.ok)
+            and not self.video.false
         )
 
 
@@ -270,6 +278,7 @@ async def run_demo(
             follow_up=(end - last_notice).total_seconds() / 3600,
         )
         result.reuploads = tally(db, world, receiver, sink, end)
+        result.video = video_tally(db, world, end)
         judge_orders(db, world, config, result.orders, end)
         db.conn.close()
     finally:
@@ -290,5 +299,8 @@ def print_result(result: DemoResult) -> None:
     console.print(comparison_table(result.comparisons))
     console.print(reupload_table(result))
     console.print(order_table(result.orders))
+    console.print("[bold]Video[/bold]")
+    for line in video_lines(result.video):
+        console.print(f"  {line}")
     for line in summary_lines(result):
         console.print(line)
