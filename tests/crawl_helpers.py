@@ -23,6 +23,7 @@ def behaviour_scenario(
     noise: dict | None = None,
     delay_hours: float = 2.0,
     never_share: float = 0.0,
+    formats: dict | None = None,
 ) -> object:
     hosters = []
     for index, after in enumerate(behaviours):
@@ -37,6 +38,7 @@ def behaviour_scenario(
                 "delay": {"dist": "fixed", "median_hours": delay_hours, "never_share": never_share},
                 "after": {after: 1.0},
                 "noise": noise or {},
+                **({"formats": formats} if formats else {}),
             }
         )
     return from_dict(

@@ -52,6 +52,34 @@ async def test_fetched_content_never_reaches_disk(make_world, tmp_path):
     assert (tmp_path / "t.db-wal").exists() or (tmp_path / "t.db").exists()
 
 
+async def test_fetched_video_never_reaches_disk(make_world, tmp_path):
+    """The same for videos: first checks take their vPDQ baseline, later checks read prefixes
+    (ranges) and other videos; nothing of the bytes is kept."""
+    world = await make_world(
+        behaviour_scenario(("404", "different_image"), items=2, formats={"mp4": 1.0}),
+        canary=CANARY,
+    )
+    assert CANARY in world.body(world.plan.reports()[0])  # the world really serves it
+    config = crawl_config()
+    db_file = load_world(world, tmp_path, config)
+    for hours in (1, 8, 13):
+        at(world, world.scenario.start + timedelta(hours=hours, minutes=1))
+        result = await run_crawl(db_file, config, resolve_asn=False)
+        assert result.written == 4
+    db = store.connect(db_file)
+    kinds = db.execute("SELECT DISTINCT algorithm FROM report_hashes").fetchall()
+    db.conn.close()
+    assert ("vpdq",) in kinds  # the videos were hashed as videos
+    found = []
+    for root, _dirs, files in os.walk(tmp_path):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as fh:
+                if CANARY in fh.read():
+                    found.append(path)
+    assert found == []
+
+
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1", "::ffff:127.0.0.1"])
 async def test_guard_opens_only_the_allowed_networks(address):
     with pytest.raises(TargetRefused):
