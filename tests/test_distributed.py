@@ -372,3 +372,68 @@ def test_watch_scans_run_on_workers_and_find_the_same_reuploads(tmp_path, dns, r
             assert next_scan == clock.iso(s.now + timedelta(hours=24))
     finally:
         s.close()
+
+
+def test_video_reuploads_found_on_workers_equal_the_single_process_scan(
+    tmp_path, dns, redis_server
+):
+    """Seen videos travel the stream (one entry each) and the writer matches them by vPDQ:
+    the same re-uploads, attributed and alerted, as a scan in one process."""
+    from hashes.video import video_signature
+    from hashes.video_compare import BASELINE_SECONDS_PER_HASH
+    from hashes.video_text import to_text
+    from monitor.reuploads.watch_sources import add_source
+    from monitor.runners.watch import run_watch
+    from tests.watch_helpers import copy_scenario, report_id, reuploads
+
+    images = copy_scenario(("mirror",), items=2)  # the copy world, its originals as videos
+    scenario = replace(
+        images,
+        hosters=tuple(
+            replace(h, formats={"mp4": 1.0}) if h.name == "Origin Host" else h
+            for h in images.hosters
+        ),
+        video_transforms=("bitrate", "border"),
+        video_distractors=1,
+    )
+    s = Setup(tmp_path, dns, world_scenario=scenario, hours=72)
+    try:
+        dbs = {}
+        for name in ("one", "dist"):
+            dbs[name] = single(s, name)
+            db = store.connect(dbs[name])
+            for item in s.world.plan.reports():
+                db.execute(
+                    "INSERT INTO report_hashes (report_id, algorithm, hash, origin, created_at) "
+                    "VALUES (?, 'vpdq', ?, 'imported', ?)",
+                    [
+                        report_id(db, s.world, item),
+                        to_text(
+                            video_signature(
+                                s.world.body(item), seconds_per_hash=BASELINE_SECONDS_PER_HASH
+                            )
+                        ),
+                        clock.now_iso(),
+                    ],
+                )
+            add_source(db, s.world.gallery_urls("Copy Host")[0], s.config)
+            db.conn.commit()
+            db.conn.close()
+        asyncio.run(run_watch(dbs["one"], s.config))
+        enqueue(s, dbs["dist"], redis_server.url)
+        workers(s, dbs["dist"], redis_server.url, n=1)
+        out = ingest(s, dbs["dist"], redis_server.url)
+        assert re.search(r"videos matched\s*│\s*[1-9]", out), out
+
+        def found(name):
+            return {
+                (r["url"], r["of_report_id"], r["hoster"], r["algorithm"])
+                for r in reuploads(dbs[name])
+            }
+
+        copies = {s.world.url(r) for r in s.world.plan.reuploads()}
+        assert copies and {url for url, *_ in found("one")} == copies
+        assert found("one") == found("dist")
+        assert {algorithm for *_, algorithm in found("dist")} == {"vpdq"}
+    finally:
+        s.close()
