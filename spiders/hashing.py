@@ -3,7 +3,8 @@
 Workers are child processes fed through their stdin/stdout pipes by the event loop itself
 (monitor.core.pipes: no helper threads in the crawl process): a request is a small head (image or
 video; for a video whether the bytes are a prefix and its sampling step) and the bytes, an
-answer the pickled MediaHashes or VideoHashes (hashes.video: vPDQ, decoded within VIDEO_LIMITS).
+answer the pickled MediaHashes or VideoHashes (hashes.video: vPDQ, decoded within VIDEO_LIMITS;
+a worker remembers the signatures of the last VIDEO_MEMO videos by the digest of their bytes).
 The bytes travel in memory (a pipe) and are dropped once hashed; only
 hashes come back. Nothing touches the disk. A worker that dies is replaced, and what it was
 hashing is tried once more on its replacement (then HashWorkerFailed: no observation is made).
@@ -21,6 +22,7 @@ import hashlib
 import pickle
 import struct
 import sys
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -216,9 +218,25 @@ def _inline_videos() -> ThreadPoolExecutor:
 
 
 def _video(body: bytes, partial: bool, seconds_per_hash: float) -> VideoHashes:
-    return compute_video(
+    """A video's hashes, remembered by the digest of the bytes read (never the bytes): the same
+    file read again (a gallery scanned daily, a video rechecked) is not decoded again."""
+    key = (hashlib.sha256(body).hexdigest(), partial, seconds_per_hash)
+    known = _VIDEO_MEMO.get(key)
+    if known is not None:
+        _VIDEO_MEMO.move_to_end(key)
+        return known
+    found = compute_video(
         body, limits=VIDEO_LIMITS, seconds_per_hash=seconds_per_hash, partial=partial
     )
+    if found.error_kind != "time_budget":  # (a loaded machine's failure may pass next time)
+        _VIDEO_MEMO[key] = found
+        if len(_VIDEO_MEMO) > VIDEO_MEMO:
+            _VIDEO_MEMO.popitem(last=False)
+    return found
+
+
+VIDEO_MEMO = 4096  # signatures remembered per process (a few KB each)
+_VIDEO_MEMO: OrderedDict[tuple[str, bool, float], VideoHashes] = OrderedDict()
 
 
 def _warm() -> bytes:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import pickle
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -335,3 +336,14 @@ def test_video_stats_count_the_bytes_read(seen) -> None:
     assert stats["monitor/video/cut"] >= 2
     assert stats["monitor/video/more"] >= 1  # the index-at-end clip was read again, larger
     assert stats["monitor/video/bytes"] < sum(len(c.body()) for c in CASES)
+
+
+def test_a_video_read_again_is_not_decoded_again_and_its_bytes_are_not_kept() -> None:
+    from spiders import hashing
+
+    data = small()
+    first = hashing._video(data, False, 1.0)
+    assert first.ok and hashing._video(bytes(data), False, 1.0) is first  # remembered
+    assert hashing._video(data, True, 1.0) is not first  # a prefix is another question
+    kept = pickle.dumps(hashing._VIDEO_MEMO)
+    assert data[1000:1032] not in kept  # only digests and frame hashes are remembered
