@@ -26,7 +26,7 @@ from scrapy.utils.ssl import _make_ssl_context
 
 from spiders.deadline import clamp
 from spiders.resolver import resolver_for
-from spiders.video_prefix import MAXSIZE, declares_video
+from spiders.video_prefix import start_response
 
 
 class GuardedAiohttpHandler(AiohttpDownloadHandler):
@@ -57,10 +57,7 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
     async def _read_response(self, response: _ClientResponse, request: Request) -> Response:
         """A video read as a prefix is bounded by its prefix, not by max_download_bytes
         (spiders.video_prefix: lifted only for an uncompressed response declaring a video)."""
-        if declares_video(self._extract_headers(response), request):
-            meta = request.meta
-            meta[MAXSIZE] = meta.get("download_maxsize", self._default_maxsize)
-            meta["download_maxsize"] = 0
+        start_response(self._extract_headers(response), request, self._default_maxsize)
         return await super()._read_response(response, request)
 
     @staticmethod

@@ -59,6 +59,21 @@ def declares_video(headers: Any, request: Any) -> bool:
     return kind.startswith("video/") or kind in ("application/mp4", "application/x-matroska")
 
 
+def start_response(headers: Any, request: Any, default_maxsize: int) -> None:
+    """Before a response's body is read (spiders.handler): its own byte count and first bytes
+    (a redirect or a retry copies the meta of the request before it), the crawl's size bound
+    back in place if an earlier response of this request had it lifted, then lifted again
+    only where this response declares a video (`declares_video`)."""
+    meta = request.meta
+    meta.pop(_SEEN, None)
+    meta.pop(_HEAD, None)
+    if MAXSIZE in meta:
+        meta["download_maxsize"] = meta.pop(MAXSIZE)
+    if declares_video(headers, request):
+        meta[MAXSIZE] = meta.get("download_maxsize", default_maxsize)
+        meta["download_maxsize"] = 0
+
+
 def on_bytes(data: bytes, request: Any, **_: Any) -> None:
     """bytes_received handler: cut a video's body at its prefix; cut a body that is no video at
     max_download_bytes when the handler lifted that limit for it."""

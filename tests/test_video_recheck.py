@@ -24,12 +24,15 @@ second crawl matches against it.
 | too_many_pixels | a 4096x2304 video (over the 3840x2160 bound) | unreachable | too_large |
 | page_video | an HTML page (the reported URL) embedding the clip | online | hash_match vpdq |
 | page_other_video | the page embedding an unrelated clip | removed | content_changed |
+| redirected_no_ranges | a 302 (HTML body) to the clip, ranges ignored | online | hash_match vpdq |
+| redirected_gzip_bomb | a 302 to 16 MiB of zeros gzipped, as video/mp4 | unreachable | too_large |
 | not_a_video | 300 KB noise as video/mp4, no ranges, > max size | unreachable | too_large |
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import json
 import pickle
@@ -108,6 +111,8 @@ class Case:
     algorithm: str | None = None
     max_size: int | None = None  # the check read at most this many bytes
     page: bool = False  # the reported URL is an HTML page embedding the video (/p/<case>)
+    redirect: bool = False  # /v/<case> answers 302 (with an HTML body) to /r/<case>
+    encoding: str | None = None  # Content-Encoding of a whole body
 
 
 CASES = (
@@ -152,6 +157,25 @@ CASES = (
         reasons=("content_changed",),
     ),
     Case(
+        "redirected_no_ranges",
+        original,
+        original,
+        "no",
+        redirect=True,
+        algorithm="vpdq",
+        max_size=PREFIX + SLACK,
+    ),
+    Case(
+        "redirected_gzip_bomb",
+        lambda: gzip.compress(bytes(16 * 1024 * 1024)),
+        original,
+        "no",
+        redirect=True,
+        encoding="gzip",
+        outcome="unreachable",
+        reasons=("too_large",),
+    ),
+    Case(
         "not_a_video",
         lambda: synthetic_video.garbage(300_000),
         original,
@@ -176,6 +200,13 @@ def app(cases, sent: dict[str, int]) -> web.Application:
 
     async def serve(request: web.Request) -> web.StreamResponse:
         case = by_id[request.match_info["case"]]
+        if case.redirect and request.path.startswith("/v/"):  # a 302 with a body of its own
+            return web.Response(
+                status=302,
+                headers={"Location": f"/r/{case.id}"},
+                text="<html>" + "moved " * 500 + "</html>",
+                content_type="text/html",
+            )
         body = case.body()
         asked = _RANGE.fullmatch(request.headers.get("Range", ""))
         if asked and case.ranges in ("yes", "wrong"):
@@ -194,6 +225,8 @@ def app(cases, sent: dict[str, int]) -> web.Application:
         response = web.StreamResponse(status=case.status)
         response.content_type = case.content_type
         response.content_length = len(body)
+        if case.encoding:
+            response.headers["Content-Encoding"] = case.encoding
         await response.prepare(request)
         try:  # in pieces, as a network delivers them: a client that stops reading stops this
             for at in range(0, len(body), PIECE):
@@ -212,6 +245,7 @@ def app(cases, sent: dict[str, int]) -> web.Application:
     application = web.Application()
     application.router.add_get("/v/{case}", serve)
     application.router.add_get("/p/{case}", page)
+    application.router.add_get("/r/{case}", serve)
     return application
 
 
