@@ -124,7 +124,8 @@ def speed(seconds: int, gop: int | None, runs: int, path: Path) -> None:
     print(
         f"speed: {seconds} s 1280x720 30 fps H.264 clip, "
         f"{'x264 default GOP (keyint 250)' if gop is None else f'{gop / 30:g} s GOP'}, "
-        f"{len(data) / 1e6:.1f} MB, 1 frame hashed a second"
+        f"{len(data) / 1e6:.1f} MB, 1 frame hashed a second "
+        f"(load average {os.getloadavg()[0]:.1f}: on a shared machine, read the CPU times too)"
     )
     try:
         import vpdq
@@ -247,7 +248,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--child", nargs=2, metavar=("WHICH", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--generate", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args()

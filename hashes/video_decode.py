@@ -3,18 +3,22 @@
 Numbering follows the vPDQ reference: frames are counted in the decoder's output order from 0,
 and frame n is sampled when n % mod == 0, mod = max(1, int(seconds_per_hash * frame_rate)).
 
-Two passes share the loop. The fast pass decodes only what sampled frames need. A packet near
-a sampled frame (its timestamp within `_MARGIN` frames of one) is decoded; one far from every
-sampled frame is held back until the next packet near a sampled frame (then decoded with
-`skip_frame = NONREF`: the decoder drops it when no other frame refers to it, B-frames mostly)
-or the next key packet (then never decoded: nothing from the key on refers to it). Frames are
-numbered by the rank of their timestamp among all packets' timestamps (every packet is still
-demuxed, and a frame leaves the decoder only after every packet shown before it has gone in):
-the reference's output count while every packet gives one frame. When a sampled frame goes
-missing, a packet has no timestamp, a frame decoded on purpose never comes out, or a packet
-shown before the key it follows (an open GOP) comes after dropped ones, the exact pass (every
-frame decoded and counted, as the reference does) runs instead. Frame threads decode on every
-available core.
+The fast pass demuxes every packet first (compressed data: no more than the input) and numbers
+each frame by the rank of its timestamp among all packets' timestamps: the reference's output
+count while every packet gives one frame. It then decodes only what sampled frames need. The
+packets split into segments at fresh starts (H.264 only: an IDR picture that carries every
+in-band parameter set, after which no frame is shown before it; hashes.video_model's
+h264_fresh_starts): a decoder started there, told the x264 build of the stream's SEI, gives
+the same pixels as one that decoded everything before. Other codecs: one segment. In each
+segment, the packets up to the last sampled one (decode order) are decoded, those of frames not
+sampled with `skip_frame = NONREF` (the decoder drops a frame that no other frame refers to);
+the rest of the segment is never decoded (nothing from the next fresh start on refers to it).
+Segments are decoded on the usable cores at once, largest first, one single-threaded decoder
+each (FFmpeg's frame threads spend some 10-20 % more CPU time on the same frames), each thread
+hashing its own sampled frames; without segments to share, one decoder with frame threads.
+When a sampled frame goes missing, a packet has no or a repeated timestamp, a frame comes out
+of order or out of its segment, or the decoder fails, the exact pass (every frame decoded and
+counted, as the reference does) runs instead.
 
 Luma: by default straight from the 8-bit Y plane, scaled from video range (16..235) to 0..255
 as the reference's RGB conversion implies (BT.601 coefficients, full range only for the yuvj
@@ -24,9 +28,12 @@ swscale) and takes luma with PDQ's coefficients: bit-identical hashes, several t
 
 from __future__ import annotations
 
-import heapq
 import io
+import os
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -36,6 +43,7 @@ from hashes.pdq import luma_from_rgb, pdq_from_luma
 from hashes.video_border import content_box
 from hashes.video_model import (
     FrameHash,
+    VideoError,
     VideoLimits,
     VideoSignature,
     VideoTimeBudget,
@@ -43,32 +51,18 @@ from hashes.video_model import (
     VideoTruncated,
     VideoUndecodable,
     bmff_complete,
+    h264_access_unit,
+    h264_fresh_starts,
+    nal_length_size,
 )
 
-_MARGIN = 2  # frames on either side of a sampled frame that the fast pass always decodes
-_HOLD = 300  # packets the fast pass holds back at most (compressed: a few MB)
+_SHARE = 0.1  # segments in parallel while none holds more than 1/cores + this of the work
+_DECODERS = 4  # at most this many decoders at once (each holds its own reference frames) ...
+_DECODER_PIXELS = 2 * 3840 * 2160  # ... and at most this many pixels a frame between them
 _VIDEO_RANGE = np.float32(255.0 / 219.0)
-_Y_PLANE = frozenset(
-    {
-        "yuv420p",
-        "yuv422p",
-        "yuv444p",
-        "yuv440p",
-        "yuv411p",
-        "yuv410p",
-        "yuva420p",
-        "yuva422p",
-        "yuva444p",
-        "nv12",
-        "nv21",
-        "nv16",
-        "nv24",
-        "yuvj420p",
-        "yuvj422p",
-        "yuvj444p",
-        "yuvj440p",
-        "yuvj411p",
-    }
+_Y_PLANE = frozenset(  # 8-bit formats whose first plane is the luma
+    "yuv420p yuv422p yuv444p yuv440p yuv411p yuv410p yuva420p yuva422p yuva444p nv12 nv21 nv16 "
+    "nv24 yuvj420p yuvj422p yuvj444p yuvj440p yuvj411p".split()
 )
 _FULL_RANGE = 2  # AVCOL_RANGE_JPEG
 _AV_ERRORS = (av.error.FFmpegError, EOFError)  # what PyAV raises for bad input
@@ -90,8 +84,30 @@ def frame_luma(frame: av.VideoFrame, exact: bool = False) -> np.ndarray:
     return luma
 
 
+def _decoders(limits: VideoLimits, pixels: int) -> int:
+    """How many decoders work at once: `limits.threads`, else one a usable core, bounded."""
+    if limits.threads:
+        return limits.threads
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, _DECODERS, _DECODER_PIXELS // max(1, pixels)))
+
+
 class _Restart(Exception):
     """The fast pass cannot number frames as the reference would: run the exact pass."""
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One segment: frames numbered first..end-1, the packets to decode (decode order) and
+    which of them may be dropped when no other frame refers to theirs."""
+
+    first: int
+    end: int
+    packets: tuple[av.Packet, ...]
+    nonref: tuple[bool, ...]
 
 
 def decode_signature(
@@ -113,7 +129,7 @@ def decode_signature(
 
 
 class _Pass:
-    """One decoding pass over the whole input (fast: skips frames nothing refers to)."""
+    """One decoding pass over the whole input (fast: decodes only what sampled frames need)."""
 
     def __init__(
         self,
@@ -133,40 +149,43 @@ class _Pass:
         self.borders = borders
         self.deadline, self.fast = deadline, fast
         self.hashes: list[FrameHash] = []
-        self.count = 0  # frames out of the decoder
-        self.pending: list[int] = []  # packet timestamps not yet passed (fast pass)
-        self.decoded_pts: set[int] = set()  # packets sent to be decoded whatever they are
-        self.passed = 0
+        self.out: list[int] = []  # numbers of the frames out of the decoder(s)
+        self.rank: dict[int, int] = {}  # fast pass: timestamp -> frame number
         self.packets = 0
-        self.guard: int | None = None  # fast pass: the last key before which packets were dropped
+        self.x264_build = -1
         self.truncated = partial
+        self.stop = threading.Event()  # a worker failed: the others give up
+        self.errors: list[BaseException] = []
 
     def _check_time(self) -> None:
         if time.monotonic() > self.deadline:
             raise VideoTimeBudget(f"not decoded within {self.limits.time_budget:g} s")
 
-    def run(self) -> VideoSignature:
+    def _open(self) -> av.container.InputContainer:
         remaining = max(0.1, self.deadline - time.monotonic())
-        data = self.data
+        return av.open(
+            io.BytesIO(self.data),
+            mode="r",
+            format=self.fmt,
+            options={"max_pixels": str(self.limits.max_pixels)},
+            timeout=(remaining, remaining),
+        )
+
+    def run(self) -> VideoSignature:
         if self.fmt == "mov":
-            end = bmff_complete(data)
-            if end < len(data):
-                data, self.truncated = data[:end], True
+            end = bmff_complete(self.data)
+            if end < len(self.data):
+                self.data, self.truncated = self.data[:end], True
         try:
-            container = av.open(
-                io.BytesIO(data),
-                mode="r",
-                format=self.fmt,
-                options={"max_pixels": str(self.limits.max_pixels)},
-                timeout=(remaining, remaining),
-            )
+            container = self._open()
         except _AV_ERRORS:
             self._check_time()
             if self.partial:
                 raise VideoTruncated(f"no decodable {self.fmt} header in the prefix") from None
             raise VideoUndecodable(f"cannot open as {self.fmt}") from None
         try:
-            return self._decode(container)
+            stream = self._setup(container)
+            return self._fast(container, stream) if self.fast else self._exact(container, stream)
         finally:
             container.close()
 
@@ -194,12 +213,17 @@ class _Pass:
         if stream.frames and stream.frames > self.limits.max_frames:
             raise VideoTooLarge(f"{stream.frames} frames > {self.limits.max_frames}")
         self.start = stream.start_time
-        cc.thread_type = "AUTO"
-        cc.thread_count = self.limits.threads  # 0: FFmpeg's choice, from the usable cores
-        cc.options = {"max_pixels": str(self.limits.max_pixels)}
-        if self.mod <= 2 * _MARGIN + 1:
-            self.fast = False  # every packet is near a sampled frame: nothing to skip
+        self._threads(cc, self.limits.threads)
         return stream
+
+    def _threads(self, cc: av.video.codeccontext.VideoCodecContext, count: int) -> None:
+        """Frame threads (count 0: FFmpeg's choice from the usable cores; 1: none)."""
+        cc.thread_type = "AUTO"
+        cc.thread_count = count
+        options = {"max_pixels": str(self.limits.max_pixels)}
+        if self.x264_build >= 0:
+            options["x264_build"] = str(self.x264_build)
+        cc.options = options
 
     def _declared(
         self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
@@ -210,40 +234,8 @@ class _Pass:
             return container.duration / 1_000_000
         return None
 
-    def _decode(self, container: av.container.InputContainer) -> VideoSignature:
-        stream = self._setup(container)
-        cc = stream.codec_context
-        held: list[av.Packet] = []  # fast pass: packets no sampled frame has needed yet
-        try:
-            for packet in container.demux(stream):
-                self._check_time()
-                if packet.size == 0:
-                    continue  # the demuxer's final empty packet: flushed below
-                if packet.is_corrupt:  # read short: the input ends inside this packet
-                    self.truncated = True
-                    break
-                near = self._admit(packet)
-                if not self.fast:
-                    if not self._feed(cc, packet):
-                        break
-                    continue
-                if packet.is_keyframe and held:  # nothing after the key refers to them
-                    self.guard, held = packet.pts, []
-                if near or packet.is_keyframe or len(held) >= _HOLD:
-                    if not all(self._feed(cc, p) for p in [*held, packet]):
-                        break
-                    held = []
-                else:
-                    held.append(packet)
-        except _AV_ERRORS:
-            self.truncated = True  # the container ends or breaks here
-        self._check_time()  # packets still held lead to no sampled frame: never decoded
-        self._feed(cc, None)
-        return self._finish(stream)
-
-    def _admit(self, packet: av.Packet) -> bool:
-        """Count and bound the packet; in the fast pass, number it and say whether it is near a
-        sampled frame (then it is decoded whatever it is)."""
+    def _admit(self, packet: av.Packet) -> None:
+        """Count and bound a packet: frames, and duration by its timestamp."""
         self.packets += 1
         if self.packets > self.limits.max_frames:
             raise VideoTooLarge(f"more than {self.limits.max_frames} frames")
@@ -251,44 +243,191 @@ class _Pass:
         if pts is not None:
             if self.start is None:
                 self.start = pts
-            seconds = float((pts - self.start) * self.tb)
-            if seconds > self.limits.max_duration:
+            if float((pts - self.start) * self.tb) > self.limits.max_duration:
                 raise VideoTooLarge(f"longer than {self.limits.max_duration:g} s")
-        if not self.fast:
-            return True
-        if pts is None or (self.guard is not None and pts < self.guard):
-            raise _Restart  # no timestamp, or a frame shown before the key it follows (open GOP)
-        heapq.heappush(self.pending, pts)
-        r = round(seconds * self.rate) % self.mod
-        near = r <= _MARGIN or self.mod - r <= _MARGIN
-        if near:
-            self.decoded_pts.add(pts)
-        return near
+
+    def _packets(
+        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    ) -> Iterator[av.Packet]:
+        """The stream's packets, counted and bounded; the input ends (truncated) at a short read
+        or where the container breaks."""
+        try:
+            for packet in container.demux(stream):
+                self._check_time()
+                if packet.size == 0:
+                    continue  # the demuxer's final empty packet
+                if packet.is_corrupt:  # read short: the input ends inside this packet
+                    self.truncated = True
+                    return
+                self._admit(packet)
+                yield packet
+        except _AV_ERRORS:
+            self.truncated = True
+
+    # -- the exact pass: every frame, numbered as it comes out ----------------------------------
+
+    def _exact(
+        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    ) -> VideoSignature:
+        cc = stream.codec_context
+        for packet in self._packets(container, stream):
+            if not self._feed(cc, packet):
+                break
+        self._check_time()
+        self._feed(cc, None)
+        return self._finish(stream, len(self.out))
 
     def _feed(self, cc: av.video.codeccontext.VideoCodecContext, packet: av.Packet | None) -> bool:
         """Decode a packet (None: flush), number and hash its frames; False when the decoder
-        failed (the input stops there). Far from a sampled frame, the fast pass lets the
-        decoder drop a frame that no other frame refers to."""
-        if self.fast and packet is not None:
-            cc.skip_frame = "DEFAULT" if packet.pts in self.decoded_pts else "NONREF"
+        failed (the input stops there)."""
         try:
             for frame in cc.decode(packet):
-                self._take(frame)
+                self._take(frame, -1)
         except _AV_ERRORS:
             self.truncated = True
             return False
         return True
 
-    def _take(self, frame: av.VideoFrame) -> None:
+    # -- the fast pass: segments, decoded in parallel ---------------------------------------------
+
+    def _fast(
+        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    ) -> VideoSignature:
+        packets = list(self._packets(container, stream))
+        tasks = self._plan(packets, stream)
+        cores = _decoders(self.limits, stream.codec_context.width * stream.codec_context.height)
+        work = [len(t.packets) for t in tasks]
+        if cores > 1 and len(tasks) > 1 and max(work) <= (1 / cores + _SHARE) * sum(work):
+            self._parallel(stream, sorted(tasks, key=lambda t: len(t.packets)), cores)
+        elif tasks:
+            self._decode_tasks(stream.codec_context, tasks[::-1], threads=self.limits.threads)
+        if self.errors:
+            raise min(self.errors, key=lambda e: not isinstance(e, VideoError))
+        self._check_time()
+        return self._finish(stream, len(packets))
+
+    def _plan(self, packets: list[av.Packet], stream: av.video.stream.VideoStream) -> list[_Task]:
+        stamps: list[int] = [p.pts for p in packets if p.pts is not None]
+        if len(stamps) < len(packets) or len(set(stamps)) < len(stamps):
+            raise _Restart  # frames cannot be numbered by their timestamps
+        order = sorted(range(len(stamps)), key=stamps.__getitem__)
+        rank = [0] * len(stamps)
+        for n, i in enumerate(order):
+            rank[i] = n
+        self.rank = {stamps[i]: n for n, i in enumerate(order)}
+        starts = self._starts(packets, stream, rank)
+        tasks = []
+        for a, b in zip(starts, [*starts[1:], len(packets)], strict=True):
+            sampled = [i for i in range(a, b) if rank[i] % self.mod == 0]
+            if sampled:
+                todo = range(a, sampled[-1] + 1)
+                nonref = tuple(rank[i] % self.mod != 0 for i in todo)
+                tasks.append(_Task(a, b, tuple(packets[i] for i in todo), nonref))
+        return tasks
+
+    def _starts(
+        self, packets: list[av.Packet], stream: av.video.stream.VideoStream, rank: list[int]
+    ) -> list[int]:
+        """Where segments begin: fresh starts after which no frame is shown before them."""
+        cc = stream.codec_context
+        if cc.name != "h264" or not packets:
+            return [0]
+        size = nal_length_size(cc.extradata)
+        fresh, self.x264_build = h264_fresh_starts(
+            [h264_access_unit(bytes(p), size) for p in packets]
+        )
+        starts, shown = [0], -1  # shown: the highest frame number among the packets before i
+        for i, n in enumerate(rank):
+            if i and i in fresh and shown == i - 1:
+                starts.append(i)
+            shown = max(shown, n)
+        return starts
+
+    def _parallel(
+        self, stream: av.video.stream.VideoStream, tasks: list[_Task], cores: int
+    ) -> None:
+        """Decode the segments on `cores` threads, largest first, one decoder each (PyAV lets
+        go of the GIL while FFmpeg decodes). Every other thread opens the input again for a
+        decoder set up from the same stream parameters."""
+        threads = [threading.Thread(target=self._decode_tasks, args=(stream.codec_context, tasks))]
+        threads += [
+            threading.Thread(target=self._reopened, args=(tasks,))
+            for _ in range(min(cores, len(tasks)) - 1)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def _reopened(self, tasks: list[_Task]) -> None:
+        try:
+            container = self._open()
+        except Exception:  # noqa: BLE001 - the other threads take the tasks
+            return
+        with container:
+            self._decode_tasks(container.streams.video[0].codec_context, tasks)
+
+    def _decode_tasks(
+        self, cc: av.video.codeccontext.VideoCodecContext, tasks: list[_Task], threads: int = 1
+    ) -> None:
+        """Decode tasks taken from the end of `tasks` until none is left or a decoder fails.
+        With one thread (decoders in parallel), each task's frames are drained before the next
+        task; with frame threads (one decoder), the tasks follow on without a pause."""
+        drain_each = threads == 1
+        try:
+            self._threads(cc, threads)
+            last = -1  # the number of the last frame out: they come out in order
+            while not self.stop.is_set():
+                try:
+                    task = tasks.pop()
+                except IndexError:
+                    break
+                if drain_each:
+                    last = task.first - 1
+                for packet, nonref in zip(task.packets, task.nonref, strict=True):
+                    self._check_time()
+                    if self.stop.is_set():
+                        return
+                    cc.skip_frame = "NONREF" if nonref else "DEFAULT"
+                    for frame in cc.decode(packet):
+                        last = self._take(frame, last, task.end)
+                if drain_each:
+                    last = self._drain(cc, last, task.end)
+            if not drain_each and not self.stop.is_set():
+                self._drain(cc, last, len(self.rank))
+        except _AV_ERRORS:
+            self.errors.append(_Restart())  # the exact pass finds where the input stops
+            self.stop.set()
+        except Exception as e:  # noqa: BLE001 - handed to the caller's thread
+            self.errors.append(e)
+            self.stop.set()
+
+    def _drain(self, cc: av.video.codeccontext.VideoCodecContext, last: int, end: int) -> int:
+        for frame in cc.decode(None):
+            last = self._take(frame, last, end)
+        cc.flush_buffers()
+        return last
+
+    # -- numbering, hashing, the signature --------------------------------------------------------
+
+    def _take(self, frame: av.VideoFrame, last: int, end: int | None = None) -> int:
+        """Number and, when sampled, hash a frame; its number. `last` and `end` (fast pass):
+        the frame must come after `last` and before `end`."""
         if frame.width * frame.height > self.limits.max_pixels:
             raise VideoTooLarge(f"a {frame.width}x{frame.height} frame")
-        if self.fast:
-            n = self._rank(frame.pts)
+        if end is None:
+            n = len(self.out)  # the exact pass: counted as they come out
         else:
-            n = self.count
-        self.count += 1
-        if n % self.mod:
-            return
+            got = self.rank.get(frame.pts) if frame.pts is not None else None
+            if got is None or not last < got < end:
+                raise _Restart  # not where the reference's count puts it
+            n = got
+        self.out.append(n)
+        if n % self.mod == 0:
+            self._hash(frame, n)
+        return n
+
+    def _hash(self, frame: av.VideoFrame, n: int) -> None:
         luma = frame_luma(frame, self.exact)
         pdq, quality, _ = pdq_from_luma(luma, dihedral=False)
         inner, inner_quality = None, 0
@@ -299,34 +438,17 @@ class _Pass:
         stamp = float(np.float32(n) / np.float32(self.rate))
         self.hashes.append(FrameHash(pdq, quality, n, stamp, inner, inner_quality))
 
-    def _rank(self, pts: int | None) -> int:
-        """The output number of the frame shown at `pts`: the packets shown before it."""
-        if pts is None:
-            raise _Restart
-        while self.pending and self.pending[0] < pts:
-            if heapq.heappop(self.pending) in self.decoded_pts:
-                raise _Restart  # a frame the decoder should have given is missing
-            self.passed += 1
-        if not self.pending or self.pending[0] != pts:
-            raise _Restart
-        heapq.heappop(self.pending)
-        self.passed += 1
-        return self.passed - 1
-
-    def _finish(self, stream: av.video.stream.VideoStream) -> VideoSignature:
-        total = self.passed + len(self.pending) if self.fast else self.count
+    def _finish(self, stream: av.video.stream.VideoStream, total: int) -> VideoSignature:
         if self.fast:
+            if self.truncated:
+                total = max(self.out, default=-1) + 1  # frames after the last one out: not counted
             got = {f.frame for f in self.hashes}
-            if any(n not in got for n in range(0, self.passed, self.mod)):
-                raise _Restart  # a sampled frame was skipped: the estimate was off
-            if any(p in self.decoded_pts for p in self.pending) and not self.truncated:
-                raise _Restart  # frames the decoder never gave
+            if len(got) < len(self.hashes) or any(n not in got for n in range(0, total, self.mod)):
+                raise _Restart  # a sampled frame missing (or twice): numbering was off
         if not self.hashes and (self.truncated or total == 0):
             if self.partial:
                 raise VideoTruncated("no frame decodes in the prefix")
             raise VideoUndecodable("no frame decodes")
-        if self.fast and self.truncated:
-            total = self.passed  # frames after the last one out are not counted
         if (
             not self.truncated
             and self.duration is not None
@@ -345,5 +467,5 @@ class _Pass:
             container=self.fmt,
             codec=cc.name,
             truncated=self.truncated,
-            frames_skipped=max(0, total - self.count),
+            frames_skipped=max(0, total - len(self.out)),
         )
