@@ -3,47 +3,30 @@
 Numbering follows the vPDQ reference: frames are counted in the decoder's output order from 0,
 and frame n is sampled when n % mod == 0, mod = max(1, int(seconds_per_hash * frame_rate)).
 
-The fast pass demuxes every packet first (compressed data: no more than the input) and numbers
-each frame by the rank of its timestamp among all packets' timestamps: the reference's output
-count while every packet gives one frame. It then decodes only what sampled frames need. The
-packets split into segments at fresh starts (H.264 only: an IDR picture that carries every
-in-band parameter set, after which no frame is shown before it; hashes.video_model's
-h264_fresh_starts): a decoder started there, told the x264 build of the stream's SEI, gives
-the same pixels as one that decoded everything before. Other codecs: one segment. In each
-segment, the packets up to the last sampled one (decode order) are decoded, those of frames not
-sampled with `skip_frame = NONREF` (the decoder drops a frame that no other frame refers to);
-the rest of the segment is never decoded (nothing from the next fresh start on refers to it).
-Segments are decoded on the usable cores at once, largest first, one single-threaded decoder
-each (FFmpeg's frame threads spend some 10-20 % more CPU time on the same frames), each thread
-hashing its own sampled frames; without segments to share, one decoder with frame threads.
-When a sampled frame goes missing, a packet has no or a repeated timestamp, a frame comes out
-of order or out of its segment, or the decoder fails, the exact pass (every frame decoded and
-counted, as the reference does) runs instead.
-
-Luma: by default straight from the 8-bit Y plane, scaled from video range (16..235) to 0..255
-as the reference's RGB conversion implies (BT.601 coefficients, full range only for the yuvj
-formats and full-range-tagged frames); `exact` converts to RGB24 as the reference does (FFmpeg's
-swscale) and takes luma with PDQ's coefficients: bit-identical hashes, several times slower.
+Two passes: the fast one (hashes.video_fast: frames numbered by their timestamps, only what
+sampled frames need decoded, H.264 segments on every core) and, when the fast pass cannot be
+sure of the reference's numbering, the exact one: every frame decoded and counted as it comes
+out, as the reference does. Luma: hashes.video_luma. Bounds: VideoLimits (hashes.video_model),
+checked as packets are read and frames come out.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 
 import av
 import numpy as np
 
-from hashes.pdq import luma_from_rgb, pdq_from_luma
+from hashes.pdq import pdq_from_luma
 from hashes.video_border import content_box
+from hashes.video_fast import _AV_ERRORS, FastPass, _Restart
+from hashes.video_luma import frame_luma
 from hashes.video_model import (
     FrameHash,
-    VideoError,
     VideoLimits,
     VideoSignature,
     VideoTimeBudget,
@@ -51,63 +34,9 @@ from hashes.video_model import (
     VideoTruncated,
     VideoUndecodable,
     bmff_complete,
-    h264_access_unit,
-    h264_fresh_starts,
-    nal_length_size,
 )
 
-_SHARE = 0.1  # segments in parallel while none holds more than 1/cores + this of the work
-_DECODERS = 4  # at most this many decoders at once (each holds its own reference frames) ...
-_DECODER_PIXELS = 2 * 3840 * 2160  # ... and at most this many pixels a frame between them
-_VIDEO_RANGE = np.float32(255.0 / 219.0)
-_Y_PLANE = frozenset(  # 8-bit formats whose first plane is the luma
-    "yuv420p yuv422p yuv444p yuv440p yuv411p yuv410p yuva420p yuva422p yuva444p nv12 nv21 nv16 "
-    "nv24 yuvj420p yuvj422p yuvj444p yuvj440p yuvj411p".split()
-)
-_FULL_RANGE = 2  # AVCOL_RANGE_JPEG
-_AV_ERRORS = (av.error.FFmpegError, EOFError)  # what PyAV raises for bad input
-
-
-def frame_luma(frame: av.VideoFrame, exact: bool = False) -> np.ndarray:
-    """Float32 luma of a decoded frame, as the reference computes it from RGB24."""
-    name = frame.format.name
-    if exact or name not in _Y_PLANE:
-        return luma_from_rgb(frame.to_ndarray(format="rgb24"))
-    plane = frame.planes[0]
-    w, h, stride = frame.width, frame.height, plane.line_size
-    y = np.frombuffer(memoryview(plane), np.uint8, count=stride * h).reshape(h, stride)[:, :w]
-    if name.startswith("yuvj") or frame.color_range == _FULL_RANGE:
-        return y.astype(np.float32)
-    luma = y.astype(np.float32)
-    luma -= 16
-    luma *= _VIDEO_RANGE
-    return luma
-
-
-def _decoders(limits: VideoLimits, pixels: int) -> int:
-    """How many decoders work at once: `limits.threads`, else one a usable core, bounded."""
-    if limits.threads:
-        return limits.threads
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, _DECODERS, _DECODER_PIXELS // max(1, pixels)))
-
-
-class _Restart(Exception):
-    """The fast pass cannot number frames as the reference would: run the exact pass."""
-
-
-@dataclass(frozen=True)
-class _Task:
-    """One segment: frames numbered first..end-1, the packets to decode (decode order) and
-    which of them may be dropped when no other frame refers to theirs."""
-
-    first: int
-    end: int
-    packets: tuple[av.Packet, ...]
-    nonref: tuple[bool, ...]
+__all__ = ["decode_signature", "frame_luma"]
 
 
 def decode_signature(
@@ -128,7 +57,7 @@ def decode_signature(
         return _Pass(*args, fast=False).run()
 
 
-class _Pass:
+class _Pass(FastPass):
     """One decoding pass over the whole input (fast: decodes only what sampled frames need)."""
 
     def __init__(
@@ -287,126 +216,6 @@ class _Pass:
             self.truncated = True
             return False
         return True
-
-    # -- the fast pass: segments, decoded in parallel ---------------------------------------------
-
-    def _fast(
-        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
-    ) -> VideoSignature:
-        packets = list(self._packets(container, stream))
-        tasks = self._plan(packets, stream)
-        cores = _decoders(self.limits, stream.codec_context.width * stream.codec_context.height)
-        work = [len(t.packets) for t in tasks]
-        if cores > 1 and len(tasks) > 1 and max(work) <= (1 / cores + _SHARE) * sum(work):
-            self._parallel(stream, sorted(tasks, key=lambda t: len(t.packets)), cores)
-        elif tasks:
-            self._decode_tasks(stream.codec_context, tasks[::-1], threads=self.limits.threads)
-        if self.errors:
-            raise min(self.errors, key=lambda e: not isinstance(e, VideoError))
-        self._check_time()
-        return self._finish(stream, len(packets))
-
-    def _plan(self, packets: list[av.Packet], stream: av.video.stream.VideoStream) -> list[_Task]:
-        stamps: list[int] = [p.pts for p in packets if p.pts is not None]
-        if len(stamps) < len(packets) or len(set(stamps)) < len(stamps):
-            raise _Restart  # frames cannot be numbered by their timestamps
-        order = sorted(range(len(stamps)), key=stamps.__getitem__)
-        rank = [0] * len(stamps)
-        for n, i in enumerate(order):
-            rank[i] = n
-        self.rank = {stamps[i]: n for n, i in enumerate(order)}
-        starts = self._starts(packets, stream, rank)
-        tasks = []
-        for a, b in zip(starts, [*starts[1:], len(packets)], strict=True):
-            sampled = [i for i in range(a, b) if rank[i] % self.mod == 0]
-            if sampled:
-                todo = range(a, sampled[-1] + 1)
-                nonref = tuple(rank[i] % self.mod != 0 for i in todo)
-                tasks.append(_Task(a, b, tuple(packets[i] for i in todo), nonref))
-        return tasks
-
-    def _starts(
-        self, packets: list[av.Packet], stream: av.video.stream.VideoStream, rank: list[int]
-    ) -> list[int]:
-        """Where segments begin: fresh starts after which no frame is shown before them."""
-        cc = stream.codec_context
-        if cc.name != "h264" or not packets:
-            return [0]
-        size = nal_length_size(cc.extradata)
-        fresh, self.x264_build = h264_fresh_starts(
-            [h264_access_unit(bytes(p), size) for p in packets]
-        )
-        starts, shown = [0], -1  # shown: the highest frame number among the packets before i
-        for i, n in enumerate(rank):
-            if i and i in fresh and shown == i - 1:
-                starts.append(i)
-            shown = max(shown, n)
-        return starts
-
-    def _parallel(
-        self, stream: av.video.stream.VideoStream, tasks: list[_Task], cores: int
-    ) -> None:
-        """Decode the segments on `cores` threads, largest first, one decoder each (PyAV lets
-        go of the GIL while FFmpeg decodes). Every other thread opens the input again for a
-        decoder set up from the same stream parameters."""
-        threads = [threading.Thread(target=self._decode_tasks, args=(stream.codec_context, tasks))]
-        threads += [
-            threading.Thread(target=self._reopened, args=(tasks,))
-            for _ in range(min(cores, len(tasks)) - 1)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-
-    def _reopened(self, tasks: list[_Task]) -> None:
-        try:
-            container = self._open()
-        except Exception:  # noqa: BLE001 - the other threads take the tasks
-            return
-        with container:
-            self._decode_tasks(container.streams.video[0].codec_context, tasks)
-
-    def _decode_tasks(
-        self, cc: av.video.codeccontext.VideoCodecContext, tasks: list[_Task], threads: int = 1
-    ) -> None:
-        """Decode tasks taken from the end of `tasks` until none is left or a decoder fails.
-        With one thread (decoders in parallel), each task's frames are drained before the next
-        task; with frame threads (one decoder), the tasks follow on without a pause."""
-        drain_each = threads == 1
-        try:
-            self._threads(cc, threads)
-            last = -1  # the number of the last frame out: they come out in order
-            while not self.stop.is_set():
-                try:
-                    task = tasks.pop()
-                except IndexError:
-                    break
-                if drain_each:
-                    last = task.first - 1
-                for packet, nonref in zip(task.packets, task.nonref, strict=True):
-                    self._check_time()
-                    if self.stop.is_set():
-                        return
-                    cc.skip_frame = "NONREF" if nonref else "DEFAULT"
-                    for frame in cc.decode(packet):
-                        last = self._take(frame, last, task.end)
-                if drain_each:
-                    last = self._drain(cc, last, task.end)
-            if not drain_each and not self.stop.is_set():
-                self._drain(cc, last, len(self.rank))
-        except _AV_ERRORS:
-            self.errors.append(_Restart())  # the exact pass finds where the input stops
-            self.stop.set()
-        except Exception as e:  # noqa: BLE001 - handed to the caller's thread
-            self.errors.append(e)
-            self.stop.set()
-
-    def _drain(self, cc: av.video.codeccontext.VideoCodecContext, last: int, end: int) -> int:
-        for frame in cc.decode(None):
-            last = self._take(frame, last, end)
-        cc.flush_buffers()
-        return last
 
     # -- numbering, hashing, the signature --------------------------------------------------------
 

@@ -3,7 +3,7 @@ several threads: its frame numbers, hashes and the decoded pixels of every sampl
 exactly those of a full decode (the exact pass, which decodes and counts every frame as the vPDQ
 reference does). Clips: x264 with B-frames and b-pyramid (preset medium), closed and open GOPs,
 in MP4 (avcC), Matroska and MPEG-TS (Annex B, parameter sets in-band); and the rules that say
-where a fresh decoder may start (hashes.video_model.h264_fresh_starts).
+where a fresh decoder may start (hashes.video_h264.h264_fresh_starts).
 """
 
 from __future__ import annotations
@@ -19,13 +19,8 @@ import pytest
 
 from hashes import video_decode
 from hashes.video import VideoTimeBudget, video_signature
-from hashes.video_model import (
-    AccessUnit,
-    VideoLimits,
-    h264_access_unit,
-    h264_fresh_starts,
-    nal_length_size,
-)
+from hashes.video_h264 import AccessUnit, h264_access_unit, h264_fresh_starts, nal_length_size
+from hashes.video_model import VideoLimits
 from tests import video_fixtures as vf
 
 FORMATS = {"mp4": "mov", "matroska": "matroska", "mpegts": "mpegts"}
