@@ -23,7 +23,7 @@ import numpy as np
 
 from hashes.pdq import pdq_from_luma
 from hashes.video_border import content_box
-from hashes.video_fast import _AV_ERRORS, FastPass, _Restart
+from hashes.video_fast import AV_ERRORS, FastPass, Restart
 from hashes.video_luma import frame_luma
 from hashes.video_model import (
     FrameHash,
@@ -53,7 +53,7 @@ def decode_signature(
     args = (data, fmt, limits, seconds_per_hash, partial, exact, borders, deadline)
     try:
         return _Pass(*args, fast=True).run()
-    except _Restart:
+    except Restart:
         return _Pass(*args, fast=False).run()
 
 
@@ -107,7 +107,7 @@ class _Pass(FastPass):
                 self.data, self.truncated = self.data[:end], True
         try:
             container = self._open()
-        except _AV_ERRORS:
+        except AV_ERRORS:
             self._check_time()
             if self.partial:
                 raise VideoTruncated(f"no decodable {self.fmt} header in the prefix") from None
@@ -190,7 +190,7 @@ class _Pass(FastPass):
                     return
                 self._admit(packet)
                 yield packet
-        except _AV_ERRORS:
+        except AV_ERRORS:
             self.truncated = True
 
     # -- the exact pass: every frame, numbered as it comes out ----------------------------------
@@ -212,7 +212,7 @@ class _Pass(FastPass):
         try:
             for frame in cc.decode(packet):
                 self._take(frame, -1)
-        except _AV_ERRORS:
+        except AV_ERRORS:
             self.truncated = True
             return False
         return True
@@ -229,7 +229,7 @@ class _Pass(FastPass):
         else:
             got = self.rank.get(frame.pts) if frame.pts is not None else None
             if got is None or not last < got < end:
-                raise _Restart  # not where the reference's count puts it
+                raise Restart  # not where the reference's count puts it
             n = got
         self.out.append(n)
         if n % self.mod == 0:
@@ -253,7 +253,7 @@ class _Pass(FastPass):
                 total = max(self.out, default=-1) + 1  # frames after the last one out: not counted
             got = {f.frame for f in self.hashes}
             if len(got) < len(self.hashes) or any(n not in got for n in range(0, total, self.mod)):
-                raise _Restart  # a sampled frame missing (or twice): numbering was off
+                raise Restart  # a sampled frame missing (or twice): numbering was off
         if not self.hashes and (self.truncated or total == 0):
             if self.partial:
                 raise VideoTruncated("no frame decodes in the prefix")

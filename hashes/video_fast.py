@@ -11,7 +11,7 @@ refers to); the rest of the segment is never decoded (nothing from the next fres
 refers to it). Segments are decoded on the usable cores at once, largest first, one
 single-threaded decoder each (FFmpeg's frame threads spend some 10-20 % more CPU time on the
 same frames), each thread hashing its own sampled frames; without segments to share, one
-decoder with frame threads. Anything that breaks the numbering raises _Restart: the exact pass
+decoder with frame threads. Anything that breaks the numbering raises Restart: the exact pass
 (every frame decoded and counted, as the reference does) runs instead.
 """
 
@@ -31,7 +31,7 @@ from hashes.video_model import VideoError, VideoLimits, VideoSignature
 _SHARE = 0.1  # segments in parallel while none holds more than 1/cores + this of the work
 _DECODERS = 4  # at most this many decoders at once (each holds its own reference frames) ...
 _DECODER_PIXELS = 2 * 3840 * 2160  # ... and at most this many pixels a frame between them
-_AV_ERRORS = (av.error.FFmpegError, EOFError)  # what PyAV raises for bad input
+AV_ERRORS = (av.error.FFmpegError, EOFError)  # what PyAV raises for bad input
 
 
 def _decoders(limits: VideoLimits, pixels: int) -> int:
@@ -45,7 +45,7 @@ def _decoders(limits: VideoLimits, pixels: int) -> int:
     return max(1, min(cores, _DECODERS, _DECODER_PIXELS // max(1, pixels)))
 
 
-class _Restart(Exception):
+class Restart(Exception):
     """The fast pass cannot number frames as the reference would: run the exact pass."""
 
 
@@ -95,7 +95,7 @@ class FastPass:
     def _plan(self, packets: list[av.Packet], stream: av.video.stream.VideoStream) -> list[_Task]:
         stamps: list[int] = [p.pts for p in packets if p.pts is not None]
         if len(stamps) < len(packets) or len(set(stamps)) < len(stamps):
-            raise _Restart  # frames cannot be numbered by their timestamps
+            raise Restart  # frames cannot be numbered by their timestamps
         order = sorted(range(len(stamps)), key=stamps.__getitem__)
         rank = [0] * len(stamps)
         for n, i in enumerate(order):
@@ -181,8 +181,8 @@ class FastPass:
                     last = self._drain(cc, last, task.end)
             if not drain_each and not self.stop.is_set():
                 self._drain(cc, last, len(self.rank))
-        except _AV_ERRORS:
-            self.errors.append(_Restart())  # the exact pass finds where the input stops
+        except AV_ERRORS:
+            self.errors.append(Restart())  # the exact pass finds where the input stops
             self.stop.set()
         except Exception as e:  # noqa: BLE001 - handed to the caller's thread
             self.errors.append(e)
