@@ -7,7 +7,8 @@ and decoders skip the padding). The report's baseline is the clip's dense vPDQ s
 Each setup runs in a fresh process: import, then --checks real recheck crawls
 (monitor.runners.crawl.run_crawl) at successive schedule slots; per check the bytes the
 crawler read (checks.size), the bytes the server sent, the wall seconds of the crawl and the
-outcome; the process's peak RSS at the end.
+outcome; the process's peak RSS at the end. Each check decodes what it read (the hash
+worker's memo of signatures by digest is cleared before each: it would hide the cost).
 
 Setups, measured in the same run:
   baseline  the check reads the whole file (video_prefix_bytes and max_download_bytes above
@@ -107,6 +108,7 @@ async def one_setup(setup: str, size: int, checks: int) -> dict:
     from monitor.core import clock
     from monitor.intake.reports import import_reports
     from monitor.runners.crawl import run_crawl
+    from spiders import hashing
     from tests.crawl_helpers import crawl_config
 
     data = clip()
@@ -139,6 +141,7 @@ async def one_setup(setup: str, size: int, checks: int) -> dict:
         db.conn.close()
         try:
             for when in SLOTS[:checks]:
+                hashing._VIDEO_MEMO.clear()  # each check decodes: the memo would hide its cost
                 clock.fix(clock.parse(when))
                 before, started = sent[0], time.perf_counter()
                 await run_crawl(db_file, config, resolve_asn=False, NTD_CHECK_DEADLINE=600)
