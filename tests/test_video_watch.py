@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from hashes import synthetic_video as sv
-from hashes.video import video_signature
+from hashes.video import compute_video, video_signature
 from hashes.video_compare import BASELINE_SECONDS_PER_HASH
 from hashes.video_text import to_text
 from monitor import store
@@ -218,3 +218,43 @@ def test_a_seen_video_travels_as_json_and_is_matched_after(tmp_path) -> None:
     kind, back = decode_item(encode_item(seen))
     assert kind == "SeenVideo"
     assert frames_of(back) == frames_of(seen) == sig.frames
+
+
+async def test_video_matching_goes_on_when_the_match_process_fails(tmp_path) -> None:
+    """No video is lost to a broken match process: the target rules come from the crawl
+    process from then on, as for images."""
+    from monitor.core.config import Config
+    from monitor.reuploads.match_worker import MatchWorker
+    from monitor.reuploads.record import Recorder
+    from spiders.watch_videos import seen_video
+
+    db_file = tmp_path / "m.db"
+    db = store.connect(db_file)
+    list_id = (
+        db["hash_lists"]
+        .insert({"name": "videos", "allowlist": 0, "created_at": "2026-03-01T00:00:00Z"})
+        .last_pk
+    )
+    known = (
+        db["known_hashes"]
+        .insert(
+            {"list_id": list_id, "algorithm": "vpdq", "hash": _signature(clip(23)), "label": "k"}
+        )
+        .last_pk
+    )
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    recorder = Recorder(db, Config(), worker=MatchWorker(junk, Config()))
+    copy = sv.variant(clip(23), crf=None, bitrate=80_000)
+
+    seen = seen_video(
+        "http://127.0.0.1:9/copy.mp4", "http://127.0.0.1:9/", None, compute_video(copy)
+    )
+    try:
+        out = await recorder.observe_videos([seen])
+        kept = db.execute("SELECT of_known_hash_id, algorithm FROM reuploads").fetchall()
+    finally:
+        db.conn.close()
+    assert out.found == 1 and out.recorded == 1
+    assert recorder.worker is None and "could not build its index" in recorder.worker_failed
+    assert kept == [(known, "vpdq")]

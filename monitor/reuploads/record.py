@@ -205,7 +205,7 @@ class Recorder:
             return out
         if self._videos is None:
             self._videos = load_videos(self.db, self.config)
-        index = await self.worker.index() if self.worker is not None else self.index
+        index = await self._rules()
         for video in seen:
             matches = self._videos.matches(frames_of(video))
             if not matches:
@@ -221,6 +221,20 @@ class Recorder:
                 values = {**video_hashes(video), "vpdq": to_text(frames_of(video))}
                 await self._record(video, found, out, values)
         return out
+
+    async def _rules(self) -> ReuploadIndex:
+        """What decides a match's target (ReuploadIndex.targets): the match process's, or, when
+        that process is gone, this process's own (as image matching falls back)."""
+        worker = self.worker
+        if worker is not None:
+            try:
+                return await worker.index()
+            except MatchWorkerFailed as exc:
+                worker.close()
+                if self.worker is worker:
+                    log.warning("re-upload matching continues in the crawl process: %s", exc)
+                    self.worker, self.worker_failed = None, str(exc)
+        return self.index
 
     async def _record(
         self, seen: Any, found: list[Found], out: Observed, values: dict[str, str] | None = None
