@@ -28,7 +28,9 @@ def import_group() -> None:
 def import_reports_cmd(state: State, file: str, dry_run: bool) -> None:
     """Import reported URLs from CSV or JSON Lines.
 
-    Columns: url,reference,reported_at,noticed_at,phash,pdq,sha256 (only url is required).
+    Columns: url,reference,reported_at,noticed_at,phash,pdq,sha256 (only url is required); vpdq
+    for a reported video (its vPDQ signature: frame,quality,hex,timestamp lines joined by ";",
+    the reference's hash file, or a python-threatexchange VPDQ signal string).
     Times need a zone (Z or +01:00); zone-less times are read as UTC and the output says so.
     Bad rows are listed as file:line: reason; good rows are loaded; exit code 2 if any was bad.
 
@@ -55,7 +57,9 @@ def import_hashes_cmd(
 ) -> None:
     """Import a hash list (CSV: algorithm,hash,label).
 
-    Algorithms: phash, dhash, pdq, md5, sha1, sha256.
+    Algorithms: phash, dhash, pdq, md5, sha1, sha256, and vpdq (a video's signature in a quoted
+    cell: frame,quality,hex,timestamp lines joined by ";" or one per line, or a
+    python-threatexchange VPDQ signal string).
 
     \b
     Example:
