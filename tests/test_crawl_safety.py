@@ -24,6 +24,18 @@ from tests.crawl_helpers import LOOPBACK, at, behaviour_scenario, crawl_config, 
 CANARY = b"NTD-CANARY-7f3a9c1e-DO-NOT-PERSIST"
 
 
+def _files_holding(folder, needle: bytes) -> list[str]:
+    """Every file below `folder` whose bytes contain `needle`."""
+    found = []
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as fh:
+                if needle in fh.read():
+                    found.append(path)
+    return found
+
+
 @pytest.fixture(autouse=True)
 def release_clock():
     yield
@@ -41,14 +53,7 @@ async def test_fetched_content_never_reaches_disk(make_world, tmp_path):
         at(world, world.scenario.start + timedelta(hours=hours, minutes=1))
         result = await run_crawl(db_file, config, resolve_asn=False)
         assert result.written == 6
-    found = []
-    for root, _dirs, files in os.walk(tmp_path):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as fh:
-                if CANARY in fh.read():
-                    found.append(path)
-    assert found == []
+    assert _files_holding(tmp_path, CANARY) == []
     assert (tmp_path / "t.db-wal").exists() or (tmp_path / "t.db").exists()
 
 
@@ -70,14 +75,7 @@ async def test_fetched_video_never_reaches_disk(make_world, tmp_path):
     kinds = db.execute("SELECT DISTINCT algorithm FROM report_hashes").fetchall()
     db.conn.close()
     assert ("vpdq",) in kinds  # the videos were hashed as videos
-    found = []
-    for root, _dirs, files in os.walk(tmp_path):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as fh:
-                if CANARY in fh.read():
-                    found.append(path)
-    assert found == []
+    assert _files_holding(tmp_path, CANARY) == []
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1", "::ffff:127.0.0.1"])

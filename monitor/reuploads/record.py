@@ -138,10 +138,7 @@ class Recorder:
             try:
                 return await worker.index(), await worker.match_many(hs)
             except MatchWorkerFailed as exc:  # no image lost: match here from now on
-                worker.close()
-                if self.worker is worker:  # (other pages' batches may fail with it)
-                    log.warning("re-upload matching continues in the crawl process: %s", exc)
-                    self.worker, self.worker_failed = None, str(exc)
+                self._worker_gone(worker, exc)
         index = self.index
         assert index.matcher is not None
         return index, index.matcher.match_many(hs)
@@ -230,11 +227,15 @@ class Recorder:
             try:
                 return await worker.index()
             except MatchWorkerFailed as exc:
-                worker.close()
-                if self.worker is worker:
-                    log.warning("re-upload matching continues in the crawl process: %s", exc)
-                    self.worker, self.worker_failed = None, str(exc)
+                self._worker_gone(worker, exc)
         return self.index
+
+    def _worker_gone(self, worker: Any, exc: Exception) -> None:
+        """The match process failed: matching goes on in this process from now on."""
+        worker.close()
+        if self.worker is worker:  # (other pages' batches may fail with it)
+            log.warning("re-upload matching continues in the crawl process: %s", exc)
+            self.worker, self.worker_failed = None, str(exc)
 
     async def _record(
         self, seen: Any, found: list[Found], out: Observed, values: dict[str, str] | None = None
