@@ -42,9 +42,19 @@ def release_clock():
     clock.fix(None)
 
 
-async def test_fetched_content_never_reaches_disk(make_world, tmp_path):
+@pytest.mark.parametrize(
+    "behaviours, formats, written",
+    [
+        (("404", "different_image", "html"), None, 6),
+        (("404", "different_image"), {"mp4": 1.0}, 4),  # videos: vPDQ baselines, prefixes
+    ],
+    ids=["images", "videos"],
+)
+async def test_fetched_content_never_reaches_disk(
+    make_world, tmp_path, behaviours, formats, written
+):
     world = await make_world(
-        behaviour_scenario(("404", "different_image", "html"), items=2), canary=CANARY
+        behaviour_scenario(behaviours, items=2, formats=formats), canary=CANARY
     )
     assert CANARY in world.body(world.plan.reports()[0])  # the world really serves it
     config = crawl_config()
@@ -52,30 +62,13 @@ async def test_fetched_content_never_reaches_disk(make_world, tmp_path):
     for hours in (1, 8, 13):
         at(world, world.scenario.start + timedelta(hours=hours, minutes=1))
         result = await run_crawl(db_file, config, resolve_asn=False)
-        assert result.written == 6
+        assert result.written == written
+    db = store.connect(db_file)
+    kinds = {a for (a,) in db.execute("SELECT DISTINCT algorithm FROM report_hashes")}
+    db.conn.close()
+    assert ("vpdq" in kinds) == bool(formats)  # videos were hashed as videos
     assert _files_holding(tmp_path, CANARY) == []
     assert (tmp_path / "t.db-wal").exists() or (tmp_path / "t.db").exists()
-
-
-async def test_fetched_video_never_reaches_disk(make_world, tmp_path):
-    """The same for videos: first checks take their vPDQ baseline, later checks read prefixes
-    (ranges) and other videos; nothing of the bytes is kept."""
-    world = await make_world(
-        behaviour_scenario(("404", "different_image"), items=2, formats={"mp4": 1.0}),
-        canary=CANARY,
-    )
-    assert CANARY in world.body(world.plan.reports()[0])  # the world really serves it
-    config = crawl_config()
-    db_file = load_world(world, tmp_path, config)
-    for hours in (1, 8, 13):
-        at(world, world.scenario.start + timedelta(hours=hours, minutes=1))
-        result = await run_crawl(db_file, config, resolve_asn=False)
-        assert result.written == 4
-    db = store.connect(db_file)
-    kinds = db.execute("SELECT DISTINCT algorithm FROM report_hashes").fetchall()
-    db.conn.close()
-    assert ("vpdq",) in kinds  # the videos were hashed as videos
-    assert _files_holding(tmp_path, CANARY) == []
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1", "::ffff:127.0.0.1"])

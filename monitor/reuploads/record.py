@@ -181,17 +181,8 @@ class Recorder:
             return out
         index, batch = await self._match([media_hashes(s) for s in seen])
         for image, matches in zip(seen, batch, strict=True):
-            if not matches:
-                continue
-            found = index.targets(
-                self.db,
-                matches,
-                url=image.url,
-                page_url=image.page_url,
-                report_id=getattr(image, "report_id", None),
-            )
-            if found:
-                await self._record(image, found, out)
+            if matches:
+                await self._targets(index, image, matches, out)
         return out
 
     async def observe_videos(self, seen: list[Any]) -> Observed:
@@ -205,19 +196,29 @@ class Recorder:
         index = await self._rules()
         for video in seen:
             matches = self._videos.matches(frames_of(video))
-            if not matches:
-                continue
-            found = index.targets(
-                self.db,
-                matches,
-                url=video.url,
-                page_url=video.page_url,
-                report_id=getattr(video, "report_id", None),
-            )
-            if found:  # digests for the alert; the signature becomes the tracked copy's baseline
+            if matches:  # digests for the alert; the signature is the tracked copy's baseline
                 values = {**video_hashes(video), "vpdq": to_text(frames_of(video))}
-                await self._record(video, found, out, values)
+                await self._targets(index, video, matches, out, values)
         return out
+
+    async def _targets(
+        self,
+        index: ReuploadIndex,
+        seen: Any,
+        matches: list[Any],
+        out: Observed,
+        values: dict[str, str] | None = None,
+    ) -> None:
+        """Record what one seen image or video is a re-upload of (ReuploadIndex.targets)."""
+        found = index.targets(
+            self.db,
+            matches,
+            url=seen.url,
+            page_url=seen.page_url,
+            report_id=getattr(seen, "report_id", None),
+        )
+        if found:
+            await self._record(seen, found, out, values)
 
     async def _rules(self) -> ReuploadIndex:
         """What decides a match's target (ReuploadIndex.targets): the match process's, or, when
