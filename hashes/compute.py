@@ -119,16 +119,17 @@ def compute(data: bytes, *, max_pixels: int = 50_000_000) -> MediaHashes:
     try:
         return _compute(view, max_pixels, digests)
     except _Reject as exc:
-        return _failed(str(exc), digests)
+        return failed_hashes(str(exc), digests)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return _failed("decompression_bomb: more pixels than PIL allows", digests)
+        return failed_hashes("decompression_bomb: more pixels than PIL allows", digests)
     except MemoryError:
-        return _failed("too_large: out of memory while decoding", digests)
+        return failed_hashes("too_large: out of memory while decoding", digests)
     except Exception as exc:  # noqa: BLE001 - decoders raise many types; none may escape
-        return _failed(f"corrupt: {type(exc).__name__}", digests)
+        return failed_hashes(f"corrupt: {type(exc).__name__}", digests)
 
 
-def _failed(error: str, digests: dict[str, str], fmt: str | None = None) -> MediaHashes:
+def failed_hashes(error: str, digests: dict[str, str], fmt: str | None = None) -> MediaHashes:
+    """MediaHashes of bytes that gave no image: `error`, and the exact digests only."""
     return MediaHashes(
         ok=False,
         error=error,

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from hashes.compute import MediaHashes, compute
+from hashes.compute import MediaHashes, compute, failed_hashes
 from hashes.match import EXACT, Comparison, compare_to_baseline
 from hashes.video import VideoHashes, VideoLimits, compute_video
 from monitor.core import pipes
@@ -54,20 +54,7 @@ def exact_match(body: bytes, baseline: list[tuple[str, str]] | tuple) -> Compari
     if not wanted:
         return None
     digests = {a: hashlib.new(a, body).hexdigest() if a in wanted else "" for a in EXACT}
-    only = MediaHashes(
-        ok=False,
-        error="digests only",
-        format=None,
-        width=0,
-        height=0,
-        phash=None,
-        dhash=None,
-        pdq=None,
-        pdq_quality=None,
-        sha256=digests["sha256"],
-        sha1=digests["sha1"],
-        md5=digests["md5"],
-    )
+    only = failed_hashes("digests only", digests)
     found = compare_to_baseline(list(baseline), only)
     return found if found is not None and found.matched else None
 
